@@ -1,0 +1,5 @@
+import sys
+
+from lifecycle.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""The catalog: what lifecycle knows about services and releases, loaded from YAML data files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import networkx as nx
+import yaml
+
+from lifecycle.errors import CatalogError, DependencyCycle
+from lifecycle.model.release import Release, ReleaseTrain
+from lifecycle.model.service import Quorum, ServiceSpec, Tier
+
+_SERVICE_KEYS = {"tier", "quorum", "depends_on", "workloads", "tripleo", "project", "follows",
+                 "duration", "ceph"}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    services: dict[str, ServiceSpec]
+    openstack: ReleaseTrain
+    ceph: ReleaseTrain
+    tripleo_map: dict[str, str]  # OS::TripleO::Services::X short name -> catalog service
+    tripleo_ignored: frozenset[str]
+    step_durations: dict[str, float]
+
+    def service(self, name: str) -> ServiceSpec:
+        return self.services[name]
+
+    def duration(self, kind: str) -> float:
+        return self.step_durations[kind]
+
+    def dependency_order(self) -> list[str]:
+        """Services in an order where every dependency comes first (ties by tier, then name)."""
+        graph = self.dependency_graph()
+        return list(nx.lexicographical_topological_sort(
+            graph, key=lambda s: (self.services[s].tier, s)))
+
+    def dependency_graph(self) -> nx.DiGraph:
+        graph: nx.DiGraph = nx.DiGraph()
+        for name, spec in self.services.items():
+            graph.add_node(name)
+            for dep in spec.depends_on:
+                graph.add_edge(dep, name)
+        return graph
+
+
+def _fail(field: str, expected: str) -> CatalogError:
+    return CatalogError.at("lifecycle/catalog", field, expected)
+
+
+def _service(name: str, raw: dict[str, Any]) -> ServiceSpec:
+    unknown = set(raw) - _SERVICE_KEYS
+    if unknown:
+        raise _fail(f"services.{name}", f"unknown keys {sorted(unknown)}")
+    return ServiceSpec(
+        name=name,
+        tier=Tier[str(raw["tier"]).upper()],
+        quorum=Quorum(raw.get("quorum", "none")),
+        depends_on=tuple(raw.get("depends_on", ())),
+        workloads=bool(raw.get("workloads", False)),
+        tripleo=tuple(raw.get("tripleo", ())),
+        project=raw.get("project"),
+        follows=tuple(raw.get("follows", ())),
+        duration=float(raw.get("duration", 120)),
+        ceph=bool(raw.get("ceph", False)),
+    )
+
+
+def _train(product: str, raw: dict[str, Any]) -> ReleaseTrain:
+    releases = []
+    for index, item in enumerate(raw["releases"]):
+        entry = item if isinstance(item, dict) else {"name": str(item)}
+        releases.append(Release(name=str(entry["name"]), index=index,
+                                slurp=bool(entry.get("slurp", False)),
+                                aliases=tuple(entry.get("aliases", ()))))
+    return ReleaseTrain(product=product, releases=tuple(releases),
+                        max_jump=int(raw.get("max_jump", 1)))
+
+
+def build_catalog(services_raw: dict[str, Any], releases_raw: dict[str, Any]) -> Catalog:
+    """Build and check a catalog from parsed YAML (exposed for tests of broken catalogs)."""
+    services = {name: _service(name, raw) for name, raw in services_raw["services"].items()}
+    tripleo_map: dict[str, str] = {}
+    for spec in services.values():
+        for ref in (*spec.depends_on, *spec.follows):
+            if ref not in services:
+                raise _fail(f"services.{spec.name}", f"refers to unknown service {ref!r}")
+        for short in spec.tripleo:
+            if short in tripleo_map:
+                raise _fail(f"services.{spec.name}.tripleo",
+                            f"{short} already maps to {tripleo_map[short]}")
+            tripleo_map[short] = spec.name
+    catalog = Catalog(
+        services=services,
+        openstack=_train("openstack", releases_raw["openstack"]),
+        ceph=_train("ceph", releases_raw["ceph"]),
+        tripleo_map=tripleo_map,
+        tripleo_ignored=frozenset(services_raw.get("tripleo_ignored", ())),
+        step_durations={k: float(v) for k, v in services_raw["steps"].items()},
+    )
+    graph = catalog.dependency_graph()
+    if not nx.is_directed_acyclic_graph(graph):
+        raise DependencyCycle([edge[0] for edge in nx.find_cycle(graph)])
+    return catalog
+
+
+@cache
+def load_catalog() -> Catalog:
+    """The catalog shipped with lifecycle."""
+    here = resources.files("lifecycle.catalog")
+    services_raw = yaml.safe_load(here.joinpath("services.yaml").read_text())
+    releases_raw = yaml.safe_load(here.joinpath("releases.yaml").read_text())
+    return build_catalog(services_raw, releases_raw)

@@ -1,0 +1,1 @@
+"""Reading and writing the files lifecycle exchanges with operators and other tools."""

@@ -1,0 +1,144 @@
+"""From a DAG of steps to a schedule: list scheduling with one step per node at a time.
+
+Safety never depends on the schedule: every exclusion a rule needs (quorum, capacity, failure
+domains) is already an edge of the DAG, so any execution order the DAG allows is safe. The
+schedule only decides *when*, packing independent work in parallel; a node runs one step at a time
+because a host's package manager and container runtime serialise work anyway.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+
+import networkx as nx
+
+from lifecycle.errors import DependencyCycle, PlanningError
+from lifecycle.planning.plan import ParamValue, Plan, Step
+
+
+def check_dag(steps: Sequence[Step]) -> None:
+    """Refuse duplicate ids, dangling dependencies and cycles, naming them."""
+    ids: set[str] = set()
+    for step in steps:
+        if step.id in ids:
+            raise PlanningError(f"duplicate step id {step.id!r}")
+        ids.add(step.id)
+    graph: nx.DiGraph = nx.DiGraph()
+    for step in steps:
+        graph.add_node(step.id)
+        for dep in step.depends_on:
+            if dep not in ids:
+                raise PlanningError(f"step {step.id!r} depends on unknown step {dep!r}")
+            graph.add_edge(dep, step.id)
+    if not nx.is_directed_acyclic_graph(graph):
+        raise DependencyCycle([edge[0] for edge in nx.find_cycle(graph)])
+
+
+def topological(steps: Sequence[Step]) -> list[Step]:
+    """Steps ordered so that every dependency comes first; stable for equal rank."""
+    position = {s.id: i for i, s in enumerate(steps)}
+    indegree = {s.id: len(s.depends_on) for s in steps}
+    children: dict[str, list[str]] = {s.id: [] for s in steps}
+    for s in steps:
+        for dep in s.depends_on:
+            children[dep].append(s.id)
+    ready = [position[i] for i, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    out: list[Step] = []
+    while ready:
+        step = steps[heapq.heappop(ready)]
+        out.append(step)
+        for child in children[step.id]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, position[child])
+    if len(out) != len(steps):
+        check_dag(steps)  # names the cycle
+    return out
+
+
+def tails(ordered: Sequence[Step]) -> dict[str, float]:
+    """Longest path from each step's start to the end of the DAG (the list-scheduling priority)."""
+    children: dict[str, list[str]] = {s.id: [] for s in ordered}
+    for s in ordered:
+        for dep in s.depends_on:
+            children[dep].append(s.id)
+    tail: dict[str, float] = {}
+    for s in reversed(ordered):
+        tail[s.id] = s.duration + max((tail[c] for c in children[s.id]), default=0.0)
+    return tail
+
+
+def critical_path(ordered: Sequence[Step]) -> float:
+    return max(tails(ordered).values(), default=0.0)
+
+
+def node_load(steps: Iterable[Step]) -> float:
+    """The busiest node's total work: no schedule with one step per node at a time beats it."""
+    load: dict[str, float] = {}
+    for s in steps:
+        for node in s.nodes:
+            load[node] = load.get(node, 0.0) + s.duration
+    return max(load.values(), default=0.0)
+
+
+def list_schedule(ordered: Sequence[Step]) -> dict[str, float]:
+    """Start times: a step starts when its dependencies have ended and its nodes are free;
+    among ready steps the one with the longest tail goes first."""
+    tail = tails(ordered)
+    index = {s.id: i for i, s in enumerate(ordered)}
+    waiting = {s.id: len(s.depends_on) for s in ordered}
+    children: dict[str, list[str]] = {s.id: [] for s in ordered}
+    for s in ordered:
+        for dep in s.depends_on:
+            children[dep].append(s.id)
+    ready_at = {s.id: 0.0 for s in ordered}
+    node_free: dict[str, float] = {}
+    start: dict[str, float] = {}
+    # ready queue ordered by (earliest possible time, -tail, plan order)
+    ready: list[tuple[float, float, int, str]] = [
+        (0.0, -tail[s.id], index[s.id], s.id) for s in ordered if not s.depends_on]
+    heapq.heapify(ready)
+    while ready:
+        earliest, neg_tail, idx, sid = heapq.heappop(ready)
+        step = ordered[idx]
+        node_ready = max((node_free.get(n, 0.0) for n in step.nodes), default=0.0)
+        if node_ready > earliest:
+            heapq.heappush(ready, (node_ready, neg_tail, idx, sid))
+            continue
+        start[sid] = earliest
+        end = earliest + step.duration
+        for n in step.nodes:
+            node_free[n] = end
+        for child in children[sid]:
+            ready_at[child] = max(ready_at[child], end)
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, (ready_at[child], -tail[child], index[child], child))
+    return start
+
+
+def build_plan(
+    operation: str,
+    cluster: str,
+    steps: Sequence[Step],
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    inventory_digest: str = "",
+    lower_bound: float | None = None,
+    extra: tuple[tuple[str, ParamValue], ...] = (),
+) -> Plan:
+    """Check the DAG, schedule it and wrap it as a Plan.
+
+    `lower_bound` is the operation's own bound from constraints any valid plan must respect; without
+    one, the DAG's critical path stands in (a bound for this DAG only). The busiest node's load is
+    a bound either way."""
+    ordered = topological(steps)
+    start = list_schedule(ordered)
+    structural = critical_path(ordered) if lower_bound is None else lower_bound
+    bound = max(structural, node_load(ordered))
+    return Plan(operation=operation, cluster=cluster, source=source, target=target,
+                steps=tuple(ordered), starts=tuple(start[s.id] for s in ordered),
+                lower_bound=bound, inventory_digest=inventory_digest, extra=extra)
