@@ -14,8 +14,17 @@ from lifecycle.errors import CatalogError, DependencyCycle
 from lifecycle.model.release import Release, ReleaseTrain
 from lifecycle.model.service import Quorum, ServiceSpec, Tier
 
-_SERVICE_KEYS = {"tier", "quorum", "depends_on", "workloads", "tripleo", "project", "follows",
-                 "duration", "ceph"}
+_SERVICE_KEYS = {
+    "tier",
+    "quorum",
+    "depends_on",
+    "workloads",
+    "tripleo",
+    "project",
+    "follows",
+    "duration",
+    "ceph",
+}
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,9 @@ class Catalog:
     def dependency_order(self) -> list[str]:
         """Services in an order where every dependency comes first (ties by tier, then name)."""
         graph = self.dependency_graph()
-        return list(nx.lexicographical_topological_sort(
-            graph, key=lambda s: (self.services[s].tier, s)))
+        return list(
+            nx.lexicographical_topological_sort(graph, key=lambda s: (self.services[s].tier, s))
+        )
 
     def dependency_graph(self) -> nx.DiGraph:
         graph: nx.DiGraph = nx.DiGraph()
@@ -74,11 +84,17 @@ def _train(product: str, raw: dict[str, Any]) -> ReleaseTrain:
     releases = []
     for index, item in enumerate(raw["releases"]):
         entry = item if isinstance(item, dict) else {"name": str(item)}
-        releases.append(Release(name=str(entry["name"]), index=index,
-                                slurp=bool(entry.get("slurp", False)),
-                                aliases=tuple(entry.get("aliases", ()))))
-    return ReleaseTrain(product=product, releases=tuple(releases),
-                        max_jump=int(raw.get("max_jump", 1)))
+        releases.append(
+            Release(
+                name=str(entry["name"]),
+                index=index,
+                slurp=bool(entry.get("slurp", False)),
+                aliases=tuple(entry.get("aliases", ())),
+            )
+        )
+    return ReleaseTrain(
+        product=product, releases=tuple(releases), max_jump=int(raw.get("max_jump", 1))
+    )
 
 
 def build_catalog(services_raw: dict[str, Any], releases_raw: dict[str, Any]) -> Catalog:
@@ -91,8 +107,9 @@ def build_catalog(services_raw: dict[str, Any], releases_raw: dict[str, Any]) ->
                 raise _fail(f"services.{spec.name}", f"refers to unknown service {ref!r}")
         for short in spec.tripleo:
             if short in tripleo_map:
-                raise _fail(f"services.{spec.name}.tripleo",
-                            f"{short} already maps to {tripleo_map[short]}")
+                raise _fail(
+                    f"services.{spec.name}.tripleo", f"{short} already maps to {tripleo_map[short]}"
+                )
             tripleo_map[short] = spec.name
     catalog = Catalog(
         services=services,

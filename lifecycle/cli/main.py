@@ -17,9 +17,16 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from lifecycle.cli import export_cmds, nodes_cmds, plan_cmds, run_cmds, testbed_cmds
+    from lifecycle.cli import (
+        export_cmds,
+        inventory_cmds,
+        nodes_cmds,
+        plan_cmds,
+        run_cmds,
+        testbed_cmds,
+    )
 
-    for module in (plan_cmds, run_cmds, testbed_cmds, nodes_cmds, export_cmds):
+    for module in (inventory_cmds, plan_cmds, run_cmds, testbed_cmds, nodes_cmds, export_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

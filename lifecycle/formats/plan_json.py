@@ -56,8 +56,18 @@ def plan_to_json(plan: Plan, indent: int | None = 1) -> str:
     return json.dumps(plan_to_dict(plan), indent=indent)
 
 
-_TOP_KEYS = {"format", "operation", "cluster", "from", "to", "digest", "inventory_digest",
-             "makespan", "lower_bound", "steps"}
+_TOP_KEYS = {
+    "format",
+    "operation",
+    "cluster",
+    "from",
+    "to",
+    "digest",
+    "inventory_digest",
+    "makespan",
+    "lower_bound",
+    "steps",
+}
 
 
 def plan_from_dict(data: dict[str, Any]) -> Plan:
@@ -65,19 +75,34 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
     steps = []
     starts = []
     for raw in data["steps"]:
-        steps.append(Step(
-            id=raw["id"], action=raw["action"], phase=raw["phase"],
-            nodes=tuple(raw["nodes"]), upgrades=tuple(raw["upgrades"]),
-            disrupts=tuple(raw["disrupts"]), depends_on=tuple(raw["depends_on"]),
-            duration=float(raw["duration"]), params=freeze_params(raw.get("params", {})),
-            idempotent=bool(raw.get("idempotent", True)), batch=raw.get("batch"),
-        ))
+        steps.append(
+            Step(
+                id=raw["id"],
+                action=raw["action"],
+                phase=raw["phase"],
+                nodes=tuple(raw["nodes"]),
+                upgrades=tuple(raw["upgrades"]),
+                disrupts=tuple(raw["disrupts"]),
+                depends_on=tuple(raw["depends_on"]),
+                duration=float(raw["duration"]),
+                params=freeze_params(raw.get("params", {})),
+                idempotent=bool(raw.get("idempotent", True)),
+                batch=raw.get("batch"),
+            )
+        )
         starts.append(float(raw["start"]))
     extra = freeze_params({k: v for k, v in data.items() if k not in _TOP_KEYS})
-    return Plan(operation=data["operation"], cluster=data["cluster"], source=data["from"],
-                target=data["to"], steps=tuple(steps), starts=tuple(starts),
-                lower_bound=float(data["lower_bound"]),
-                inventory_digest=data.get("inventory_digest", ""), extra=extra)
+    return Plan(
+        operation=data["operation"],
+        cluster=data["cluster"],
+        source=data["from"],
+        target=data["to"],
+        steps=tuple(steps),
+        starts=tuple(starts),
+        lower_bound=float(data["lower_bound"]),
+        inventory_digest=data.get("inventory_digest", ""),
+        extra=extra,
+    )
 
 
 def plan_from_json(text: str) -> Plan:

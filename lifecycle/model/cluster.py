@@ -122,6 +122,15 @@ class Cluster:
         """sha256 of the desired state; a run refuses to resume when it changed."""
         import hashlib
 
-        body = repr((self.name, self.release, self.ceph_release, self.roles, self.nodes,
-                     self.policies, self.credentials))
+        body = repr(
+            (
+                self.name,
+                self.release,
+                self.ceph_release,
+                self.roles,
+                self.nodes,
+                self.policies,
+                self.credentials,
+            )
+        )
         return "sha256:" + hashlib.sha256(body.encode()).hexdigest()

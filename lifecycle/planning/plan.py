@@ -90,8 +90,9 @@ class Plan:
 
     @cached_property
     def makespan(self) -> float:
-        return max((t + s.duration for s, t in zip(self.steps, self.starts, strict=True)),
-                   default=0.0)
+        return max(
+            (t + s.duration for s, t in zip(self.steps, self.starts, strict=True)), default=0.0
+        )
 
     def scheduled(self) -> Iterator[tuple[Step, float]]:
         yield from zip(self.steps, self.starts, strict=True)

@@ -98,7 +98,8 @@ def list_schedule(ordered: Sequence[Step]) -> dict[str, float]:
     start: dict[str, float] = {}
     # ready queue ordered by (earliest possible time, -tail, plan order)
     ready: list[tuple[float, float, int, str]] = [
-        (0.0, -tail[s.id], index[s.id], s.id) for s in ordered if not s.depends_on]
+        (0.0, -tail[s.id], index[s.id], s.id) for s in ordered if not s.depends_on
+    ]
     heapq.heapify(ready)
     while ready:
         earliest, neg_tail, idx, sid = heapq.heappop(ready)
@@ -139,6 +140,14 @@ def build_plan(
     start = list_schedule(ordered)
     structural = critical_path(ordered) if lower_bound is None else lower_bound
     bound = max(structural, node_load(ordered))
-    return Plan(operation=operation, cluster=cluster, source=source, target=target,
-                steps=tuple(ordered), starts=tuple(start[s.id] for s in ordered),
-                lower_bound=bound, inventory_digest=inventory_digest, extra=extra)
+    return Plan(
+        operation=operation,
+        cluster=cluster,
+        source=source,
+        target=target,
+        steps=tuple(ordered),
+        starts=tuple(start[s.id] for s in ordered),
+        lower_bound=bound,
+        inventory_digest=inventory_digest,
+        extra=extra,
+    )
