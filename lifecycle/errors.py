@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Self
 
 
 class LifecycleError(Exception):
@@ -54,7 +55,7 @@ class InputError(LifecycleError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
-    def at(cls, file: str, field: str, expected: str, line: int | None = None) -> InputError:
+    def at(cls, file: str, field: str, expected: str, line: int | None = None) -> Self:
         return cls(Problem(file=file, field=field, expected=expected, line=line))
 
 

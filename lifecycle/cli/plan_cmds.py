@@ -1,7 +1,109 @@
-"""Commands of this family (filled in by the issue that owns them)."""
+"""`lifecycle plan ...`: make a plan, prove it safe, show it as a tree, JSON or a Gantt chart."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from lifecycle.errors import UsageError
+from lifecycle.planning.plan import Plan
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise UsageError.at(path, "", f"cannot write: {exc.strerror}") from exc
+
+
+def emit_plan(
+    plan: Plan, cluster: object, fmt: str, gantt: str | None, output: str | None, force: bool
+) -> None:
+    """Verify, then print or write the plan; an unsafe plan needs --force, which is reported."""
+    from lifecycle.formats.plan_json import plan_to_json
+    from lifecycle.planning.gantt import render_gantt_svg
+    from lifecycle.planning.render import render_tree
+    from lifecycle.planning.verifier import check_safe
+
+    overridden = check_safe(plan, cluster, force=force)  # type: ignore[arg-type]
+    for violation in overridden:
+        click.echo(f"warning: --force overrides: {violation}", err=True)
+    text = plan_to_json(plan) + "\n" if fmt == "json" else render_tree(plan)
+    if output:
+        _write(output, text)
+    else:
+        click.echo(text, nl=False)
+    if gantt:
+        _write(gantt, render_gantt_svg(plan))
+
+
+_common = [
+    click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml"),
+    click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text"),
+    click.option("--gantt", help="write the schedule as an SVG Gantt chart to this file"),
+    click.option("--output", "-o", help="write the plan to this file instead of stdout"),
+    click.option("--force", is_flag=True, help="emit a plan the safety verifier refuses"),
+]
+
+
+def _with_common(func: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(_common):
+        func = option(func)
+    return func
+
+
+@click.group("plan")
+def plan_group() -> None:
+    """Make a plan without running it."""
+
+
+@plan_group.command("upgrade")
+@click.option("--to", "target", required=True, help="OpenStack release to reach")
+@click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
+@_with_common
+def plan_upgrade_cmd(
+    inventory: str,
+    target: str,
+    ceph_target: str | None,
+    fmt: str,
+    gantt: str | None,
+    output: str | None,
+    force: bool,
+) -> None:
+    """Plan a rolling upgrade of the cluster to a release (several hops if needed)."""
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+
+    cluster = load_inventory(inventory)
+    plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target))
+    emit_plan(plan, cluster, fmt, gantt, output, force)
+
+
+@plan_group.command("verify")
+@click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
+@click.option("--force", is_flag=True, help="report violations but exit 0")
+@click.argument("plan_file")
+def plan_verify_cmd(inventory: str, plan_file: str, force: bool) -> None:
+    """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks."""
+    import json
+
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.formats.plan_json import plan_from_dict
+    from lifecycle.planning.verifier import check_safe
+
+    cluster = load_inventory(inventory)
+    try:
+        plan = plan_from_dict(json.loads(Path(plan_file).read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError.at(plan_file, "", f"a plan in lifecycle's JSON form ({exc})") from exc
+    overridden = check_safe(plan, cluster, force=force)
+    for violation in overridden:
+        click.echo(f"warning: --force overrides: {violation}", err=True)
+    click.echo(
+        f"{plan_file}: {len(plan.steps)} steps, "
+        + ("safe" if not overridden else f"{len(overridden)} violation(s) overridden")
+    )
+
+
+COMMANDS: list[click.Command] = [plan_group]

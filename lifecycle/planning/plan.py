@@ -58,7 +58,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Plan:
-    """A DAG of steps (topologically ordered) and when each starts, in seconds from the run's start."""
+    """A DAG of steps (in topological order) and when each starts, in seconds from the start."""
 
     operation: str
     cluster: str

@@ -133,13 +133,12 @@ def build_plan(
 ) -> Plan:
     """Check the DAG, schedule it and wrap it as a Plan.
 
-    `lower_bound` is the operation's own bound from constraints any valid plan must respect; without
-    one, the DAG's critical path stands in (a bound for this DAG only). The busiest node's load is
-    a bound either way."""
+    The lower bound is the largest of: the DAG's critical path (planners put only edges the rules
+    and policies force, so no valid plan of the same steps is shorter), the busiest node's load, and
+    the operation's own `lower_bound` (e.g. aggregate capacity)."""
     ordered = topological(steps)
     start = list_schedule(ordered)
-    structural = critical_path(ordered) if lower_bound is None else lower_bound
-    bound = max(structural, node_load(ordered))
+    bound = max(critical_path(ordered), node_load(ordered), lower_bound or 0.0)
     return Plan(
         operation=operation,
         cluster=cluster,
