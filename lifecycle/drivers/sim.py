@@ -1,0 +1,300 @@
+"""The sim driver: a simulated cluster for fast tests, demos and benchmarks.
+
+It keeps per-node service versions, the instances on each compute host, Ceph flags and database
+migrations in a small JSON file under the state directory (atomic replace on every change), so a
+killed and resumed run continues on the same simulated cluster. A step's effect and its execution
+counter are written in the same replace: after a crash either both are there or neither is, which
+is what lets `probe` answer for sure and the crash tests count executions exactly.
+
+Faults (option `faults` or env LIFECYCLE_SIM_FAULTS, comma-separated; STEP is an fnmatch pattern):
+  fail:STEP:N      the step's first N attempts fail (counted in the state file, across processes)
+  die:NODE@STEP    NODE dies half-way through the step and stays unreachable
+  red:STEP         a checks.* step that stays red, every attempt
+  hang:STEP        the step takes 1000x its duration (for timeouts)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.errors import UsageError
+from lifecycle.model.cluster import Cluster
+from lifecycle.planning.plan import Step
+
+ENV_SCALE = "LIFECYCLE_SIM_SCALE"
+ENV_FAULTS = "LIFECYCLE_SIM_FAULTS"
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # fail | die | red | hang
+    step: str  # fnmatch pattern of step ids
+    count: int = 0  # fail: attempts that fail
+    node: str = ""  # die: the node that dies
+
+
+def parse_faults(text: str) -> tuple[Fault, ...]:
+    """`fail:STEP:N,die:NODE@STEP,red:STEP,hang:STEP` -> faults; bad specs are usage errors."""
+    faults = []
+    for spec in filter(None, (s.strip() for s in text.split(","))):
+        kind, _, rest = spec.partition(":")
+        if kind == "fail" and rest.rpartition(":")[2].isdigit():
+            pattern, _, count = rest.rpartition(":")
+            faults.append(Fault("fail", pattern, int(count)))
+        elif kind == "die" and "@" in rest:
+            node, _, pattern = rest.partition("@")
+            faults.append(Fault("die", pattern, node=node))
+        elif kind in ("red", "hang") and rest:
+            faults.append(Fault(kind, rest))
+        else:
+            raise UsageError.at(
+                ENV_FAULTS, spec, "fail:STEP:N, die:NODE@STEP, red:STEP or hang:STEP"
+            )
+    return tuple(faults)
+
+
+class SimState:
+    """The simulated cluster's state file: read once, replaced atomically on every change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    def ensure(self, cluster: Cluster, instances_per_host: int) -> None:
+        if self.data:
+            return
+        from lifecycle.catalog import load_catalog
+
+        services = load_catalog().services
+        versions, instances = {}, {}
+        for node in cluster.nodes:
+            for svc in cluster.services_of(node):
+                ceph = svc in services and services[svc].ceph
+                versions[f"{svc}@{node.name}"] = (
+                    cluster.ceph_release if ceph else cluster.release
+                ) or cluster.release
+                if svc == "nova-compute":
+                    instances[node.name] = [
+                        f"vm-{node.name}-{i}" for i in range(instances_per_host)
+                    ]
+        self.data = {
+            "cluster": cluster.name,
+            "versions": versions,
+            "instances": instances,
+            "aggregates": {n.name: cluster.aggregate_of(n) for n in cluster.nodes},
+            "dead": [],
+            "disabled": [],
+            "flags": {},
+            "migrations": {},
+            "counts": {},
+            "faults": {},
+        }
+        self.save()
+
+    def save(self) -> None:
+        """Write to a temporary file and rename it over the old one: a reader (or a resumed run
+        after kill -9) sees the old state or the new, never half of one. No fsync: the process
+        dying is what this survives; the journal, not the simulation, is what must survive power."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps(self.data, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def state_file(state_dir: Path, cluster: str) -> Path:
+    return state_dir / "sim" / f"{cluster}.json"
+
+
+def read_state(state_dir: str | Path, cluster: str) -> dict[str, Any]:
+    """The simulated cluster as the driver left it (for tests and `lifecycle runs show`)."""
+    path = state_file(Path(state_dir), cluster)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+class SimDriver(Driver):
+    """Executes steps against a simulated cluster, `scale` x the plan's durations."""
+
+    name = "sim"
+
+    def __init__(
+        self,
+        state_dir: str | Path | None = None,
+        scale: float | None = None,
+        faults: str | None = None,
+        instances_per_host: int = 3,
+    ) -> None:
+        from lifecycle.execution.paths import state_dir as default_state_dir
+
+        self.state_dir = default_state_dir(state_dir)
+        env_scale = os.environ.get(ENV_SCALE)
+        self.scale = scale if scale is not None else float(env_scale) if env_scale else 0.001
+        self.faults = parse_faults(faults if faults is not None else os.environ.get(ENV_FAULTS, ""))
+        self.instances_per_host = instances_per_host
+        self._states: dict[str, SimState] = {}
+        self._guard = threading.Lock()
+
+    def _state(self, cluster: Cluster) -> SimState:
+        with self._guard:
+            if cluster.name not in self._states:
+                state = SimState(state_file(self.state_dir, cluster.name))
+                state.ensure(cluster, self.instances_per_host)
+                self._states[cluster.name] = state
+            return self._states[cluster.name]
+
+    def _faults(self, kind: str, step: Step) -> list[Fault]:
+        return [f for f in self.faults if f.kind == kind and fnmatch.fnmatchcase(step.id, f.step)]
+
+    # --- the Driver interface ---------------------------------------------------------------
+
+    def run(self, step: Step, ctx: StepContext) -> StepResult:
+        state = self._state(ctx.cluster)
+        pause = step.duration * self.scale
+        if self._faults("hang", step):
+            pause *= 1000
+        injected = self._injected_failure(state, step)
+        if injected:
+            time.sleep(pause)
+            return StepResult(ok=False, error=injected)
+        down = self._unreachable(state, step.nodes)
+        if down:
+            return _unreachable(step, down, "unreachable before the step started")
+        dying = [f.node for f in self._faults("die", step) if f.node in step.nodes]
+        if dying:
+            time.sleep(pause / 2)
+            with state.lock:
+                state.data["dead"] = sorted(set(state.data["dead"]) | set(dying))
+                state.save()
+            return _unreachable(step, dying, "died during the step")
+        time.sleep(pause)
+        with state.lock:
+            error = _apply(state.data, step, ctx.cluster)
+            if error:
+                return StepResult(ok=False, error=error, hosts=_hosts(step, "failed"))
+            key = f"{ctx.run_id}/{step.id}"
+            state.data["counts"][key] = state.data["counts"].get(key, 0) + 1
+            state.save()
+        return StepResult(ok=True, output={"sim": step.verb}, hosts=_hosts(step, "ok"))
+
+    def probe(self, step: Step, ctx: StepContext) -> bool | None:
+        state = self._state(ctx.cluster)
+        with state.lock:
+            release = step.param("release")
+            if step.upgrades and isinstance(release, str):
+                versions = state.data["versions"]
+                return all(versions.get(u) == release for u in step.upgrades)
+            return state.data["counts"].get(f"{ctx.run_id}/{step.id}", 0) > 0
+
+    def counts(self, cluster: str, run_id: str) -> dict[str, int]:
+        """How many times each step's effect was applied in a run (the crash tests' witness)."""
+        counts = read_state(self.state_dir, cluster).get("counts", {})
+        prefix = f"{run_id}/"
+        return {k[len(prefix) :]: v for k, v in counts.items() if k.startswith(prefix)}
+
+    # --- faults -----------------------------------------------------------------------------
+
+    def _injected_failure(self, state: SimState, step: Step) -> str | None:
+        if step.driver == "checks" and self._faults("red", step):
+            return f"health gate red: {step.id} (injected)"
+        for fault in self._faults("fail", step):
+            key = f"fail:{fault.step}:{step.id}"
+            with state.lock:
+                seen = state.data["faults"].get(key, 0)
+                if seen >= fault.count:
+                    continue
+                state.data["faults"][key] = seen + 1
+                state.save()
+            return f"injected failure {seen + 1} of {fault.count} for {step.id}"
+        return None
+
+    @staticmethod
+    def _unreachable(state: SimState, nodes: tuple[str, ...]) -> list[str]:
+        with state.lock:
+            dead = set(state.data["dead"])
+        return [n for n in nodes if n in dead]
+
+
+def _hosts(step: Step, status: str) -> dict[str, Any]:
+    return {n: {"status": status} for n in step.nodes}
+
+
+def _unreachable(step: Step, down: list[str], why: str) -> StepResult:
+    hosts = _hosts(step, "ok")
+    for node in down:
+        hosts[node] = {"status": "unreachable", "msg": why}
+    return StepResult(ok=False, error=f"{', '.join(down)} unreachable ({why})", hosts=hosts)
+
+
+def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
+    """Change the simulated cluster as the step would; an error message if it cannot."""
+    release = step.param("release")
+    verb = step.action
+    if verb.startswith("checks."):
+        return _check(data, step, cluster)
+    if verb == "ansible.playbook":
+        playbook = step.param("playbook")
+        if playbook in ("upgrade-service", "upgrade-node"):
+            services = step.param("services") or (str(step.param("service")),)
+            names = services if isinstance(services, tuple) else (str(services),)
+            targets = step.upgrades or tuple(f"{s}@{n}" for s in names for n in step.nodes)
+            for target in targets:
+                data["versions"][target] = release
+        elif playbook == "db-migrate":
+            data["migrations"][str(step.param("project"))] = f"{step.param('phase')}@{release}"
+        elif playbook == "ceph-flag":
+            data["flags"][str(step.param("flag"))] = step.param("state") == "set"
+        return None
+    if verb == "compute.evacuate":
+        return _evacuate(data, step)
+    if verb == "compute.enable":
+        data["disabled"] = [h for h in data["disabled"] if h not in step.nodes]
+    return None
+
+
+def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
+    dead = set(data["dead"])
+    nodes = step.nodes if step.verb == "health" else tuple(n.name for n in cluster.nodes)
+    down = [n for n in nodes if n in dead]
+    if down:
+        return f"not answering: {', '.join(down)}"
+    release = step.param("release")
+    services = step.param("services")
+    if step.verb == "health" and isinstance(services, tuple) and isinstance(release, str):
+        behind = [
+            f"{s}@{n}"
+            for s in services
+            for n in step.nodes
+            if f"{s}@{n}" in data["versions"] and data["versions"][f"{s}@{n}"] != release
+        ]
+        if behind:
+            return f"not at {release}: {', '.join(behind)}"
+    return None
+
+
+def _evacuate(data: dict[str, Any], step: Step) -> str | None:
+    aggregates = data["aggregates"]
+    data["disabled"] = sorted(set(data["disabled"]) | set(step.nodes))
+    for host in step.nodes:
+        moving = data["instances"].get(host, [])
+        if not moving:
+            continue
+        group = step.param("aggregate") or aggregates.get(host)
+        targets = [
+            h
+            for h in data["instances"]
+            if h not in data["disabled"] and h not in data["dead"] and aggregates.get(h) == group
+        ]
+        if not targets:
+            return f"no enabled host left in aggregate {group} for {len(moving)} instance(s)"
+        for i, vm in enumerate(moving):
+            data["instances"][targets[i % len(targets)]].append(vm)
+        data["instances"][host] = []
+    return None

@@ -1,0 +1,355 @@
+"""The engine: the only loop with side effects.
+
+Each turn: read operator controls, ask the controller which steps start, journal them RUNNING
+(durably, in one transaction) and hand them to the dispatcher (a bounded thread pool calling
+drivers); then wait for the first to finish, journal the outcomes (one transaction) and go round.
+Retries wait out their backoff as RETRYING steps; a timeout fails the step; the failure threshold
+winds the run down at a safe point.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lifecycle.drivers.base import StepContext, StepResult
+from lifecycle.errors import DriverError
+from lifecycle.execution.controller import Readiness, Stop, decide
+from lifecycle.execution.events import Event, EventSink, Fanout
+from lifecycle.execution.journal import Journal
+from lifecycle.execution.policies import PolicyTable
+from lifecycle.execution.records import RunTransition, StepTransition
+from lifecycle.execution.redact import Redactor
+from lifecycle.execution.replay import RunView, replay
+from lifecycle.execution.routing import Router
+from lifecycle.execution.states import RunState, StepState, run_transition, step_transition
+from lifecycle.model.cluster import Cluster
+from lifecycle.planning.plan import Plan, Step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    concurrency: int = 4
+    poll_interval: float = 0.2  # how often operator controls are read while steps run
+    failure_threshold: int | None = None  # None: the cluster's policies.failure_threshold
+    artifacts_dir: Path | None = None
+
+
+@dataclass
+class _Flight:
+    step: Step
+    attempt: int
+    deadline: float
+
+
+@dataclass
+class _Tally:
+    """The engine's working copy of the run, seeded from the journal's replay."""
+
+    states: dict[str, StepState]
+    attempts: dict[str, int]
+    not_before: dict[str, float] = field(default_factory=dict)
+    failed_nodes: set[str] = field(default_factory=set)
+    busy: set[str] = field(default_factory=set)
+
+
+class Engine:
+    """Runs one run's plan to the end or to a safe stop. Create one per process per run."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        plan: Plan,
+        cluster: Cluster,
+        router: Router,
+        *,
+        policies: PolicyTable | None = None,
+        options: EngineOptions | None = None,
+        sink: EventSink | None = None,
+        redactor: Redactor | None = None,
+        secrets: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.journal = journal
+        self.plan = plan
+        self.cluster = cluster
+        self.router = router
+        self.policies = policies or PolicyTable()
+        self.options = options or EngineOptions()
+        self.sink = sink or Fanout()
+        self.redactor = redactor or Redactor.from_secrets(secrets)
+        self._secrets = secrets if secrets is not None else {}
+        self.clock = clock
+        threshold = self.options.failure_threshold
+        self.threshold = (
+            cluster.policies.failure_threshold if threshold is None else max(0, threshold)
+        )
+        self._batch: list[StepTransition] = []
+        self._flights: dict[Future[StepResult], _Flight] = {}
+        self._abandoned: set[Future[StepResult]] = set()
+        self.stop: Stop | None = None
+        self.stop_reason = ""
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def execute(self, view: RunView) -> RunView:
+        """Run every step that is not done yet; return the run as the journal now tells it."""
+        run_id = view.run.id
+        self.run_id = run_id
+        t = self.tally = _Tally(
+            states={sid: v.state for sid, v in view.steps.items()},
+            attempts={sid: v.attempts for sid, v in view.steps.items()},
+        )
+        ready = self.ready = Readiness(self.plan, t.states)
+        seen = self.journal.controls(run_id)
+        self._control_seq = seen[-1].seq if seen else 0
+        self._next_poll = 0.0
+        self._emit("run-started", steps=len(self.plan.steps), done=_count_done(t.states))
+        pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="step")
+        try:
+            while True:
+                try:
+                    if not self._turn(pool, ready):
+                        break
+                except KeyboardInterrupt:
+                    self._request_stop(Stop.PAUSE, "interrupted (Ctrl-C): pausing at a safe point")
+        finally:
+            self._flush()
+            pool.shutdown(wait=False, cancel_futures=True)
+        return self._conclude(view)
+
+    def _turn(self, pool: ThreadPoolExecutor, ready: Readiness) -> bool:
+        """One round of the loop; False when the run has nothing left to do now."""
+        now = self.clock()
+        if now >= self._next_poll:
+            self._poll_controls()
+            self._next_poll = now + self.options.poll_interval
+        t = self.tally
+        self._abandoned = {f for f in self._abandoned if not f.done()}
+        free = self.options.concurrency - len(self._flights) - len(self._abandoned)
+        candidates = ready.candidates(t.states)
+        try:
+            decision = decide(
+                self.plan,
+                candidates,
+                t.states,
+                t.not_before,
+                frozenset(t.busy),
+                free,
+                now,
+                self.stop,
+            )
+        finally:
+            candidates.close()
+        self._start(pool, decision.start, now)
+        if not self._flights:
+            if decision.start:
+                return True
+            if decision.wake_at is None:
+                return False
+            time.sleep(max(0.0, min(decision.wake_at - now, self.options.poll_interval)))
+            return True
+        timeout = self.options.poll_interval
+        if decision.wake_at is not None:
+            timeout = min(timeout, max(0.0, decision.wake_at - now))
+        deadline = min(f.deadline for f in self._flights.values())
+        timeout = max(0.0, min(timeout, deadline - now))
+        done, _ = wait(list(self._flights), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            flight = self._flights.pop(future)
+            self._finish(flight, _result(future))
+        self._expire()
+        self._flush()
+        return True
+
+    # --- starting and finishing steps -------------------------------------------------------
+
+    def _start(self, pool: ThreadPoolExecutor, step_ids: tuple[str, ...], now: float) -> None:
+        if not step_ids:
+            return
+        t = self.tally
+        launches = []
+        for sid in step_ids:
+            step = self.plan.by_id[sid]
+            attempt = t.attempts.get(sid, 0) + 1
+            t.attempts[sid] = attempt
+            self._set(sid, StepState.RUNNING, attempt=attempt)
+            t.busy.update(step.nodes)
+            launches.append((step, attempt))
+        self._flush()  # RUNNING is durable before any driver is called
+        for step, attempt in launches:
+            driver = self.router.for_step(step)
+            ctx = StepContext(
+                run_id=self.run_id,
+                cluster=self.cluster,
+                attempt=attempt,
+                artifacts_dir=self.options.artifacts_dir,
+                secrets=self._secrets,
+                emit=self._driver_emit(step.id),
+            )
+            future = pool.submit(_call, driver.run, step, ctx)
+            deadline = now + self.policies.timeout(step)
+            self._flights[future] = _Flight(step, attempt, deadline)
+            self._emit("step-started", step=step.id, attempt=attempt, nodes=list(step.nodes))
+
+    def _finish(self, flight: _Flight, result: StepResult) -> None:
+        step, t = flight.step, self.tally
+        t.busy.difference_update(step.nodes)
+        output = self.redactor.data(result.output) or None
+        hosts = self.redactor.data(result.hosts) or None
+        error = self.redactor.text(result.error) if result.error else None
+        if result.ok:
+            self._set(step.id, StepState.SUCCEEDED, flight.attempt, output, None, hosts)
+            self.ready.done(step.id)
+            self._emit("step-succeeded", step=step.id, attempt=flight.attempt)
+            return
+        idempotent = self.router.for_step(step).is_idempotent(step)
+        if self.policies.may_retry(step, flight.attempt, idempotent):
+            due = self.clock() + self.policies.backoff(step, flight.attempt)
+            self._set(step.id, StepState.RETRYING, flight.attempt, output, error, hosts, due)
+            t.not_before[step.id] = due
+            self.ready.again(step.id)
+            self._emit("step-retrying", step=step.id, attempt=flight.attempt, error=error)
+            return
+        self._fail(step, flight.attempt, error or "failed", output, hosts, result)
+
+    def _fail(
+        self,
+        step: Step,
+        attempt: int,
+        error: str,
+        output: dict[str, Any] | None,
+        hosts: dict[str, Any] | None,
+        result: StepResult | None,
+    ) -> None:
+        self._set(step.id, StepState.FAILED, attempt, output, error, hosts)
+        bad = [h for h, r in (result.hosts if result else {}).items() if r.get("status") != "ok"]
+        self.tally.failed_nodes.update(bad or step.nodes or [f"step:{step.id}"])
+        self._emit("step-failed", step=step.id, attempt=attempt, error=error)
+        if len(self.tally.failed_nodes) > self.threshold:
+            failed = ", ".join(sorted(self.tally.failed_nodes))
+            self._request_stop(
+                Stop.THRESHOLD,
+                f"{len(self.tally.failed_nodes)} failed node(s) ({failed}) exceed the failure"
+                f" threshold of {self.threshold}",
+            )
+
+    def _expire(self) -> None:
+        """Fail steps past their deadline. The driver call cannot be killed from here, so its
+        thread is abandoned (its late result ignored) and its nodes stay busy for this run."""
+        now = self.clock()
+        for future, flight in list(self._flights.items()):
+            if now < flight.deadline:
+                continue
+            del self._flights[future]
+            self._abandoned.add(future)
+            limit = self.policies.timeout(flight.step)
+            self._fail(
+                flight.step,
+                flight.attempt,
+                f"timed out after {limit:.1f}s (the call may still be running)",
+                None,
+                None,
+                None,
+            )
+
+    # --- stopping ---------------------------------------------------------------------------
+
+    def _request_stop(self, stop: Stop, reason: str) -> None:
+        rank = [None, Stop.THRESHOLD, Stop.OPERATOR, Stop.PAUSE, Stop.ABORT]
+        if rank.index(stop) > rank.index(self.stop):
+            self.stop, self.stop_reason = stop, reason
+            self._emit("run-stopping", why=stop.value, reason=reason)
+
+    def _poll_controls(self) -> None:
+        for control in self.journal.controls(self.run_id, after=self._control_seq):
+            self._control_seq = control.seq
+            who = f" by {control.who}" if control.who else ""
+            if control.command == "abort":
+                self._request_stop(Stop.ABORT, f"aborted{who}")
+            elif control.command == "pause":
+                self._request_stop(Stop.PAUSE, f"paused{who}")
+
+    def _conclude(self, view: RunView) -> RunView:
+        states = self.tally.states
+        if self.stop is Stop.ABORT:
+            final, reason = RunState.ABORTED, self.stop_reason
+        elif self.stop is Stop.PAUSE:
+            final, reason = RunState.PAUSED, self.stop_reason
+        elif all(s.done for s in states.values()):
+            final, reason = RunState.SUCCEEDED, "every step succeeded"
+        else:
+            failed = [sid for sid, s in states.items() if s is StepState.FAILED]
+            final = RunState.FAILED
+            reason = self.stop_reason or f"{len(failed)} step(s) failed: {', '.join(failed[:5])}"
+        run_transition(self.run_id, view.state, final)
+        self.journal.record_run(RunTransition(self.run_id, final, self.clock(), reason))
+        self._emit("run-finished", state=final.value, reason=reason)
+        return replay(self.journal, self.run_id, self.plan)
+
+    # --- journal and events -----------------------------------------------------------------
+
+    def _set(
+        self,
+        sid: str,
+        state: StepState,
+        attempt: int = 0,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+        hosts: dict[str, Any] | None = None,
+        not_before: float | None = None,
+    ) -> None:
+        t = self.tally
+        t.states[sid] = step_transition(sid, t.states[sid], state)
+        self._batch.append(
+            StepTransition(
+                self.run_id, sid, state, self.clock(), attempt, output, error, hosts, not_before
+            )
+        )
+
+    def _flush(self) -> None:
+        if self._batch:
+            self.journal.record_steps(self._batch)
+            self._batch = []
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        event: Event = {"ts": round(self.clock(), 3), "run": self.run_id, "event": kind}
+        event.update(self.redactor.data(data))
+        self.sink.emit(event)
+
+    def _driver_emit(self, step_id: str) -> Callable[[str, dict[str, Any]], None]:
+        def emit(kind: str, data: dict[str, Any]) -> None:
+            self._emit(f"driver-{kind}", step=step_id, **data)
+
+        return emit
+
+
+def _call(
+    run: Callable[[Step, StepContext], StepResult], step: Step, ctx: StepContext
+) -> StepResult:
+    """A driver call as the dispatcher makes it: every failure becomes a failed StepResult."""
+    try:
+        return run(step, ctx)
+    except DriverError as exc:
+        return StepResult(ok=False, error=exc.message, output={"detail": exc.detail})
+    except Exception as exc:  # a driver bug must fail the step, not kill the run mid-batch
+        log.exception("driver raised on step %s", step.id)
+        return StepResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+
+
+def _result(future: Future[StepResult]) -> StepResult:
+    try:
+        return future.result()
+    except Exception as exc:  # cancelled or raised outside _call
+        return StepResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+
+
+def _count_done(states: dict[str, StepState]) -> int:
+    return sum(1 for s in states.values() if s.done)

@@ -1,0 +1,191 @@
+"""Starting a run and preparing one for resume: digests, the inventory summary and what to do
+with steps a dead process left mid-flight."""
+
+from __future__ import annotations
+
+import secrets as _random
+import time
+from collections.abc import Callable, Collection
+from typing import Any
+
+from lifecycle.drivers.base import StepContext
+from lifecycle.errors import ResumeRefused, RunStopped
+from lifecycle.execution.journal import Journal
+from lifecycle.execution.records import RunRecord, RunTransition, StepTransition
+from lifecycle.execution.replay import RunView, replay
+from lifecycle.execution.routing import Router
+from lifecycle.execution.states import RunState, StepState, run_transition
+from lifecycle.formats.plan_json import plan_from_json, plan_to_json
+from lifecycle.model.cluster import Cluster
+from lifecycle.planning.plan import Plan
+
+
+def new_run_id(cluster: str, now: float | None = None) -> str:
+    """`<cluster>-<UTC time>-<4 hex>`: sortable, and names its cluster."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now if now is not None else time.time()))
+    return f"{cluster}-{stamp}-{_random.token_hex(2)}"
+
+
+def inventory_summary(cluster: Cluster) -> dict[str, Any]:
+    """Enough of the inventory to say what changed when its digest no longer matches."""
+    return {
+        "release": cluster.release,
+        "ceph_release": cluster.ceph_release,
+        "nodes": {n.name: f"{n.role} {n.address or ''} {n.failure_domain}" for n in cluster.nodes},
+        "roles": {r.name: list(r.services) for r in cluster.roles},
+        "policies": repr(cluster.policies),
+    }
+
+
+def start_run(
+    journal: Journal,
+    plan: Plan,
+    cluster: Cluster,
+    intent: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> RunView:
+    """Record a new run (plan, digests, intent) in the RUNNING state."""
+    now = clock()
+    record = RunRecord(
+        id=run_id or new_run_id(cluster.name, now),
+        cluster=cluster.name,
+        operation=plan.operation,
+        created=now,
+        plan_json=plan_to_json(plan, indent=None),
+        plan_digest=plan.digest,
+        inventory_digest=cluster.digest,
+        intent=dict(intent or {}),
+        inventory=inventory_summary(cluster),
+    )
+    journal.create_run(record)
+    journal.record_run(RunTransition(record.id, RunState.RUNNING, now, "started"))
+    return replay(journal, record.id, plan)
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changes = []
+    for key in ("release", "ceph_release", "policies"):
+        if old.get(key) != new.get(key):
+            changes.append(f"{key}: {old.get(key)} -> {new.get(key)}")
+    for key in ("nodes", "roles"):
+        was, now = old.get(key, {}), new.get(key, {})
+        for name in sorted(set(was) | set(now)):
+            if name not in now:
+                changes.append(f"{key[:-1]} {name} removed")
+            elif name not in was:
+                changes.append(f"{key[:-1]} {name} added")
+            elif was[name] != now[name]:
+                changes.append(f"{key[:-1]} {name}: {was[name]} -> {now[name]}")
+    return changes
+
+
+def check_resumable(view: RunView, cluster: Cluster, plan_now: Plan | None = None) -> Plan:
+    """Refuse to resume a finished run, a run whose inventory or plan changed (saying what changed)
+    or whose stored plan no longer matches its digest; return the run's plan."""
+    run = view.run
+    if view.state.final:
+        raise ResumeRefused(f"run {run.id} is {view.state.value}; there is nothing to resume")
+    plan = plan_from_json(run.plan_json)
+    if plan.digest != run.plan_digest:
+        raise ResumeRefused(
+            f"run {run.id}: the journal's plan does not match its digest {run.plan_digest}"
+        )
+    if cluster.digest != run.inventory_digest:
+        changes = _diff(run.inventory, inventory_summary(cluster)) or ["(details not recorded)"]
+        raise ResumeRefused(
+            f"run {run.id}: the inventory of {cluster.name} changed since the run started:\n  "
+            + "\n  ".join(changes)
+            + "\nfinish or abort this run before changing the inventory"
+        )
+    if plan_now is not None and plan_now.digest != plan.digest:
+        raise ResumeRefused(f"run {run.id}: the plan changed:\n  " + _plan_diff(plan, plan_now))
+    return plan
+
+
+def _plan_diff(old: Plan, new: Plan) -> str:
+    gone = sorted(set(old.by_id) - set(new.by_id))
+    added = sorted(set(new.by_id) - set(old.by_id))
+    changed = sorted(s for s in set(old.by_id) & set(new.by_id) if old.by_id[s] != new.by_id[s])
+    parts = [
+        f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
+        for label, items in (("removed", gone), ("added", added), ("changed", changed))
+        if items
+    ]
+    return "\n  ".join(parts) or f"digest {old.digest} -> {new.digest} (schedule or metadata)"
+
+
+def settle(
+    journal: Journal,
+    view: RunView,
+    router: Router,
+    cluster: Cluster,
+    accept: Collection[str] = (),
+    rerun: Collection[str] = (),
+    clock: Callable[[], float] = time.time,
+) -> RunView:
+    """Decide, before the engine runs again, about every step a previous process did not finish.
+
+    RUNNING (caught mid-flight) and FAILED steps are probed: effect there -> SUCCEEDED; else
+    re-run if idempotent, or if the driver says for sure the effect is absent; otherwise
+    IN_DOUBT until the operator says `--accept` or `--rerun`. RETRYING steps simply run again."""
+    plan = view.plan
+    unknown = sorted((set(accept) | set(rerun)) - set(plan.by_id))
+    if unknown:
+        raise ResumeRefused(f"run {view.run.id} has no step {', '.join(unknown)}")
+    now, out = clock(), []
+    for sid, step_view in view.steps.items():
+        state, step = step_view.state, plan.by_id[sid]
+        attempt = step_view.attempts
+        new, note = _settle_one(state, sid, accept, rerun)
+        if new is None and state in (StepState.RUNNING, StepState.FAILED):
+            driver = router.for_step(step)
+            found = driver.probe(step, StepContext(run_id=view.run.id, cluster=cluster))
+            if state is StepState.RUNNING and found is not True and not driver.is_idempotent(step):
+                new = StepState.PENDING if found is False else StepState.IN_DOUBT
+                note = "probe: effect absent, running it" if found is False else "probe unknown"
+            elif found is True:
+                new, note = StepState.SUCCEEDED, "probe: effect already in place"
+            elif state is StepState.FAILED and found is None and not driver.is_idempotent(step):
+                new, note = StepState.IN_DOUBT, "failed, not idempotent, probe unknown"
+            else:
+                new, note = StepState.PENDING, "re-run"
+        if new is None:
+            continue
+        out.append(StepTransition(view.run.id, sid, new, now, attempt, {"resume": note}))
+    if out:
+        journal.record_steps(out)
+    return replay(journal, view.run.id, plan)
+
+
+def _settle_one(
+    state: StepState, sid: str, accept: Collection[str], rerun: Collection[str]
+) -> tuple[StepState | None, str]:
+    if sid in accept and state in (StepState.IN_DOUBT, StepState.RUNNING, StepState.FAILED):
+        return StepState.SUCCEEDED, "accepted by the operator"
+    if sid in rerun and state in (StepState.IN_DOUBT, StepState.RUNNING, StepState.FAILED):
+        return StepState.PENDING, "re-run by the operator"
+    if state is StepState.RETRYING:
+        return StepState.PENDING, "resumed between attempts"
+    return None, ""
+
+
+def reopen(
+    journal: Journal, view: RunView, reason: str, clock: Callable[[], float] = time.time
+) -> RunView:
+    """Mark the run RUNNING again (resume), or NEEDS_OPERATOR and stop if steps are in doubt."""
+    doubt = view.in_state(StepState.IN_DOUBT)
+    if doubt:
+        if view.state is not RunState.NEEDS_OPERATOR:
+            state = run_transition(view.run.id, view.state, RunState.NEEDS_OPERATOR)
+            journal.record_run(RunTransition(view.run.id, state, clock(), "steps in doubt"))
+        flags = " ".join(f"--accept {s}" for s in doubt[:3])
+        raise RunStopped(
+            f"run {view.run.id} needs the operator: step(s) {', '.join(doubt)} were caught"
+            " mid-flight, are not idempotent and their effect cannot be probed. Check them, then"
+            f" `lifecycle resume {view.run.id} {flags}` (the effect is there) or"
+            f" `--rerun STEP` (run it again)"
+        )
+    run_transition(view.run.id, view.state, RunState.RUNNING)
+    journal.record_run(RunTransition(view.run.id, RunState.RUNNING, clock(), reason))
+    return replay(journal, view.run.id, view.plan)
