@@ -23,8 +23,8 @@ what each step upgrades and disrupts), the cluster and the catalog. Rules:
 from __future__ import annotations
 
 from collections import defaultdict
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 import networkx as nx
 
@@ -166,7 +166,7 @@ class _Replay:
     def disrupt(self, step: Step, time: float, text: str) -> None:
         service, node = _instance(text)
         spec = self.catalog.services.get(service)
-        if spec is None or node not in self.cluster.members.get(service, ()):
+        if spec is None or text not in self.version:
             self.fail(time, "plan", f"{text} is not an instance of this cluster", step)
             return
         if node in self.down[service]:
