@@ -42,7 +42,11 @@ def topological(steps: Sequence[Step]) -> list[Step]:
     children: dict[str, list[str]] = {s.id: [] for s in steps}
     for s in steps:
         for dep in s.depends_on:
+            if dep not in children:
+                raise PlanningError(f"step {s.id!r} depends on unknown step {dep!r}")
             children[dep].append(s.id)
+    if len(position) != len(steps):
+        check_dag(steps)  # names the duplicate
     ready = [position[i] for i, d in indegree.items() if d == 0]
     heapq.heapify(ready)
     out: list[Step] = []
