@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every check on a fresh machine: set-up, lint, types, the unit lane (with property, golden and
+# crash tests), then each functional lane (testbed, Ironic, Mistral), which installs what it needs.
+# Ends with one line summing every lane: "lifecycle: N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+results=$(mktemp -d)
+status=0
+step() { echo; echo "==> $*"; }
+
+step lint;  .venv/bin/ruff check lifecycle tests bench scripts || status=1
+            .venv/bin/ruff format --check lifecycle tests bench scripts || status=1
+step types; .venv/bin/mypy || status=1
+step "unit lane"
+PYTEST_ADDOPTS="--junitxml=$results/unit.xml" \
+  .venv/bin/pytest -q -m "not testbed and not ironic and not mistral" tests || status=1
+for lane in ${LIFECYCLE_LANES:-testbed ironic mistral}; do
+  step "$lane lane"
+  if [ -f ".ci/lanes/$lane.sh" ]; then
+    PYTEST_ADDOPTS="--junitxml=$results/$lane.xml" bash ".ci/lanes/$lane.sh" || status=1
+  else
+    echo "no lane script .ci/lanes/$lane.sh"
+  fi
+done
+.venv/bin/python scripts/junit_summary.py "$results"/*.xml || status=1
+exit $status
