@@ -1,7 +1,295 @@
-"""Commands of this family (filled in by the issue that owns them)."""
+"""`lifecycle run ...`, `resume`, `runs list/show`, `pause`, `abort`: the engine's commands."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from lifecycle.errors import ResumeRefused, UsageError
+from lifecycle.model.cluster import Cluster
+from lifecycle.planning.plan import Plan
+
+DRIVERS = ["sim", "testbed", "cloud"]
+
+
+# --- operations: how each operation's plan is made (scale-out plugs in here) -------------------
+
+
+def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
+    from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+
+    return plan_upgrade(cluster, UpgradeIntent(intent["target"], intent.get("ceph_target")))
+
+
+def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
+    from lifecycle.formats.plan_json import plan_from_json
+
+    path = Path(intent["plan_file"])
+    try:
+        return plan_from_json(path.read_text())
+    except OSError as exc:
+        raise UsageError.at(str(path), "", f"a readable plan JSON file ({exc.strerror})") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError.at(str(path), "", f"a plan in lifecycle's JSON form ({exc})") from exc
+
+
+PLANNERS: dict[str, Callable[[Cluster, dict[str, Any]], Plan]] = {
+    "upgrade": _plan_upgrade,
+    "plan-file": _plan_file,
+}
+
+
+# --- shared pieces ------------------------------------------------------------------------------
+
+
+def _load_cluster(inventory: str) -> Cluster:
+    from lifecycle.formats.inventory import load_inventory
+
+    return load_inventory(inventory)
+
+
+def _load_secrets(cluster: Cluster) -> Any:
+    if not cluster.credentials:
+        return None
+    from lifecycle.formats.secrets import load_secrets
+
+    return load_secrets(cluster)
+
+
+def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
+    from lifecycle.execution.paths import state_dir as resolve
+    from lifecycle.execution.runner import Setup
+
+    progress = kw.pop("progress", None)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    return Setup(
+        resolve(state_dir), driver, progress=progress, argv=["lifecycle", *sys.argv[1:]], **kw
+    )
+
+
+_run_options = [
+    click.option("--driver", type=click.Choice(DRIVERS), default="sim", show_default=True),
+    click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]"),
+    click.option("--events", help="append the event stream to this file (JSON lines)"),
+    click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True),
+    click.option("--sim-scale", type=float, help="sim: durations x this [env LIFECYCLE_SIM_SCALE]"),
+    click.option(
+        "--progress/--no-progress", default=None, help="live progress (default: on a tty)"
+    ),
+]
+
+
+def _with(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    def wrap(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return wrap
+
+
+def _execute(
+    intent: dict[str, Any], inventory: str, force: bool, yes: bool, opts: dict[str, Any]
+) -> None:
+    from lifecycle.execution.runner import conclude, launch
+    from lifecycle.planning.verifier import check_safe
+
+    cluster = _load_cluster(inventory)
+    plan = PLANNERS[intent["operation"]](cluster, intent)
+    if plan.cluster != cluster.name:
+        raise UsageError.at(inventory, "cluster", f"the plan's cluster {plan.cluster!r}")
+    overridden = check_safe(plan, cluster, force=force)
+    for violation in overridden:
+        click.echo(f"warning: --force overrides: {violation}", err=True)
+    if not yes:
+        click.confirm(
+            f"run {plan.operation} of {cluster.name}: {len(plan.steps)} steps,"
+            f" about {plan.makespan / 60:.0f} min, with the {opts['driver']} driver?",
+            abort=True,
+        )
+    setup = _setup(
+        opts.pop("state_dir"), opts.pop("driver"), secrets=_load_secrets(cluster), **opts
+    )
+    intent = dict(intent, inventory=str(Path(inventory).resolve()), driver=setup.driver)
+    if setup.sim_scale is not None:
+        intent["sim_scale"] = setup.sim_scale
+    overrides = {"force": bool(force), "overridden": [str(v) for v in overridden]}
+    view = launch(setup, cluster, plan, intent, overrides)
+    click.echo(conclude(view))
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+@click.group("run")
+def run_group() -> None:
+    """Plan and run an operation on a cluster (journaled, resumable)."""
+
+
+@run_group.command("upgrade")
+@click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
+@click.option("--to", "target", required=True, help="OpenStack release to reach")
+@click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
+@click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+@_with(_run_options)
+def run_upgrade(
+    inventory: str, target: str, ceph_target: str | None, force: bool, yes: bool, **opts: Any
+) -> None:
+    """Upgrade the cluster to a release, rolling, with live progress."""
+    intent = {"operation": "upgrade", "target": target, "ceph_target": ceph_target}
+    _execute(intent, inventory, force, yes, opts)
+
+
+@run_group.command("plan")
+@click.argument("plan_file")
+@click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
+@click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+@_with(_run_options)
+def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any) -> None:
+    """Run a plan saved with `lifecycle plan ... -f json -o FILE`."""
+    intent = {"operation": "plan-file", "plan_file": str(Path(plan_file).resolve())}
+    _execute(intent, inventory, force, yes, opts)
+
+
+@click.command("resume")
+@click.argument("run_id")
+@click.option("--accept", multiple=True, metavar="STEP", help="a step in doubt did take effect")
+@click.option("--rerun", multiple=True, metavar="STEP", help="a step in doubt must run again")
+@click.option("--inventory", "-i", help="inventory to use instead of the one the run recorded")
+@_with(_run_options[1:])
+def resume_cmd(
+    run_id: str,
+    accept: tuple[str, ...],
+    rerun: tuple[str, ...],
+    inventory: str | None,
+    **opts: Any,
+) -> None:
+    """Resume a run after a crash, a pause or a failure: finished steps never run again."""
+    from lifecycle.execution.paths import locate_run, state_dir
+    from lifecycle.execution.runner import conclude, resume
+
+    root = state_dir(opts.pop("state_dir"))
+    journal = locate_run(root, run_id)
+    try:
+        record = journal.run(run_id)
+        intent = record.intent
+        path = inventory or intent.get("inventory")
+        if not path:
+            raise ResumeRefused(f"run {run_id} recorded no inventory; pass --inventory")
+        cluster = _load_cluster(path)
+        planner = PLANNERS.get(str(intent.get("operation")))
+        plan_now = planner(cluster, intent) if planner else None
+        if opts.get("sim_scale") is None and intent.get("sim_scale") is not None:
+            opts["sim_scale"] = intent["sim_scale"]
+        setup = _setup(
+            str(root), intent.get("driver", "sim"), secrets=_load_secrets(cluster), **opts
+        )
+        view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
+        click.echo(conclude(view, journal))
+    finally:
+        journal.close()
+
+
+@click.group("runs")
+def runs_group() -> None:
+    """Runs recorded in the journals."""
+
+
+@runs_group.command("list")
+@click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
+def runs_list(state_dir: str | None, fmt: str) -> None:
+    """Every run of every cluster, oldest first."""
+    from lifecycle.execution.paths import cluster_journals
+    from lifecycle.execution.paths import state_dir as resolve
+    from lifecycle.execution.replay import replay
+    from lifecycle.execution.sqlite_journal import SqliteJournal
+
+    rows = []
+    for path in cluster_journals(resolve(state_dir)):
+        journal = SqliteJournal(path)
+        try:
+            for record in journal.runs():
+                view = replay(journal, record.id)
+                done = sum(1 for s in view.steps.values() if s.state.done)
+                rows.append(
+                    {
+                        "run": record.id,
+                        "cluster": record.cluster,
+                        "operation": record.operation,
+                        "state": view.state.value,
+                        "done": done,
+                        "steps": len(view.steps),
+                        "started": record.created,
+                    }
+                )
+        finally:
+            journal.close()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['run']:<40} {row['operation']:<10} {row['state']:<15}"
+            f" {row['done']}/{row['steps']} steps"
+        )
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
+def runs_show(run_id: str, state_dir: str | None, fmt: str) -> None:
+    """One run: its state, every step's state, attempts, timings and outputs, the audit trail."""
+    from lifecycle.execution.paths import locate_run
+    from lifecycle.execution.paths import state_dir as resolve
+    from lifecycle.execution.replay import replay
+    from lifecycle.execution.report import render, report
+
+    journal = locate_run(resolve(state_dir), run_id)
+    try:
+        data = report(replay(journal, run_id), journal)
+    finally:
+        journal.close()
+    click.echo(json.dumps(data, indent=1) if fmt == "json" else render(data, steps=True))
+
+
+def _control(command: str) -> click.Command:
+    @click.command(command)
+    @click.argument("run_id")
+    @click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
+    def control(run_id: str, state_dir: str | None) -> None:
+        from lifecycle.execution.paths import locate_run
+        from lifecycle.execution.paths import state_dir as resolve
+        from lifecycle.execution.runner import pause_or_abort
+
+        root = resolve(state_dir)
+        journal = locate_run(root, run_id)
+        try:
+            click.echo(pause_or_abort(journal, root, run_id, command))
+        finally:
+            journal.close()
+
+    control.help = (
+        "Pause a live run at its next safe point (resume continues it)."
+        if command == "pause"
+        else "Abort a run: a live one stops at its next safe point; it can never be resumed."
+    )
+    return control
+
+
+COMMANDS: list[click.Command] = [
+    run_group,
+    resume_cmd,
+    runs_group,
+    _control("pause"),
+    _control("abort"),
+]

@@ -50,12 +50,16 @@ class Router:
         return self._table.get(prefix) or self._table.get("*") or prefix
 
     def for_step(self, step: Step) -> Driver:
-        name = self.name_for(step)
+        return self.for_step_name(self.name_for(step), step)
+
+    def for_step_name(self, name: str, step: Step | None = None) -> Driver:
+        """The driver registered as `name` (loaded now if need be)."""
         if name not in self._loaded:
+            what = f"step {step.id} ({step.action})" if step else f"driver {name}"
             try:
                 self._loaded[name] = self._loader(name, **self._options.get(name, {}))
             except DriverNotFound as exc:
-                raise DriverNotFound(f"step {step.id} ({step.action}): {exc}") from None
+                raise DriverNotFound(f"{what}: {exc}") from None
             except ImportError as exc:
                 raise DriverNotFound(f"driver {name!r} cannot be loaded here: {exc}") from None
         return self._loaded[name]

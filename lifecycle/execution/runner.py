@@ -1,0 +1,174 @@
+"""Everything around the engine for one process: state dir, journal, lock, audit, drivers,
+events and progress. The CLI loads inventories and plans; this module runs them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lifecycle.errors import ResumeRefused, RunStopped
+from lifecycle.execution.audit import record_audit
+from lifecycle.execution.engine import Engine, EngineOptions
+from lifecycle.execution.events import EventSink, Fanout, JsonLinesSink
+from lifecycle.execution.journal import Journal
+from lifecycle.execution.lock import ClusterLock
+from lifecycle.execution.paths import lock_path, open_journal
+from lifecycle.execution.policies import PolicyTable
+from lifecycle.execution.redact import Redactor
+from lifecycle.execution.replay import RunView, replay
+from lifecycle.execution.report import render, report
+from lifecycle.execution.routing import Router
+from lifecycle.execution.runs import check_resumable, new_run_id, reopen, settle, start_run
+from lifecycle.execution.states import RunState
+from lifecycle.model.cluster import Cluster
+from lifecycle.planning.plan import Plan
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How this process runs: where state lives, which drivers, how wide, what it shows."""
+
+    state_dir: Path
+    driver: str = "sim"
+    concurrency: int = 4
+    events: str | None = None
+    progress: bool = False
+    sim_scale: float | None = None
+    secrets: Any = None
+    argv: Sequence[str] | None = None
+    poll_interval: float = 0.2
+    driver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def router(self) -> Router:
+        options = dict(self.driver_options)
+        sim = dict(options.get("sim", {}), state_dir=self.state_dir)
+        if self.sim_scale is not None:
+            sim["scale"] = self.sim_scale
+        options["sim"] = sim
+        return Router.for_mode(self.driver, options)
+
+    def time_scale(self, router: Router) -> float:
+        """Backoffs and timeouts shrink with simulated time."""
+        if self.driver != "sim":
+            return 1.0
+        scale = getattr(router.for_step_name("sim"), "scale", 1.0)
+        return float(scale)
+
+
+def launch(
+    setup: Setup,
+    cluster: Cluster,
+    plan: Plan,
+    intent: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+) -> RunView:
+    """Start a new run of `plan` and drive it to its end or a safe stop."""
+    journal = open_journal(setup.state_dir, cluster.name)
+    run_id = new_run_id(cluster.name)
+    try:
+        with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
+            view = start_run(journal, plan, cluster, intent, run_id)
+            record_audit(journal, run_id, overrides, setup.argv, _redactor(setup))
+            return _drive(setup, journal, view, cluster, plan)
+    finally:
+        journal.close()
+
+
+def resume(
+    setup: Setup,
+    journal: Journal,
+    run_id: str,
+    cluster: Cluster,
+    plan_now: Plan | None = None,
+    accept: Collection[str] = (),
+    rerun: Collection[str] = (),
+) -> RunView:
+    """Resume a run from its journal (after a crash, a pause or a failure)."""
+    with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
+        view = replay(journal, run_id)
+        if view.run.cluster != cluster.name:
+            raise ResumeRefused(f"run {run_id} belongs to cluster {view.run.cluster}")
+        plan = check_resumable(view, cluster, plan_now)
+        overrides = {"accept": sorted(accept), "rerun": sorted(rerun)}
+        record_audit(journal, run_id, overrides, setup.argv, _redactor(setup))
+        router = setup.router()
+        try:
+            view = settle(journal, view, router, cluster, accept, rerun)
+            view = reopen(journal, view, "resumed")
+        finally:
+            router.close()
+        return _drive(setup, journal, view, cluster, plan)
+
+
+def _redactor(setup: Setup) -> Redactor:
+    return Redactor.from_secrets(setup.secrets)
+
+
+def _drive(setup: Setup, journal: Journal, view: RunView, cluster: Cluster, plan: Plan) -> RunView:
+    router = setup.router()
+    sinks: list[EventSink] = []
+    if setup.events:
+        sinks.append(JsonLinesSink(setup.events))
+    if setup.progress:
+        from lifecycle.execution.progress import RichProgress
+
+        done = [sid for sid, s in view.steps.items() if s.state.done]
+        sinks.append(RichProgress(plan, done=done))
+    sink = Fanout(sinks)
+    engine = Engine(
+        journal,
+        plan,
+        cluster,
+        router,
+        policies=PolicyTable(time_scale=setup.time_scale(router)),
+        options=EngineOptions(concurrency=setup.concurrency, poll_interval=setup.poll_interval),
+        sink=sink,
+        redactor=_redactor(setup),
+        secrets=setup.secrets,
+    )
+    try:
+        return engine.execute(view)
+    finally:
+        sink.close()
+        router.close()
+
+
+def conclude(view: RunView, journal: Journal | None = None) -> str:
+    """The final report; raises RunStopped (exit 4) unless the run succeeded."""
+    text = render(report(view, journal))
+    if view.state is RunState.SUCCEEDED:
+        return text
+    hint = {
+        RunState.PAUSED: f"resume with `lifecycle resume {view.run.id}`",
+        RunState.FAILED: f"fix the cause, then `lifecycle resume {view.run.id}`",
+        RunState.ABORTED: "the run was aborted; start a new one",
+    }.get(view.state, "")
+    raise RunStopped(f"{text}\n{hint}".rstrip())
+
+
+def pause_or_abort(journal: Journal, state_dir: Path, run_id: str, command: str) -> str:
+    """Ask a live run to pause or abort (it stops at a safe point); abort a run that no process
+    is running right away."""
+    from lifecycle.execution.audit import current_user
+    from lifecycle.execution.lock import holder
+    from lifecycle.execution.records import RunTransition
+    from lifecycle.execution.states import run_transition
+
+    view = replay(journal, run_id)
+    live = holder(lock_path(state_dir, view.run.cluster)) == run_id
+    if live:
+        journal.add_control(run_id, command, time.time(), current_user())
+        record_audit(journal, run_id, {command: True})
+        return f"{command} requested; run {run_id} stops at its next safe point"
+    if command == "pause":
+        raise ResumeRefused(f"run {run_id} is not running ({view.state.value}); nothing to pause")
+    if view.state.final:
+        raise ResumeRefused(f"run {run_id} is already {view.state.value}")
+    with ClusterLock(lock_path(state_dir, view.run.cluster), view.run.cluster, run_id):
+        run_transition(run_id, view.state, RunState.ABORTED)
+        journal.record_run(RunTransition(run_id, RunState.ABORTED, time.time(), "aborted"))
+        record_audit(journal, run_id, {"abort": True})
+    return f"run {run_id} aborted"
