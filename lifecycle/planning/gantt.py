@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from lifecycle.planning.plan import Plan, Step
-from lifecycle.planning.render import clock_text, duration_text
+from lifecycle.planning.render import clock_text, duration_text, hop_of
 
 _COLOURS = {
     "precheck": "#6c757d",
@@ -21,8 +21,9 @@ _ROW, _LABEL, _WIDTH = 18, 260, 1100
 def _rows(plan: Plan) -> list[tuple[str, list[Step]]]:
     rows: dict[str, list[Step]] = {}
     for step, _ in sorted(plan.scheduled(), key=lambda p: (p[1], p[0].id)):
-        hop = step.param("release") if step.batch else None
-        key = f"{step.batch} ({hop})" if step.batch and hop else (step.batch or step.id)
+        hop = hop_of(step)
+        label = step.batch or step.id.removeprefix(f"{hop}/")
+        key = f"{hop}: {label}" if hop else label
         rows.setdefault(key, []).append(step)
     return list(rows.items())
 

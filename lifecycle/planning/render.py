@@ -34,7 +34,8 @@ def summary(plan: Plan) -> str:
     )
 
 
-def _hop_of(step: Step) -> str:
+def hop_of(step: Step) -> str:
+    """The release a step's hop leads to, for plans of several hops (else "")."""
     head = step.id.split("/", 1)[0]
     known = {
         "precheck",
@@ -55,7 +56,7 @@ def _groups(plan: Plan) -> dict[str, dict[str, dict[str, list[Step]]]]:
     tree: dict[str, dict[str, dict[str, list[Step]]]] = {}
     for step, _ in sorted(plan.scheduled(), key=lambda pair: (pair[1], pair[0].id)):
         batch = step.batch or ""
-        tree.setdefault(_hop_of(step), {}).setdefault(step.phase, {}).setdefault(batch, []).append(
+        tree.setdefault(hop_of(step), {}).setdefault(step.phase, {}).setdefault(batch, []).append(
             step
         )
     return tree

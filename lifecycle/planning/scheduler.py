@@ -87,8 +87,12 @@ def node_load(steps: Iterable[Step]) -> float:
     return max(load.values(), default=0.0)
 
 
-def _serial(ordered: Sequence[Step], parents: dict[str, list[str]],
-            children: dict[str, list[str]], rank: dict[str, float]) -> dict[str, float]:
+def _serial(
+    ordered: Sequence[Step],
+    parents: dict[str, list[str]],
+    children: dict[str, list[str]],
+    rank: dict[str, float],
+) -> dict[str, float]:
     """One pass of list scheduling: a step starts once its parents have ended and its nodes are
     free; among ready steps the lowest rank goes first."""
     index = {s.id: i for i, s in enumerate(ordered)}
@@ -136,12 +140,14 @@ def list_schedule(ordered: Sequence[Step], passes: int = 3) -> dict[str, float]:
     for _ in range(passes):
         span = _span(ordered, current)
         # backwards: the reversed DAG, latest-ending steps first
-        back = _serial(ordered, children, parents,
-                       {s.id: span - current[s.id] - s.duration for s in ordered})
+        back = _serial(
+            ordered, children, parents, {s.id: span - current[s.id] - s.duration for s in ordered}
+        )
         back_span = _span(ordered, back)
         # forwards again, earliest in the backward schedule first
-        current = _serial(ordered, parents, children,
-                          {s.id: back_span - back[s.id] - s.duration for s in ordered})
+        current = _serial(
+            ordered, parents, children, {s.id: back_span - back[s.id] - s.duration for s in ordered}
+        )
         if _span(ordered, current) < _span(ordered, best) - 1e-9:
             best = current
     return best
