@@ -12,16 +12,13 @@ a time per role, roles one after another).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lifecycle.catalog import load_catalog  # noqa: E402
-from lifecycle.model import Cluster, MaxUnavailable, NodeSpec, Policies, RoleSpec  # noqa: E402
-from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade  # noqa: E402
-from lifecycle.planning.verifier import verify  # noqa: E402
+from lifecycle.catalog import load_catalog
+from lifecycle.model import Cluster, MaxUnavailable, NodeSpec, Policies, RoleSpec
+from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+from lifecycle.planning.verifier import verify
 
 CONTROLLER = (
     "haproxy",

@@ -1,4 +1,4 @@
-"""Sum pytest JUnit XML reports into one closing line: 'lifecycle: N passed, N failed, N skipped'."""
+"""Sum pytest JUnit XML reports into one line: 'lifecycle: N passed, N failed, N skipped'."""
 
 from __future__ import annotations
 

@@ -11,12 +11,37 @@ from lifecycle.catalog import build_catalog, load_catalog
 from lifecycle.errors import CatalogError, DependencyCycle
 from lifecycle.model.service import Quorum, Tier
 
-REQUIRED = ["haproxy", "galera", "rabbitmq", "memcached", "keystone", "glance-api", "cinder-api",
-            "cinder-scheduler", "cinder-volume", "nova-api", "nova-conductor", "nova-scheduler",
-            "nova-novncproxy", "nova-compute", "placement-api", "neutron-server",
-            "neutron-ovs-agent", "neutron-l3-agent", "neutron-dhcp-agent", "octavia-api",
-            "swift-proxy", "swift-storage", "horizon", "heat-api", "ceph-mon", "ceph-mgr",
-            "ceph-osd", "ceph-mds", "ceph-rgw"]
+REQUIRED = [
+    "haproxy",
+    "galera",
+    "rabbitmq",
+    "memcached",
+    "keystone",
+    "glance-api",
+    "cinder-api",
+    "cinder-scheduler",
+    "cinder-volume",
+    "nova-api",
+    "nova-conductor",
+    "nova-scheduler",
+    "nova-novncproxy",
+    "nova-compute",
+    "placement-api",
+    "neutron-server",
+    "neutron-ovs-agent",
+    "neutron-l3-agent",
+    "neutron-dhcp-agent",
+    "octavia-api",
+    "swift-proxy",
+    "swift-storage",
+    "horizon",
+    "heat-api",
+    "ceph-mon",
+    "ceph-mgr",
+    "ceph-osd",
+    "ceph-mds",
+    "ceph-rgw",
+]
 
 
 @pytest.fixture()
@@ -24,8 +49,10 @@ def raw() -> tuple[dict, dict]:
     from importlib import resources
 
     here = resources.files("lifecycle.catalog")
-    return (yaml.safe_load(here.joinpath("services.yaml").read_text()),
-            yaml.safe_load(here.joinpath("releases.yaml").read_text()))
+    return (
+        yaml.safe_load(here.joinpath("services.yaml").read_text()),
+        yaml.safe_load(here.joinpath("releases.yaml").read_text()),
+    )
 
 
 def test_catalog_has_the_services_of_such_a_cloud() -> None:
@@ -56,7 +83,9 @@ def test_a_dependency_cycle_is_named(raw) -> None:
 def test_an_unknown_dependency_is_reported(raw) -> None:
     services, releases = copy.deepcopy(raw)
     services["services"]["keystone"]["depends_on"] = ["mysql"]
-    with pytest.raises(CatalogError, match="services.keystone: refers to unknown service 'mysql'"):
+    with pytest.raises(
+        CatalogError, match=r"services\.keystone: refers to unknown service 'mysql'"
+    ):
         build_catalog(services, releases)
 
 

@@ -12,8 +12,9 @@ from lifecycle.planning.scheduler import build_plan
 
 
 def step(sid: str, nodes: tuple[str, ...], duration: float, *deps: str) -> Step:
-    return Step(id=sid, action="sim.noop", phase="p", nodes=nodes, duration=duration,
-                depends_on=deps)
+    return Step(
+        id=sid, action="sim.noop", phase="p", nodes=nodes, duration=duration, depends_on=deps
+    )
 
 
 def test_independent_work_on_different_nodes_runs_in_parallel() -> None:
@@ -27,16 +28,24 @@ def test_one_step_per_node_at_a_time() -> None:
 
 
 def test_cycles_and_dangling_dependencies_are_refused() -> None:
-    with pytest.raises(DependencyCycle, match="a -> b -> a|b -> a -> b"):
+    with pytest.raises(DependencyCycle, match=r"a -> b -> a|b -> a -> b"):
         build_plan("x", "c", [step("a", (), 1, "b"), step("b", (), 1, "a")])
     with pytest.raises(PlanningError, match="unknown step 'z'"):
         build_plan("x", "c", [step("a", (), 1, "z")])
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(st.sets(st.sampled_from("abcde"), max_size=2),
-                          st.floats(0, 100), st.sets(st.integers(0, 40), max_size=3)),
-                min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.sets(st.sampled_from("abcde"), max_size=2),
+            st.floats(0, 100),
+            st.sets(st.integers(0, 40), max_size=3),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_random_dags_schedule_validly(raw) -> None:
     steps = []
     for i, (nodes, duration, deps) in enumerate(raw):
@@ -49,6 +58,8 @@ def test_random_dags_schedule_validly(raw) -> None:
     for a in plan.steps:
         for b in plan.steps:
             if a.id < b.id and set(a.nodes) & set(b.nodes) and a.duration and b.duration:
-                assert (plan.end_of(a.id) <= plan.start_of[b.id] + 1e-9
-                        or plan.end_of(b.id) <= plan.start_of[a.id] + 1e-9)
+                assert (
+                    plan.end_of(a.id) <= plan.start_of[b.id] + 1e-9
+                    or plan.end_of(b.id) <= plan.start_of[a.id] + 1e-9
+                )
     assert plan.makespan >= plan.lower_bound - 1e-9
