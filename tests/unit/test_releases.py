@@ -25,8 +25,7 @@ def test_skip_level_between_consecutive_slurp_releases() -> None:
 
 
 def test_non_slurp_start_walks_to_the_next_slurp_first() -> None:
-    assert names(CATALOG.openstack.hops("2023.2", "2025.1")) == ["2023.2->2024.1",
-                                                                "2024.1->2025.1"]
+    assert names(CATALOG.openstack.hops("2023.2", "2025.1")) == ["2023.2->2024.1", "2024.1->2025.1"]
 
 
 def test_code_names_are_accepted() -> None:
