@@ -1,0 +1,249 @@
+"""Line-aware YAML loading and a field reader that collects problems instead of stopping at one.
+
+`load_source` parses a YAML (or JSON) file and records, for every mapping key and sequence item,
+the line where it appears, keyed by its field path (`nodes[3].bmc.driver`). `Reader` checks typed
+fields against that data and gathers `Problem`s so that one run reports several mistakes at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from lifecycle.errors import InputError, InventoryError, Problem
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed file: its data and the line of every field path."""
+
+    file: str
+    data: Any
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def line(self, path: str) -> int | None:
+        """The line of `path`, or of its nearest parent that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = _parent(path)
+        return self.lines.get("")
+
+
+def _parent(path: str) -> str:
+    cut = max(path.rfind("."), path.rfind("["))
+    return path[:cut] if cut > 0 else ""
+
+
+def join(path: str, key: object) -> str:
+    """The field path of `key` inside `path` (`nodes` + 3 -> `nodes[3]`)."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def load_source(
+    path: str | Path, error: type[InputError] = InventoryError, shown: str | None = None
+) -> Source:
+    """Parse `path` as YAML (JSON is YAML too); problems raise `error` with file and line."""
+    name = shown or str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error.at(name, "", f"a readable UTF-8 file ({exc.__class__.__name__})") from exc
+    return parse_text(text, name, error, json_fallback=str(path).endswith(".json"))
+
+
+def parse_text(
+    text: str, name: str, error: type[InputError] = InventoryError, json_fallback: bool = False
+) -> Source:
+    """Parse YAML text from the file called `name`, recording lines."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        if json_fallback:
+            return _parse_json(text, name, error)
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise error.at(name, "", f"valid YAML ({exc.problem or exc.context})", line) from exc
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise error.at(name, "", f"valid YAML ({exc.__class__.__name__})") from exc
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    duplicates: list[Problem] = []
+    if node is not None:
+        lines[""] = node.start_mark.line + 1
+        _record(node, "", lines, duplicates, name, 0)
+    if duplicates:
+        raise error(duplicates)
+    return Source(name, data, lines)
+
+
+def _parse_json(text: str, name: str, error: type[InputError]) -> Source:
+    try:
+        return Source(name, json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise error.at(name, "", f"valid JSON ({exc.msg})", exc.lineno) from exc
+    except RecursionError as exc:
+        raise error.at(name, "", "valid JSON (nested too deeply)") from exc
+
+
+def _record(
+    node: yaml.Node, path: str, lines: dict[str, int], dups: list[Problem], name: str, depth: int
+) -> None:
+    if depth > 200:  # construct_document already refused anything deeper than Python allows
+        return
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            sub = join(path, key)
+            if key in seen:
+                dups.append(Problem(name, sub, "each key once (duplicate key)", _line(key_node)))
+            seen.add(key)
+            lines.setdefault(sub, _line(key_node))
+            _record(value_node, sub, lines, dups, name, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            sub = join(path, index)
+            lines.setdefault(sub, _line(item))
+            _record(item, sub, lines, dups, name, depth + 1)
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def describe(value: object) -> str:
+    """A value's kind, for messages that must not echo the value itself."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+class Reader:
+    """Typed access to a Source's fields; every mistake becomes a Problem with file and line."""
+
+    def __init__(self, source: Source, error: type[InputError] = InventoryError) -> None:
+        self.source = source
+        self.error = error
+        self.problems: list[Problem] = []
+
+    # --- reporting ---------------------------------------------------------------------------
+
+    def problem(self, path: str, expected: str) -> None:
+        self.problems.append(
+            Problem(self.source.file, path, expected, self.source.line(path))
+        )
+
+    def fail(self, path: str, expected: str) -> NoReturn:
+        self.problem(path, expected)
+        self.raise_if_any()
+        raise AssertionError("unreachable")
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise self.error(self.problems)
+
+    # --- typed fields ------------------------------------------------------------------------
+
+    def mapping(
+        self,
+        path: str,
+        value: object,
+        required: Iterable[str] = (),
+        optional: Iterable[str] = (),
+    ) -> dict[str, Any] | None:
+        """A mapping with only the allowed keys; None (and a problem) when it is not one."""
+        if not isinstance(value, dict):
+            self.problem(path, f"a mapping, got {describe(value)}")
+            return None
+        allowed = set(required) | set(optional)
+        ok = True
+        for key in value:
+            if not isinstance(key, str):
+                self.problem(path, f"string keys, got {describe(key)}")
+                ok = False
+            elif key not in allowed:
+                self.problem(join(path, key), f"one of {_list(allowed)} (unknown key)")
+                ok = False
+        for key in required:
+            if key not in value:
+                self.problem(join(path, key) if path else key, "this key (missing)")
+                ok = False
+        return value if ok else {k: v for k, v in value.items() if k in allowed}
+
+    def sequence(self, path: str, value: object) -> list[Any]:
+        if not isinstance(value, list):
+            self.problem(path, f"a list, got {describe(value)}")
+            return []
+        return value
+
+    def string(self, path: str, value: object) -> str | None:
+        if isinstance(value, str) and value.strip():
+            return value
+        got = "an empty string" if isinstance(value, str) else describe(value)
+        self.problem(path, f"a non-empty string, got {got}")
+        return None
+
+    def integer(self, path: str, value: object, minimum: int | None = None) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(path, f"an integer, got {describe(value)}")
+            return None
+        if minimum is not None and value < minimum:
+            self.problem(path, f"an integer >= {minimum}, got {value}")
+            return None
+        return value
+
+    def choice(self, path: str, value: object, choices: Iterable[str]) -> str | None:
+        options = tuple(choices)
+        if isinstance(value, str) and value in options:
+            return value
+        self.problem(path, f"one of {_list(options)}, got {_show(value)}")
+        return None
+
+    def ip_address(self, path: str, value: object) -> str | None:
+        text = self.string(path, value)
+        if text is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            self.problem(path, f"an IPv4 or IPv6 address, got {text!r}")
+            return None
+
+    def items(self, path: str, value: object) -> Iterator[tuple[str, Any]]:
+        """(key, value) pairs of a mapping, skipping non-string keys (reported)."""
+        mapping = self.mapping(path, value, optional=value if isinstance(value, dict) else ())
+        for key, item in (mapping or {}).items():
+            if isinstance(key, str):
+                yield key, item
+
+
+def _list(options: Iterable[str]) -> str:
+    return ", ".join(sorted(str(o) for o in options))
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str | int | float | bool) and len(str(value)) <= 60:
+        return repr(value)
+    return describe(value)
