@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lifecycle.catalog import Catalog, load_catalog
-from lifecycle.errors import InputError, InventoryError, UnsupportedUpgrade
+from lifecycle.errors import InputError, UnsupportedUpgrade
 from lifecycle.formats.inventory_policies import read_policies
 from lifecycle.formats.nodes_file import DRIVERS, load_nodes_file
 from lifecycle.formats.tripleo import (
@@ -153,9 +153,9 @@ class _Loader:
             imported = self._import(
                 "roles.roles_data", lambda f: load_roles_data(f, self.catalog), raw["roles_data"]
             )
-            for role in imported or ():
-                self.imported[role.spec.name] = role
-                roles[role.spec.name] = role.spec
+            for tripleo_role in imported or ():
+                self.imported[tripleo_role.spec.name] = tripleo_role
+                roles[tripleo_role.spec.name] = tripleo_role.spec
         for name, spec in raw.items():
             if name == "roles_data" or not isinstance(name, str):
                 continue
@@ -277,7 +277,7 @@ class _Loader:
         out: list[tuple[str, NodeSpec]] = []
         by_profile = {r.profile: r.name for r in roles.values() if r.profile}
         for new in loaded[0] if loaded else ():
-            role = new.role or by_profile.get(new.profile)
+            role = new.role or by_profile.get(new.profile or "")
             if role is None or role not in roles:
                 self.reader.problem(
                     "nodes_file",
@@ -298,7 +298,8 @@ class _Loader:
             if entry.role not in roles:
                 known = ", ".join(roles) or "none defined"
                 self.reader.problem(
-                    "baremetal_deployment", f"roles defined under roles ({known}), got {entry.role!r}"
+                    "baremetal_deployment",
+                    f"roles defined under roles ({known}), got {entry.role!r}",
                 )
                 continue
             imported = self.imported.get(entry.role)
@@ -308,8 +309,12 @@ class _Loader:
                                     f"for role {entry.role}")  # fmt: skip
             addresses = {i.hostname: i.address for i in entry.instances}
             for host in names:
-                out.append((f"baremetal_deployment({host})", NodeSpec(host, entry.role,
-                                                                     addresses.get(host))))
+                out.append(
+                    (
+                        f"baremetal_deployment({host})",
+                        NodeSpec(host, entry.role, addresses.get(host)),
+                    )
+                )
         return out
 
     def _check_unique(self, found: list[tuple[str, NodeSpec]]) -> None:
@@ -318,7 +323,8 @@ class _Loader:
         for path, node in found:
             if node.name in names:
                 self.reader.problem(
-                    join(path, "name"), f"a unique node name ({node.name!r} is also {names[node.name]})"
+                    join(path, "name"),
+                    f"a unique node name ({node.name!r} is also {names[node.name]})",
                 )
             names.setdefault(node.name, path)
             if node.address and node.address in addresses:

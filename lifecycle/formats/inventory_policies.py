@@ -28,14 +28,13 @@ def read_policies(reader: Reader, value: object, aggregates: set[str | None]) ->
     if raw is None:
         return None
     before = len(reader.problems)
-    default, per_aggregate = MaxUnavailable(), ()
+    default = MaxUnavailable()
+    per_aggregate: tuple[tuple[str, MaxUnavailable], ...] = ()
     if "max_unavailable" in raw:
         default, per_aggregate = _max_unavailable(reader, raw["max_unavailable"], aggregates)
     evacuate = Evacuate.LIVE_MIGRATE
     if "evacuate" in raw:
-        choice = reader.choice(
-            "policies.evacuate", raw["evacuate"], [e.value for e in Evacuate]
-        )
+        choice = reader.choice("policies.evacuate", raw["evacuate"], [e.value for e in Evacuate])
         evacuate = Evacuate(choice) if choice else evacuate
     canary = _count(reader, "policies.canary", raw.get("canary", 1), 1)
     threshold = _count(reader, "policies.failure_threshold", raw.get("failure_threshold", 0), 0)

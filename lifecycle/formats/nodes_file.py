@@ -182,7 +182,9 @@ def _check_unique(reader: Reader, prefix: str, nodes: list[NewNode]) -> None:
     macs: set[str] = set()
     for index, node in enumerate(nodes):
         if node.name in names:
-            reader.problem(join(join(prefix, index), "name"), f"a unique name ({node.name!r} twice)")
+            reader.problem(
+                join(join(prefix, index), "name"), f"a unique name ({node.name!r} twice)"
+            )
         names.add(node.name)
         for mac in node.macs:
             if mac in macs:

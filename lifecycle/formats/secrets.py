@@ -30,6 +30,7 @@ class Secrets:
     {"user", "private_key_file"} when given). `values()` gives every secret string."""
 
     __slots__ = ("_entries",)
+    _entries: MappingProxyType[str, MappingProxyType[str, str]]
 
     def __init__(self, entries: Mapping[str, Mapping[str, str]] | None = None) -> None:
         frozen = {k: MappingProxyType(dict(v)) for k, v in (entries or {}).items()}
@@ -72,7 +73,7 @@ class Secrets:
     def ssh(self) -> Mapping[str, str] | None:
         return self._entries.get(SSH)
 
-    def values(self) -> tuple[str, ...]:  # type: ignore[override]
+    def values(self) -> tuple[str, ...]:
         """Every secret string (passwords, inline keys), longest first."""
         found = {
             value
@@ -117,8 +118,10 @@ def read_secrets_file(path: Path, shown: str | None = None) -> Secrets:
         raise InventoryError.at(name, "", f"an existing secrets file ({exc.strerror})") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise InventoryError.at(
-            name, "", f"mode 0600, readable by its owner only (it is {oct(mode & 0o777)[2:]:0>4}; "
-            f"run chmod 600 {path})"
+            name,
+            "",
+            f"mode 0600, readable by its owner only (it is {oct(mode & 0o777)[2:]:0>4}; "
+            f"run chmod 600 {path})",
         )
     source = load_source(path, InventoryError, shown=name)
     reader = Reader(source)

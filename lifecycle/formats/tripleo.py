@@ -46,9 +46,7 @@ class DeploymentRole:
     instances: tuple[DeployedInstance, ...]
 
 
-def map_services(
-    names: list[str], catalog: Catalog
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def map_services(names: list[str], catalog: Catalog) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Catalog services and unknown TripleO names for a role's ServicesDefault list."""
     services: dict[str, None] = {}
     unknown: dict[str, None] = {}

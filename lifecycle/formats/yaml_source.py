@@ -151,9 +151,7 @@ class Reader:
     # --- reporting ---------------------------------------------------------------------------
 
     def problem(self, path: str, expected: str) -> None:
-        self.problems.append(
-            Problem(self.source.file, path, expected, self.source.line(path))
-        )
+        self.problems.append(Problem(self.source.file, path, expected, self.source.line(path)))
 
     def fail(self, path: str, expected: str) -> NoReturn:
         self.problem(path, expected)
