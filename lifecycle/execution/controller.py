@@ -68,12 +68,16 @@ class Readiness:
         looks at about four. Close the iterator when done: what it handed out goes back in line
         (steps that have started since are dropped on a later pass)."""
         handed: list[tuple[float, int, str]] = []
+        seen: set[str] = set()
         try:
             while self._ready:
                 entry = heapq.heappop(self._ready)
-                if states[entry[2]] in (StepState.PENDING, StepState.RETRYING):
+                sid = entry[2]
+                # a retried step is queued again, so drop duplicates as well as started steps
+                if sid not in seen and states[sid] in (StepState.PENDING, StepState.RETRYING):
+                    seen.add(sid)
                     handed.append(entry)
-                    yield entry[2]
+                    yield sid
         finally:
             for entry in handed:
                 heapq.heappush(self._ready, entry)

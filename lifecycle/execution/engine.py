@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -194,7 +195,7 @@ class Engine:
                 secrets=self._secrets,
                 emit=self._driver_emit(step.id),
             )
-            future = pool.submit(_call, driver.run, step, ctx)
+            future = pool.submit(_call, driver.run, step, ctx, self.redactor)
             deadline = now + self.policies.timeout(step)
             self._flights[future] = _Flight(step, attempt, deadline)
             self._emit("step-started", step=step.id, attempt=attempt, nodes=list(step.nodes))
@@ -332,7 +333,10 @@ class Engine:
 
 
 def _call(
-    run: Callable[[Step, StepContext], StepResult], step: Step, ctx: StepContext
+    run: Callable[[Step, StepContext], StepResult],
+    step: Step,
+    ctx: StepContext,
+    redactor: Redactor,
 ) -> StepResult:
     """A driver call as the dispatcher makes it: every failure becomes a failed StepResult."""
     try:
@@ -340,7 +344,7 @@ def _call(
     except DriverError as exc:
         return StepResult(ok=False, error=exc.message, output={"detail": exc.detail})
     except Exception as exc:  # a driver bug must fail the step, not kill the run mid-batch
-        log.exception("driver raised on step %s", step.id)
+        log.error("driver raised on step %s:\n%s", step.id, redactor.text(traceback.format_exc()))
         return StepResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
 

@@ -43,7 +43,8 @@ STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     S.PENDING: frozenset({S.RUNNING, S.SKIPPED}),
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.RETRYING, S.IN_DOUBT, S.PENDING}),
     S.RETRYING: frozenset({S.RUNNING, S.FAILED, S.PENDING}),
-    S.FAILED: frozenset({S.PENDING}),  # resume after the operator fixed the cause
+    # resume after the operator fixed the cause: probe, then done or run again
+    S.FAILED: frozenset({S.PENDING, S.SUCCEEDED}),
     S.IN_DOUBT: frozenset({S.SUCCEEDED, S.PENDING}),  # --accept / --rerun
     S.SUCCEEDED: frozenset(),  # a finished step is never run again
     S.SKIPPED: frozenset(),

@@ -44,6 +44,7 @@ def small_cluster(name: str = "t", failure_threshold: int = 0) -> Cluster:
 
 def step(sid: str, action: str, deps: Sequence[str] = (), **kw: Any) -> Step:
     params = kw.pop("params", {})
+    kw["duration"] = float(kw.get("duration", 0.0))  # JSON keeps 10 and 10.0 apart in digests
     return Step(
         id=sid,
         action=action,
@@ -164,7 +165,7 @@ class RecordingDriver(Driver):
         return StepResult(ok=True, output=self.output)
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
-        return step.id in self.ran
+        return step.id in self.ran and step.id not in self.fail
 
 
 def fast_policies() -> PolicyTable:
