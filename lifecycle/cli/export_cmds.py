@@ -1,7 +1,85 @@
-"""Commands of this family (filled in by the issue that owns them)."""
+"""`lifecycle export mistral ...`: write a plan as a Mistral v2 workbook."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from lifecycle.errors import UsageError
+
+
+@click.group("export")
+def export_group() -> None:
+    """Write plans in other systems' formats."""
+
+
+def _load_plan(plan_file: str) -> object:
+    from lifecycle.formats.plan_json import plan_from_json
+
+    try:
+        return plan_from_json(Path(plan_file).read_text())
+    except OSError as exc:
+        raise UsageError.at(plan_file, "", f"cannot read: {exc.strerror}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError.at(plan_file, "", f"a plan in lifecycle's JSON form ({exc})") from exc
+
+
+@export_group.command("mistral")
+@click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
+@click.option("--to", "target", help="OpenStack release to upgrade to (plans an upgrade)")
+@click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
+@click.option("--plan", "plan_file", help="export this plan JSON instead of planning an upgrade")
+@click.option(
+    "--driver",
+    type=click.Choice(["sim", "testbed", "cloud"]),
+    default="cloud",
+    show_default=True,
+    help="default driver mode of the workflow (an execution's input may override it)",
+)
+@click.option(
+    "--executor-inventory",
+    help="the inventory path as Mistral's executors see it (default: --inventory, absolute)",
+)
+@click.option("--output", "-o", required=True, help="workbook file to write, or - for stdout")
+@click.option("--force", is_flag=True, help="export a plan the safety verifier refuses")
+def export_mistral(
+    inventory: str,
+    target: str | None,
+    ceph_target: str | None,
+    plan_file: str | None,
+    driver: str,
+    executor_inventory: str | None,
+    output: str,
+    force: bool,
+) -> None:
+    """Export an upgrade plan (or any plan JSON) as a Mistral workbook."""
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.mistral.export import export_plan
+    from lifecycle.planning.plan import Plan
+    from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+    from lifecycle.planning.verifier import check_safe
+
+    if (target is None) == (plan_file is None):
+        raise UsageError.at("command line", "--to / --plan", "exactly one of --to and --plan")
+    cluster = load_inventory(inventory)
+    if plan_file:
+        plan = _load_plan(plan_file)
+        assert isinstance(plan, Plan)
+    else:
+        plan = plan_upgrade(cluster, UpgradeIntent(str(target), ceph_target))
+    for violation in check_safe(plan, cluster, force=force):
+        click.echo(f"warning: --force overrides: {violation}", err=True)
+    where = executor_inventory or str(Path(inventory).resolve())
+    text = export_plan(plan, inventory=where, drivers=driver)
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text)
+    except OSError as exc:
+        raise UsageError.at(output, "", f"cannot write: {exc.strerror}") from exc
+    click.echo(f"wrote {output}: {len(plan.steps)} tasks, plan {plan.digest}", err=True)
+
+
+COMMANDS: list[click.Command] = [export_group]
