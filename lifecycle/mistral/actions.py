@@ -4,14 +4,20 @@ A task's input holds only references and data Mistral may store: the step as its
 the inventory path on the executor's host, the run id, the driver mode (sim | testbed | cloud, as
 the CLI's `--driver`) and non-secret driver options. Secrets are resolved here, in the executor,
 from the inventory's credentials file, and every output passes through the redactor before Mistral
-sees it. A step that ran and failed comes back as `Result(error=...)` carrying the same detail
-the journal keeps (error, output, per-host outcomes), so a task's result reads like a journal row.
+sees it. Like the engine, a node runs one step at a time: the DAG allows two steps on one node
+together (the engine's controller keeps them apart), so each action holds an exclusive lock per
+node while its step runs (flock files under `lock_dir`, by default in the state directory;
+executors on several hosts must share that directory). A step that ran and failed comes back as
+`Result(error=...)` carrying the same detail the journal keeps (error, output, per-host outcomes),
+so a task's result reads like a journal row.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +51,54 @@ def _router(mode: str, options: Mapping[str, Mapping[str, Any]]) -> Router:
         return _ROUTERS[key]
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+_CLUSTERS: dict[str, tuple[object, Cluster, Any]] = {}
+
+
 def load_cluster(inventory: str) -> tuple[Cluster, Any]:
-    """The cluster and its secrets, read here in the executor (never passed through Mistral)."""
-    from lifecycle.formats.inventory import load_inventory
+    """The cluster and its secrets, read here in the executor (never passed through Mistral).
+    Kept per process while the inventory and credentials files are unchanged: a 500-task
+    workflow should not parse YAML 500 times."""
+    from lifecycle.formats.inventory import inventory_file, load_inventory
     from lifecycle.formats.secrets import load_secrets
 
-    cluster = load_inventory(Path(inventory))
-    return cluster, load_secrets(cluster)
+    file = inventory_file(inventory).resolve()
+    cached = _CLUSTERS.get(str(file))
+    if cached is not None:
+        key, cluster, secrets = cached
+        credentials = file.parent / cluster.credentials if cluster.credentials else None
+        if key == (_stamp(file), credentials and _stamp(credentials)):
+            return cluster, secrets
+    cluster = load_inventory(file)
+    secrets = load_secrets(cluster)
+    credentials = file.parent / cluster.credentials if cluster.credentials else None
+    _CLUSTERS[str(file)] = ((_stamp(file), credentials and _stamp(credentials)), cluster, secrets)
+    return cluster, secrets
+
+
+def default_lock_dir() -> Path:
+    from lifecycle.execution.paths import state_dir
+
+    return state_dir() / "mistral-locks"
+
+
+@contextlib.contextmanager
+def node_locks(lock_dir: Path, cluster: str, nodes: Iterable[str]) -> Iterator[None]:
+    """Hold every node's lock (taken in name order, so two steps never deadlock)."""
+    base = lock_dir / cluster
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.ExitStack() as stack:
+        for node in sorted(set(nodes)):
+            handle = stack.enter_context((base / f"{node}.lock").open("a"))
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def _detail(step: Step, result: StepResult, redactor: Redactor) -> dict[str, Any]:
@@ -78,6 +125,7 @@ class StepAction(actions.Action):
         drivers: str = "cloud",
         driver_options: dict[str, dict[str, Any]] | None = None,
         plan_digest: str = "",
+        lock_dir: str = "",
     ) -> None:
         super().__init__()
         self.step = step
@@ -86,6 +134,7 @@ class StepAction(actions.Action):
         self.drivers = self.forced_mode or drivers
         self.driver_options = driver_options or {}
         self.plan_digest = plan_digest
+        self.lock_dir = Path(lock_dir) if lock_dir else None
 
     def run(self, context: Any) -> actions.Result:
         try:
@@ -118,7 +167,8 @@ class StepAction(actions.Action):
             cluster=cluster,
             secrets=secrets if secrets is not None else {},
         )
-        return driver.run(step, ctx)
+        with node_locks(self.lock_dir or default_lock_dir(), cluster.name, step.nodes):
+            return driver.run(step, ctx)
 
 
 class AnsiblePlaybookAction(StepAction):

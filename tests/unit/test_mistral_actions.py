@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +124,44 @@ def test_secrets_are_resolved_in_the_executor_and_redacted(
     assert result.error is not None
     assert secret not in repr(result.error)
     assert "***" in repr(result.error)
+
+
+class Overlap(Driver):
+    """Records whether two steps on one node ever ran at the same time."""
+
+    name = "overlap"
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.inside: list[str] = []
+        self.clash = False
+
+    def run(self, step: Any, ctx: StepContext) -> StepResult:
+        with self.guard:
+            self.clash |= any(n in self.inside for n in step.nodes)
+            self.inside.extend(step.nodes)
+        time.sleep(0.02)
+        with self.guard:
+            for node in step.nodes:
+                self.inside.remove(node)
+        return StepResult(ok=True)
+
+
+def test_a_node_runs_one_step_at_a_time_across_actions(plan: Plan, tmp_path, monkeypatch) -> None:
+    """The DAG lets galera and rabbitmq start on ctl-0 together; the node lock keeps them apart."""
+    driver = Overlap()
+    monkeypatch.setattr(actions, "_router", lambda mode, options: Router.single(driver))
+    first = [s for s in plan.steps if s.depends_on == ("precheck/cluster",)]
+    assert len({n for s in first for n in s.nodes}) < len(first)  # same-node steps are ready
+
+    def call(step_id: str) -> None:
+        given = sim_input(plan, step_id, tmp_path)
+        result = SimAction(**given, lock_dir=str(tmp_path / "locks")).run(None)
+        assert result.error is None
+
+    threads = [threading.Thread(target=call, args=(s.id,)) for s in first * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not driver.clash
