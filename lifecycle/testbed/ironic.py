@@ -11,7 +11,6 @@ Only the standard library is imported at module level: the launcher runs without
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -150,7 +149,7 @@ class IronicTestbed:
         self.pids.append(proc.pid)
 
     def _start_http(self) -> None:
-        www = self.state_dir / "www"
+        www = self.state_dir / "httpboot"  # Ironic publishes virtual media ISOs here too
         www.mkdir()
         (www / "boot.iso").write_bytes(b"\0" * 4096)  # ramdisk deploy only needs a reachable URL
         py = str(self.venv / "bin" / "python")
@@ -159,7 +158,10 @@ class IronicTestbed:
 
     def _start_emulator(self, machines: list[Machine], password: str) -> None:
         auth = self.state_dir / "htpasswd"
-        hasher = "import bcrypt,sys;print(bcrypt.hashpw(sys.argv[1].encode(),bcrypt.gensalt(4)).decode())"
+        hasher = (
+            "import bcrypt,sys;"
+            "print(bcrypt.hashpw(sys.argv[1].encode(),bcrypt.gensalt(4)).decode())"
+        )
         hashed = subprocess.run(
             [str(self.venv / "bin" / "python"), "-c", hasher, password],
             check=True,
@@ -176,7 +178,7 @@ class IronicTestbed:
 
     def _start_ironic(self) -> None:
         conf = self.state_dir / "ironic.conf"
-        conf.write_text(_ironic_config(self.state_dir, self.ironic_port))
+        conf.write_text(_ironic_config(self.state_dir, self.ironic_port, self.http_port))
         bindir = self.venv / "bin"
         subprocess.run(
             [str(bindir / "ironic-dbsync"), "--config-file", str(conf), "create_schema"],
@@ -217,7 +219,7 @@ def _emulator_config(machines: list[Machine], state: Path, port: int, auth: Path
     return "\n".join(lines) + "\n"
 
 
-def _ironic_config(state: Path, port: int) -> str:
+def _ironic_config(state: Path, port: int, http_port: int) -> str:
     return f"""[DEFAULT]
 auth_strategy = noauth
 rpc_transport = none
@@ -248,6 +250,7 @@ dhcp_provider = none
 automated_clean = false
 [deploy]
 http_root = {state}/httpboot
+http_url = http://127.0.0.1:{http_port}
 [oslo_concurrency]
 lock_path = {state}/locks
 """
@@ -293,7 +296,10 @@ def _wait_pid(pid: int, timeout: float) -> None:
 
 # --- the emulator launcher (runs in the Ironic venv, not in lifecycle's) -------------------------
 
-_DRIVE_TEMPLATE_FIX = ('"MediaType": "HDD"', "\"MediaType\": {{ drive.get('MediaType', 'HDD')|tojson }}")
+_DRIVE_TEMPLATE_FIX = (
+    '"MediaType": "HDD"',
+    "\"MediaType\": {{ drive.get('MediaType', 'HDD')|tojson }}",
+)
 
 
 def _run_emulator() -> None:  # pragma: no cover - runs in a child process
@@ -308,11 +314,11 @@ def _run_emulator() -> None:  # pragma: no cover - runs in a child process
         def randint(low: int, high: int) -> int:
             return 0
 
-    fakedriver.random = _NoDelay  # type: ignore[attr-defined]
+    fakedriver.random = _NoDelay
     cls = fakedriver.FakeDriver
-    cls.get_total_memory = lambda self, ident: self._get(ident).get("lifecycle_memory_gib")  # type: ignore[attr-defined]
-    cls.get_total_cpus = lambda self, ident: self._get(ident).get("lifecycle_cpus")  # type: ignore[attr-defined]
-    cls.get_processors = _processors  # type: ignore[attr-defined]
+    cls.get_total_memory = lambda self, ident: self._get(ident).get("lifecycle_memory_gib")
+    cls.get_total_cpus = lambda self, ident: self._get(ident).get("lifecycle_cpus")
+    cls.get_processors = _processors
 
     stock = Path(emulator.__file__).parent / "templates" / "drive.json"
     override = Path(tempfile.mkdtemp(prefix="sushy-templates-"))

@@ -1,0 +1,271 @@
+"""Scale-out planner: new servers from the nodes file to working members of their role.
+
+Pure. Per new server, a chain of steps (independent of the other servers, so one bad BMC stops
+only its own chain; the engine's concurrency bounds how many run at once):
+
+    enroll -> inspect -> match_profile -> provide -> deploy -> ansible deploy-node
+           -> compute.aggregate_add (computes only) -> checks.health
+
+Each server's expected profile (and so its role, services and aggregate) is known at planning
+time: from inspection data when given (`inspected`, e.g. recorded by `lifecycle nodes import`),
+else from the nodes file (`capabilities: profile:X` or `role`). The match step checks the real
+hardware against the profiles at run time and refuses a server that is not what was planned,
+before it is provisioned. A server that matches nothing, an unknown role or a role short of
+servers is reported here, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lifecycle.errors import PlanningError
+from lifecycle.formats.nodes_file import NewNode
+from lifecycle.model.cluster import Cluster, NodeSpec, RoleSpec
+from lifecycle.planning.plan import Plan, Step, freeze_params
+from lifecycle.planning.profiles import (
+    HardwareProfile,
+    facts_from_inventory,
+    match_node,
+    profiles_to_json,
+)
+from lifecycle.planning.scheduler import build_plan
+
+OPERATION = "scale-out"
+
+# seconds, the estimates the schedule uses (Redfish inspection and ramdisk deploy as measured)
+DURATIONS = {
+    "enroll": 15.0,
+    "inspect": 60.0,
+    "match": 1.0,
+    "provide": 10.0,
+    "deploy": 600.0,
+    "deploy-node": 300.0,
+    "aggregate": 2.0,
+    "health": 10.0,
+}
+
+
+@dataclass(frozen=True)
+class ScaleOutOptions:
+    """`image`: what deploy writes or boots (a boot ISO URL for the ramdisk deploy interface, an
+    image URL for direct); `wanted`: role -> servers the operator expects (shortfalls fail)."""
+
+    release: str | None = None
+    image: str | None = None
+    deploy_interface: str = "ramdisk"
+    wanted: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where one new server goes, and why."""
+
+    node: NewNode
+    profile: HardwareProfile
+    role: RoleSpec
+    reason: str
+
+    @property
+    def aggregate(self) -> str | None:
+        return self.role.aggregate or self.profile.aggregate
+
+
+def plan_scale_out(
+    cluster: Cluster,
+    new_nodes: Sequence[NewNode],
+    profiles: Sequence[HardwareProfile],
+    *,
+    inspected: Mapping[str, Mapping[str, Any]] | None = None,
+    options: ScaleOutOptions | None = None,
+) -> Plan:
+    """The plan that brings `new_nodes` into `cluster`; PlanningError names every problem."""
+    opts = options or ScaleOutOptions()
+    assignments = assign(cluster, new_nodes, profiles, inspected or {}, opts)
+    release = opts.release or cluster.release
+    catalog = profiles_to_json(profiles)
+    steps: list[Step] = []
+    for a in assignments:
+        steps.extend(_chain(a, release, catalog, opts))
+    return build_plan(
+        OPERATION,
+        cluster.name,
+        steps,
+        source=cluster.release,
+        target=release,
+        inventory_digest=cluster.digest,
+        extra=(("new_nodes", tuple(a.node.name for a in assignments)),),
+    )
+
+
+def assign(
+    cluster: Cluster,
+    new_nodes: Sequence[NewNode],
+    profiles: Sequence[HardwareProfile],
+    inspected: Mapping[str, Mapping[str, Any]],
+    opts: ScaleOutOptions,
+) -> tuple[Assignment, ...]:
+    """The profile and role of every new server, or a PlanningError listing all problems."""
+    by_name = {p.name: p for p in profiles}
+    problems: list[str] = []
+    out: list[Assignment] = []
+    existing = {n.name for n in cluster.nodes}
+    for node in new_nodes:
+        if node.name in existing:
+            problems.append(f"{node.name}: already a node of cluster {cluster.name}")
+            continue
+        found = _assign_one(cluster, node, profiles, by_name, inspected.get(node.name))
+        if isinstance(found, str):
+            problems.append(f"{node.name}: {found}")
+        else:
+            out.append(found)
+    got: dict[str, int] = {}
+    for a in out:
+        got[a.role.name] = got.get(a.role.name, 0) + 1
+    for role, count in opts.wanted:
+        if got.get(role, 0) < count:
+            problems.append(f"role {role}: {count} new server(s) wanted, {got.get(role, 0)} fit")
+    if problems:
+        raise PlanningError("scale-out cannot be planned:\n  - " + "\n  - ".join(problems))
+    return tuple(out)
+
+
+def _assign_one(
+    cluster: Cluster,
+    node: NewNode,
+    profiles: Sequence[HardwareProfile],
+    by_name: Mapping[str, HardwareProfile],
+    inventory: Mapping[str, Any] | None,
+) -> Assignment | str:
+    """An Assignment, or the reason there is none."""
+    if inventory is not None:
+        verdict = match_node(node.name, facts_from_inventory(inventory), profiles)
+        chosen = verdict.chosen
+        if chosen is None:
+            return "matches no hardware profile: " + " | ".join(verdict.explain())
+        if node.profile and node.profile != chosen.name:
+            why = " | ".join(verdict.explain())
+            return f"declared profile {node.profile} but the hardware matches {chosen.name}: {why}"
+        profile, reason = chosen, f"inspected hardware matches {chosen.name}"
+    elif node.profile:
+        if node.profile not in by_name:
+            return f"profile {node.profile} is not defined (known: {', '.join(sorted(by_name))})"
+        profile, reason = by_name[node.profile], f"nodes file says profile:{node.profile}"
+    elif node.role:
+        candidates = _profiles_for_role(cluster, node.role, profiles)
+        if not candidates:
+            return f"no hardware profile feeds role {node.role}"
+        profile, reason = candidates[0], f"nodes file says role {node.role}"
+    else:
+        return "no profile, role or inspection data: say `capabilities: profile:X` or inspect first"
+    role = _role_for(cluster, node, profile)
+    if isinstance(role, str):
+        return role
+    return Assignment(node, profile, role, reason)
+
+
+def _profiles_for_role(
+    cluster: Cluster, role: str, profiles: Sequence[HardwareProfile]
+) -> list[HardwareProfile]:
+    spec = next((r for r in cluster.roles if r.name == role), None)
+    named = spec.profile if spec else None
+    fits = [p for p in profiles if p.name == named or p.role == role]
+    return sorted(fits, key=lambda p: (p.name != named, -p.priority, p.name))
+
+
+def _role_for(cluster: Cluster, node: NewNode, profile: HardwareProfile) -> RoleSpec | str:
+    roles = {r.name: r for r in cluster.roles}
+    if node.role:
+        name = node.role
+    else:
+        by_profile = [r.name for r in cluster.roles if r.profile == profile.name]
+        name = by_profile[0] if by_profile else (profile.role or "")
+    if name not in roles:
+        known = ", ".join(sorted(roles))
+        return f"role {name or '(none)'} of profile {profile.name} is not in the cluster ({known})"
+    spec = roles[name]
+    if spec.profile and spec.profile != profile.name:
+        return f"role {name} takes profile {spec.profile}, not {profile.name}"
+    return spec
+
+
+def _step(a: Assignment, kind: str, action: str, after: str | None, **params: Any) -> Step:
+    return Step(
+        id=f"{kind}/{a.node.name}",
+        action=action,
+        phase=kind,
+        nodes=(a.node.name,),
+        depends_on=(after,) if after else (),
+        duration=DURATIONS[kind],
+        params=freeze_params({k: v for k, v in params.items() if v is not None}),
+        idempotent=True,
+    )
+
+
+def _chain(a: Assignment, release: str, catalog: str, opts: ScaleOutOptions) -> list[Step]:
+    node, services = a.node, a.role.services
+    chain = [
+        _step(
+            a,
+            "enroll",
+            "baremetal.enroll",
+            None,
+            driver=node.bmc.driver,
+            bmc_address=node.bmc.address,
+            system_id=node.bmc.system_id,
+            credentials=node.bmc.credentials,
+            macs=node.macs,
+            properties=tuple(f"{k}={v}" for k, v in node.properties),
+        ),
+    ]
+    chain.append(_step(a, "inspect", "baremetal.inspect", chain[-1].id))
+    chain.append(
+        _step(
+            a, "match", "baremetal.match_profile", chain[-1].id,
+            profile=a.profile.name, profiles=catalog,
+        )
+    )  # fmt: skip
+    chain.append(_step(a, "provide", "baremetal.provide", chain[-1].id))
+    chain.append(
+        _step(
+            a, "deploy", "baremetal.deploy", chain[-1].id,
+            image=opts.image, interface=opts.deploy_interface,
+        )
+    )  # fmt: skip
+    chain.append(
+        _step(
+            a, "deploy-node", "ansible.playbook", chain[-1].id,
+            playbook="deploy-node", services=services, release=release,
+        )
+    )  # fmt: skip
+    if a.aggregate and "nova-compute" in services:
+        chain.append(
+            _step(a, "aggregate", "compute.aggregate_add", chain[-1].id, aggregate=a.aggregate)
+        )
+    chain.append(
+        _step(a, "health", "checks.health", chain[-1].id, services=services, release=release)
+    )
+    return chain
+
+
+def grown_cluster(
+    cluster: Cluster,
+    new_nodes: Sequence[NewNode],
+    profiles: Sequence[HardwareProfile],
+    inspected: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Cluster:
+    """The cluster with the new servers as members of their roles: what drivers that address
+    nodes by role (Ansible inventory, health checks) need while a scale-out runs."""
+    found = assign(cluster, new_nodes, profiles, inspected or {}, ScaleOutOptions())
+    added = tuple(
+        NodeSpec(
+            name=a.node.name,
+            role=a.role.name,
+            address=a.node.address,
+            failure_domain=a.node.failure_domain,
+            bmc=a.node.bmc,
+        )
+        for a in found
+    )
+    return replace(cluster, nodes=cluster.nodes + added)
