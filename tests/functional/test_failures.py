@@ -14,6 +14,13 @@ from lifecycle.planning.plan import Plan
 
 pytestmark = pytest.mark.crash
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _private_demo_secrets():
+    """git does not keep file modes: the demo secrets must be 0600 for the inventory to load."""
+    (Path(DEMO) / "secrets.yaml").chmod(0o600)
+
+
 DEMO = str(Path(__file__).resolve().parents[2] / "inventories" / "demo")
 
 
