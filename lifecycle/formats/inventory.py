@@ -24,7 +24,7 @@ from lifecycle.formats.tripleo import (
     load_role_file,
     load_roles_data,
 )
-from lifecycle.formats.yaml_source import Reader, Source, join, load_source
+from lifecycle.formats.yaml_source import Reader, Source, existing_file, join, load_source
 from lifecycle.model import BmcSpec, Cluster, NodeSpec, Policies, RoleSpec
 from lifecycle.model.release import ReleaseTrain
 
@@ -114,14 +114,14 @@ class _Loader:
             return train.get(text).name
         except UnsupportedUpgrade:
             known = ", ".join(train.names())
-            self.reader.problem(path, f"a {train.product} release ({known}), got {text!r}")
+            self.reader.problem(path, f"a known {train.product} release ({known}), got {text!r}")
             return None
 
     def _credentials(self, value: object) -> str | None:
         if value is None:
             return None
         text = self.reader.string("credentials", value)
-        if text and not (self.base / text).is_file():
+        if text and not existing_file(self.base / text):
             self.reader.problem("credentials", f"an existing secrets file ({text} not found)")
         return text
 
@@ -131,7 +131,7 @@ class _Loader:
         if text is None:
             return None
         file = self.base / text
-        if not file.is_file():
+        if not existing_file(file):
             self.reader.problem(path, f"an existing file ({text} not found)")
             return None
         try:

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from lifecycle.errors import InventoryError, Problem
-from lifecycle.formats.yaml_source import Reader, Source, join, load_source
+from lifecycle.formats.yaml_source import Reader, Source, existing_file, join, load_source
 from lifecycle.model import Cluster
 
 SSH = "ssh"
@@ -114,8 +114,8 @@ def read_secrets_file(path: Path, shown: str | None = None) -> Secrets:
     name = shown or str(path)
     try:
         mode = path.stat().st_mode
-    except OSError as exc:
-        raise InventoryError.at(name, "", f"an existing secrets file ({exc.strerror})") from exc
+    except (OSError, ValueError) as exc:
+        raise InventoryError.at(name, "", "an existing secrets file (cannot stat it)") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise InventoryError.at(
             name,
@@ -167,7 +167,7 @@ def _nodes_file_secrets(cluster: Cluster, base: Path) -> Secrets:
 
 
 def _cluster_source(cluster: Cluster) -> Source | None:
-    if not cluster.source or not Path(cluster.source).is_file():
+    if not cluster.source or not existing_file(Path(cluster.source)):
         return None
     return load_source(cluster.source)
 

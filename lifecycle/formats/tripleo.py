@@ -19,6 +19,7 @@ from lifecycle.formats.yaml_source import Reader, join, load_source
 from lifecycle.model import RoleSpec
 
 SERVICE_PREFIX = "OS::TripleO::Services::"
+MAX_COUNT = 100_000  # servers per role: far above any real cloud, low enough to list names
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ def _deployment(reader: Reader, path: str, raw: Any) -> DeploymentRole | None:
         return None
     name = reader.string(join(path, "name"), raw.get("name"))
     count = reader.integer(join(path, "count"), raw.get("count", 1), minimum=0)
+    if count is not None and count > MAX_COUNT:
+        reader.problem(join(path, "count"), f"at most {MAX_COUNT} servers per role, got {count}")
+        count = None
     fmt = raw.get("hostname_format")
     if fmt is not None:
         fmt = reader.string(join(path, "hostname_format"), fmt)

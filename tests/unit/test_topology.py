@@ -30,7 +30,9 @@ def test_vertices_and_edges_of_the_demo() -> None:
     assert graph.nodes["cmp-ssd-1"]["aggregate"] == "ssd"
     assert graph.edges["galera@ctl-1", "ctl-1"]["kind"] == RUNS_ON
     # an instance depends on every instance of the services its service depends on
-    deps = {v for _, v, k in graph.out_edges("nova-compute@cmp-hdd-0", data="kind") if k == DEPENDS_ON}
+    deps = {
+        v for _, v, k in graph.out_edges("nova-compute@cmp-hdd-0", data="kind") if k == DEPENDS_ON
+    }
     assert deps == {"nova-conductor@ctl-0", "nova-conductor@ctl-1", "nova-conductor@ctl-2"}
     assert graph.nodes["ceph-osd@ceph-0"]["tier"] == "storage"
     check_acyclic(graph)

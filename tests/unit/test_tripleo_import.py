@@ -40,8 +40,9 @@ def test_roles_data_maps_the_default_roles() -> None:
     roles = {r.spec.name: r for r in load_roles_data(TRIPLEO / "roles_data.yaml", load_catalog())}
     assert list(roles) == ["Controller", "Compute", "BlockStorage", "ObjectStorage", "CephStorage"]
     controller = roles["Controller"].spec.services
-    for service in ("galera", "rabbitmq", "keystone", "nova-api", "nova-conductor", "haproxy",
-                    "neutron-server", "ceph-mon", "ceph-mgr", "octavia-api", "horizon"):  # fmt: skip
+    expected = ("galera", "rabbitmq", "keystone", "nova-api", "nova-conductor", "haproxy",
+                "neutron-server", "ceph-mon", "ceph-mgr", "octavia-api", "horizon")  # fmt: skip
+    for service in expected:
         assert service in controller
     assert "nova-compute" in roles["Compute"].spec.services
     assert "neutron-ovs-agent" in roles["Compute"].spec.services
@@ -79,6 +80,9 @@ def test_broken_roles_file_names_each_problem() -> None:
     with pytest.raises(ImportFormatError) as info:
         load_roles_data(DATA / "roles_broken.yaml", load_catalog())
     text = str(info.value)
-    assert "roles_broken.yaml:4: [0].ServicesDefault[1]: a service name OS::TripleO::Services::" in text
+    assert (
+        "roles_broken.yaml:4: [0].ServicesDefault[1]: a service name OS::TripleO::Services::"
+        in text
+    )
     assert "roles_broken.yaml:5: [1].name: a non-empty string, got nothing" in text
     assert "roles_broken.yaml:6: [1].ServicesDefault: a list, got a string" in text
