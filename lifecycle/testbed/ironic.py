@@ -88,6 +88,29 @@ class Machine:
         ]
 
 
+# emulated server kinds: (cpus, memory GiB, NIC count, disks)
+KINDS: dict[str, tuple[int, int, int, tuple[Disk, ...]]] = {
+    "ssd": (8, 16, 2, (Disk(240, "SSD"), Disk(960, "SSD"))),
+    "hdd": (8, 16, 2, (Disk(480, "HDD"), Disk(2000, "HDD"))),
+    "mixed": (8, 16, 2, (Disk(240, "SSD"), Disk(2000, "HDD"))),
+    "control": (16, 64, 3, (Disk(480, "SSD"),)),
+    "ceph": (8, 32, 2, (Disk(480, "SSD"), *(Disk(4000, "HDD"),) * 4)),
+    "networker": (8, 16, 6, (Disk(240, "HDD"),)),
+    "small": (2, 2, 1, (Disk(40, "HDD"),)),
+}
+
+
+def machine(kind: str, index: int, name: str | None = None) -> Machine:
+    """An emulated server of a known kind; uuid and MACs derive from (kind, index)."""
+    cpus, memory, nics, disks = KINDS[kind]
+    code = sorted(KINDS).index(kind) + 1
+    uuid = f"5e7e7000-0000-4000-8000-{code:04x}{index:08x}"
+    macs = tuple(
+        f"52:54:{code:02x}:{index // 256:02x}:{index % 256:02x}:{n:02x}" for n in range(nics)
+    )
+    return Machine(name or f"{kind}-{index}", uuid, macs, disks, cpus, memory)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

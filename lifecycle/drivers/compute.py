@@ -1,0 +1,222 @@
+"""The compute driver: Nova through openstacksdk's compute proxy.
+
+Connection: `endpoint` (or $LIFECYCLE_NOVA_URL) talks to a Compute API without auth (the testbed's
+stand-in); otherwise `cloud` (or $OS_CLOUD) names a clouds.yaml entry. A node's Nova host name is
+its inventory name.
+
+Actions (on every node of the step):
+
+- `compute.evacuate` {mode: live-migrate|cold-migrate, aggregate}: disable the host's
+  nova-compute service (so the scheduler sends nothing new), migrate every instance away (Nova's
+  scheduler picks the destination inside the aggregate) and wait until none is left.
+- `compute.enable` {aggregate}: re-enable the host's nova-compute service.
+- `compute.disable` {reason}: disable it without moving instances.
+- `compute.aggregate_add` {aggregate}: put the host into the aggregate (created when missing),
+  waiting for the host's nova-compute service to register first (a new compute appears a few
+  seconds after it is deployed).
+- `compute.aggregate_remove` {aggregate}.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import tenacity
+
+from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.errors import DriverError
+from lifecycle.planning.plan import Step
+
+BINARY = "nova-compute"
+TIMEOUTS = {"migration": 1800.0, "register": 300.0}
+
+
+class ComputeDriver(Driver):
+    """Nova over openstacksdk; see the module docstring for the actions."""
+
+    name = "compute"
+
+    def __init__(
+        self,
+        cloud: str | None = None,
+        endpoint: str | None = None,
+        poll_interval: float = 1.0,
+        timeouts: Mapping[str, float] | None = None,
+        connect: Callable[[], Any] | None = None,
+    ) -> None:
+        self.cloud = cloud or os.environ.get("OS_CLOUD")
+        self.endpoint = endpoint or os.environ.get("LIFECYCLE_NOVA_URL")
+        self.poll_interval = poll_interval
+        self.timeouts = {**TIMEOUTS, **(timeouts or {})}
+        self._connect = connect or self._default_connect
+        self._local = threading.local()
+
+    def _default_connect(self) -> Any:
+        import openstack
+
+        if self.endpoint:
+            return openstack.connect(auth_type="none", compute_endpoint_override=self.endpoint)
+        return openstack.connect(cloud=self.cloud)
+
+    @property
+    def api(self) -> Any:
+        """The compute proxy of this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn.compute
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    # --- the Driver interface ---------------------------------------------------------------
+
+    def run(self, step: Step, ctx: StepContext) -> StepResult:
+        verb = _VERBS.get(step.verb)
+        if verb is None:
+            raise DriverError(f"{step.id}: compute has no verb {step.verb!r}")
+        hosts: dict[str, dict[str, Any]] = {}
+        errors: list[str] = []
+        for host in step.nodes:
+            try:
+                hosts[host] = {"status": "ok", **verb(self, host, step)}
+            except DriverError as exc:
+                hosts[host] = {"status": "failed", "detail": exc.message}
+                errors.append(exc.message)
+            except Exception as exc:  # the SDK's HTTP errors: report, do not crash the engine
+                message = f"{host}: {step.verb} failed: {type(exc).__name__}: {exc}"
+                hosts[host] = {"status": "failed", "detail": message}
+                errors.append(message)
+        return StepResult(
+            ok=not errors,
+            output={"hosts": sorted(hosts)},
+            error="; ".join(errors) or None,
+            hosts=hosts,
+        )
+
+    def probe(self, step: Step, ctx: StepContext) -> bool | None:
+        checks: dict[str, Callable[[str], bool]] = {
+            "aggregate_add": lambda h: h in self._aggregate_hosts(step),
+            "aggregate_remove": lambda h: h not in self._aggregate_hosts(step),
+            "enable": lambda h: self._service(h).status == "enabled",
+            "disable": lambda h: self._service(h).status == "disabled",
+            "evacuate": lambda h: self._service(h).status == "disabled" and not self._servers(h),
+        }
+        check = checks.get(step.verb)
+        return None if check is None else all(check(h) for h in step.nodes)
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def _service(self, host: str) -> Any:
+        found = list(self.api.services(binary=BINARY, host=host))
+        if not found:
+            raise DriverError(f"{host}: no {BINARY} service registered in Nova")
+        return found[0]
+
+    def _servers(self, host: str) -> list[Any]:
+        return list(self.api.servers(all_projects=True, compute_host=host))
+
+    def _aggregate(self, step: Step, create: bool = False) -> Any:
+        name = str(step.param("aggregate") or "")
+        if not name:
+            raise DriverError(f"{step.id}: no aggregate given")
+        agg = self.api.find_aggregate(name, ignore_missing=True)
+        if agg is None and create:
+            agg = self.api.create_aggregate(name=name)
+        if agg is None:
+            raise DriverError(f"aggregate {name} does not exist in Nova")
+        return agg
+
+    def _aggregate_hosts(self, step: Step) -> list[str]:
+        return list(self._aggregate(step).hosts or [])
+
+    # --- verbs ------------------------------------------------------------------------------
+
+    def aggregate_add(self, host: str, step: Step) -> dict[str, Any]:
+        agg = self._aggregate(step, create=True)
+        if host in (agg.hosts or []):
+            return {"aggregate": agg.name, "changed": False}
+        self._wait_registered(host)
+        self.api.add_host_to_aggregate(agg, host)
+        return {"aggregate": agg.name, "changed": True}
+
+    def _wait_registered(self, host: str) -> None:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda found: not found),
+            wait=tenacity.wait_fixed(self.poll_interval),
+            stop=tenacity.stop_after_delay(self.timeouts["register"]),
+            retry_error_callback=lambda rs: False,
+        )
+        if not retrying(lambda: list(self.api.services(binary=BINARY, host=host))):
+            timeout = self.timeouts["register"]
+            raise DriverError(f"{host}: {BINARY} did not register in Nova within {timeout:.0f}s")
+
+    def aggregate_remove(self, host: str, step: Step) -> dict[str, Any]:
+        agg = self._aggregate(step)
+        if host not in (agg.hosts or []):
+            return {"aggregate": agg.name, "changed": False}
+        self.api.remove_host_from_aggregate(agg, host)
+        return {"aggregate": agg.name, "changed": True}
+
+    def enable(self, host: str, step: Step) -> dict[str, Any]:
+        service = self._service(host)
+        if service.status != "enabled":
+            self.api.enable_service(service)
+        return {"service": "enabled"}
+
+    def disable(self, host: str, step: Step) -> dict[str, Any]:
+        service = self._service(host)
+        reason = str(step.param("reason") or "lifecycle: maintenance")
+        if service.status != "disabled":
+            self.api.disable_service(service, disabled_reason=reason)
+        return {"service": "disabled"}
+
+    def evacuate(self, host: str, step: Step) -> dict[str, Any]:
+        service = self._service(host)
+        if service.status != "disabled":
+            self.api.disable_service(service, disabled_reason=f"lifecycle: evacuating ({step.id})")
+        live = str(step.param("mode") or "live-migrate") == "live-migrate"
+        moving = self._servers(host)
+        for server in moving:
+            if server.status != "ACTIVE":
+                continue  # stopped or migrating instances are left to the wait below
+            if live:
+                self.api.live_migrate_server(server, host=None, block_migration="auto")
+            else:
+                self.api.migrate_server(server)
+        moved = {s.id: self._wait_moved(s.id, host, live) for s in moving}
+        return {"moved": moved}
+
+    def _wait_moved(self, server_id: str, host: str, live: bool) -> str:
+        """Wait for one instance to settle; its new host, or DriverError if it stayed."""
+        settled = ("ACTIVE", "SHUTOFF", "ERROR") if live else ("VERIFY_RESIZE", "ERROR", "ACTIVE")
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda s: s.status not in settled),
+            wait=tenacity.wait_fixed(self.poll_interval),
+            stop=tenacity.stop_after_delay(self.timeouts["migration"]),
+            retry_error_callback=lambda rs: rs.outcome.result() if rs.outcome else None,
+        )
+        server = retrying(self.api.get_server, server_id)
+        if server is not None and server.status == "VERIFY_RESIZE":
+            self.api.confirm_server_resize(server)
+        if server is None or server.compute_host == host or server.status == "ERROR":
+            status = server.status if server is not None else "unknown"
+            raise DriverError(
+                f"{host}: instance {server_id} could not be moved (status {status}); "
+                "is there an enabled host with room in its aggregate?"
+            )
+        return str(server.compute_host)
+
+
+_VERBS: dict[str, Callable[[ComputeDriver, str, Step], dict[str, Any]]] = {
+    "aggregate_add": ComputeDriver.aggregate_add,
+    "aggregate_remove": ComputeDriver.aggregate_remove,
+    "enable": ComputeDriver.enable,
+    "disable": ComputeDriver.disable,
+    "evacuate": ComputeDriver.evacuate,
+}
