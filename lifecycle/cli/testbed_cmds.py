@@ -1,7 +1,94 @@
-"""Commands of this family (filled in by the issue that owns them)."""
+"""`lifecycle testbed up|down|status|deploy`: the local multi-host test cluster."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from lifecycle.errors import ExecutionError
+from lifecycle.model.cluster import Cluster
+from lifecycle.testbed import manager
+from lifecycle.testbed.state import state_dir
+
+STATE_HELP = "testbed directory (default: $LIFECYCLE_STATE_DIR or /run/lifecycle-testbed)"
+
+
+def _cluster(inventory: str) -> Cluster:
+    from lifecycle.formats.inventory import load_inventory
+
+    return load_inventory(inventory)
+
+
+@click.group("testbed")
+def testbed() -> None:
+    """Local test hosts: one network namespace with its own sshd per inventory node (root)."""
+
+
+@testbed.command("up")
+@click.option("--inventory", "-i", required=True, help="inventory directory or cluster.yaml")
+@click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
+def up_cmd(inventory: str, state_path: str | None) -> None:
+    """Make one host per node of the inventory (idempotent: completes a partial testbed)."""
+    directory = state_dir(state_path)
+    state = manager.up(_cluster(inventory), directory)
+    click.echo(f"testbed {state.cluster}: {len(state.hosts)} hosts on bridge {state.bridge}")
+    for host in state.hosts:
+        click.echo(f"  {host.name:<12} {host.address:<15} netns {host.netns}  sshd {host.sshd_pid}")
+    click.echo(f"state: {directory}")
+
+
+@testbed.command("down")
+@click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
+def down_cmd(state_path: str | None) -> None:
+    """Remove every namespace, link, process and key the testbed recorded."""
+    directory = state_dir(state_path)
+    removed = manager.down(directory)
+    if not removed:
+        click.echo(f"no testbed recorded in {directory}")
+        return
+    click.echo(f"removed {len(removed)} things:")
+    for item in removed:
+        click.echo(f"  {item}")
+
+
+@testbed.command("status")
+@click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
+def status_cmd(state_path: str | None) -> None:
+    """List the hosts and whether their sshd answers."""
+    directory = state_dir(state_path)
+    state, hosts = manager.status(directory)
+    if state is None:
+        click.echo(f"no testbed recorded in {directory}")
+        return
+    answering = sum(h.ssh for h in hosts)
+    click.echo(f"testbed {state.cluster}: {answering}/{len(hosts)} hosts answer SSH")
+    for host in hosts:
+        mark = "ssh ok" if host.ssh else "SSH DOWN"
+        click.echo(f"  {host.name:<12} {host.address:<15} sshd {host.sshd_pid}  {mark}")
+    if answering < len(hosts):
+        raise ExecutionError("some testbed hosts do not answer SSH")
+
+
+@testbed.command("deploy")
+@click.option("--inventory", "-i", required=True, help="inventory directory or cluster.yaml")
+@click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
+def deploy_cmd(inventory: str, state_path: str | None) -> None:
+    """Install and start every service of the cluster on the testbed, at its current release."""
+    from lifecycle.drivers.ansible import AnsibleDriver
+
+    directory = state_dir(state_path)
+    cluster = _cluster(inventory)
+    click.echo(f"deploying {cluster.name} ({cluster.release}) on {len(cluster.nodes)} hosts ...")
+    result = AnsibleDriver(state_dir=directory).run_playbook(
+        "deploy", cluster, artifacts=Path(directory) / "artifacts" / "deploy"
+    )
+    for host, outcome in sorted(result.hosts.items()):
+        detail = outcome.get("msg") or f"{outcome.get('changed', 0)} changed"
+        click.echo(f"  {host:<12} {outcome['status']:<11} {detail}")
+    if not result.ok:
+        raise ExecutionError(f"deploy failed: {result.error}")
+    click.echo(f"deployed; artifacts in {result.output['artifacts']}")
+
+
+COMMANDS: list[click.Command] = [testbed]

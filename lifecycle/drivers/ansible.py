@@ -1,0 +1,304 @@
+"""The Ansible driver: one ansible-runner call per step, for all of the step's hosts at once.
+
+The inventory is the formats layer's export of the cluster; on the testbed it is completed with
+the testbed's SSH key, known_hosts and each host's directory. Per-host results come from the
+runner's stats and events; the run's artifacts stay under <state dir>/artifacts/<run>/<step>.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lifecycle.catalog import load_catalog
+from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.errors import DriverError
+from lifecycle.formats.ansible_inventory import to_ansible_inventory
+from lifecycle.model.cluster import Cluster
+from lifecycle.planning.plan import Step
+from lifecycle.testbed import client
+from lifecycle.testbed import state as testbed_state
+from lifecycle.testbed.ports import service_ports
+
+PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "testbed" / "playbooks"
+DAEMON_SOURCE = PLAYBOOK_DIR.parent / "daemon.py"
+PLAYBOOKS = frozenset(p.stem for p in PLAYBOOK_DIR.glob("*.yml"))
+VERB_PLAYBOOKS = {
+    "compute.evacuate": "evacuate",
+    "compute.enable": "enable",
+    "checks.precheck": "health",
+    "checks.health": "health",
+    "checks.postcheck": "health",
+}
+SEED_INSTANCES = 3
+MSG_LIMIT = 400
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+class AnsibleDriver(Driver):
+    """Runs `ansible.playbook` steps (and, on the testbed, `compute.*` through playbooks)."""
+
+    name = "ansible"
+
+    def __init__(
+        self, state_dir: str | Path | None = None, forks: int = 50, **_options: Any
+    ) -> None:
+        self.state_dir = testbed_state.state_dir(state_dir)
+        self.forks = forks
+
+    # --- the step's playbook and variables -----------------------------------------------------
+
+    def playbook_for(self, step: Step) -> tuple[str, dict[str, Any]]:
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in step.params}
+        if step.action == "ansible.playbook":
+            name = str(params.pop("playbook", ""))
+        elif step.action in VERB_PLAYBOOKS:
+            name = VERB_PLAYBOOKS[step.action]
+        else:
+            raise DriverError(f"ansible driver cannot run {step.action!r} (step {step.id})")
+        if name not in PLAYBOOKS:
+            known = ", ".join(sorted(PLAYBOOKS))
+            raise DriverError(f"step {step.id}: unknown playbook {name!r}; known: {known}")
+        if step.action == "compute.evacuate":
+            params["mode"] = params.get("mode") or "live-migrate"
+        if step.nodes:
+            params["target_hosts"] = "all"  # the limit picks the step's hosts
+        return name, params
+
+    def _extravars(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        catalog = load_catalog()
+        return {
+            "service_ports": service_ports(),
+            "ceph_services": sorted(s for s, spec in catalog.services.items() if spec.ceph),
+            "testbed_python": "/usr/bin/python3",
+            "daemon_source": str(DAEMON_SOURCE),
+            "seed_instances": SEED_INSTANCES,
+            **params,
+        }
+
+    def inventory(
+        self, cluster: Cluster, secrets: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The cluster's inventory; on a testbed, with its key, known_hosts and host directories."""
+        inventory = to_ansible_inventory(cluster, secrets)
+        tb = testbed_state.load(self.state_dir)
+        if tb is None or tb.cluster != cluster.name:
+            return inventory
+        inventory["all"]["vars"].update(
+            {
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": tb.key,
+                "ansible_ssh_common_args": (
+                    f"-o UserKnownHostsFile={tb.known_hosts} -o StrictHostKeyChecking=yes"
+                ),
+                "ansible_python_interpreter": "/usr/bin/python3",
+            }
+        )
+        for host in tb.hosts:
+            if host.name in inventory["all"]["hosts"]:
+                inventory["all"]["hosts"][host.name].update(
+                    host_root=host.root, service_config=service_config(cluster, host.name)
+                )
+        return inventory
+
+    # --- running -------------------------------------------------------------------------------
+
+    def run(self, step: Step, ctx: StepContext) -> StepResult:
+        name, params = self.playbook_for(step)
+        artifacts = self._artifacts(step, ctx)
+        return self.run_playbook(
+            name,
+            ctx.cluster,
+            nodes=step.nodes,
+            params=params,
+            artifacts=artifacts,
+            ident=f"attempt-{ctx.attempt}",
+            secrets=ctx.secrets,
+        )
+
+    def _artifacts(self, step: Step, ctx: StepContext) -> Path:
+        base = ctx.artifacts_dir or self.state_dir / "artifacts" / _safe(ctx.run_id)
+        return Path(base) / _safe(step.id)
+
+    def run_playbook(
+        self,
+        name: str,
+        cluster: Cluster,
+        nodes: tuple[str, ...] = (),
+        params: Mapping[str, Any] | None = None,
+        artifacts: Path | None = None,
+        ident: str = "run",
+        secrets: Mapping[str, Any] | None = None,
+    ) -> StepResult:
+        """One ansible-runner call: playbook `name` on `nodes` (all of them at once)."""
+        import ansible_runner  # heavy: imported when a step runs, not when the CLI starts
+
+        private = _fresh_dir(artifacts or self.state_dir / "artifacts" / "adhoc" / name, ident)
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(PLAYBOOK_DIR),
+            playbook=f"{name}.yml",
+            inventory=self.inventory(cluster, secrets),
+            extravars=self._extravars(params or {}),
+            limit=",".join(nodes) if nodes else None,
+            forks=self.forks,
+            envvars=self._envvars(),
+            ident=ident,
+            quiet=True,
+            rotate_artifacts=0,
+        )
+        redact = _redactor(secrets)
+        hosts = host_results(runner, nodes, redact)
+        ok = runner.rc == 0 and all(h["status"] == "ok" for h in hosts.values())
+        output = {
+            "playbook": name,
+            "rc": runner.rc,
+            "status": runner.status,
+            "artifacts": str(private),
+            "changed": {h: r.get("changed", 0) for h, r in hosts.items()},
+        }
+        return StepResult(
+            ok=ok, output=output, error=None if ok else _error(runner, hosts, redact), hosts=hosts
+        )
+
+    def _envvars(self) -> dict[str, str]:
+        bin_dir = os.path.dirname(sys.executable)
+        return {
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_TIMEOUT": "5",
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.state_dir / "cp"),
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            "ANSIBLE_LOCALHOST_WARNING": "False",
+        }
+
+    # --- probing -------------------------------------------------------------------------------
+
+    def probe(self, step: Step, ctx: StepContext) -> bool | None:
+        """Whether the step's effect is visible on the daemons (over HTTP), None if unknowable."""
+        name, params = self.playbook_for(step)
+        cluster = ctx.cluster
+        if name in ("upgrade-service", "upgrade-node"):
+            services = [params["service"]] if name == "upgrade-service" else params["services"]
+            return all(
+                _version(cluster, node, service) == params["release"]
+                for node in step.nodes
+                for service in services
+                if service in cluster.services_of(cluster.node(node))
+            )
+        if name in ("evacuate", "enable"):
+            wanted = name == "enable"
+            states = [client.service_status(cluster, n, "nova-compute") for n in step.nodes]
+            return all(
+                s is not None and s.get("enabled") is wanted and (wanted or not s.get("instances"))
+                for s in states
+            )
+        return None
+
+
+def service_config(cluster: Cluster, node: str) -> dict[str, dict[str, Any]]:
+    """Each service daemon's configuration on `node`: where it listens, and the peers of
+    quorum services (whose membership it reports)."""
+    catalog = load_catalog()
+    ports = service_ports()
+    out = {}
+    for service in cluster.services_of(cluster.node(node)):
+        members = cluster.members[service]
+        spec = catalog.services.get(service)
+        quorum = spec is not None and spec.quorum.value == "majority" and len(members) > 1
+        peers = [[n, cluster.node(n).address, ports[service]] for n in members] if quorum else []
+        out[service] = {
+            "service": service,
+            "node": node,
+            "bind": cluster.node(node).address,
+            "port": ports[service],
+            "peers": peers,
+        }
+    return out
+
+
+def _fresh_dir(base: Path, ident: str) -> Path:
+    """A new private data dir per runner call: ansible-runner merges what an old one holds
+    (env/extravars among it) into the next call, so one is never reused."""
+    base.mkdir(parents=True, exist_ok=True)
+    candidate, n = base / ident, 1
+    while candidate.exists():
+        n += 1
+        candidate = base / f"{ident}.{n}"
+    candidate.mkdir()
+    return candidate
+
+
+def _version(cluster: Cluster, node: str, service: str) -> str | None:
+    status = client.service_status(cluster, node, service, path="/ping")
+    return None if status is None else status.get("version")
+
+
+def _redactor(secrets: Mapping[str, Any] | None) -> Any:
+    values: list[str] = []
+    for entry in (secrets or {}).values():
+        if isinstance(entry, Mapping):
+            values += [str(v) for k, v in entry.items() if k != "username" and v]
+
+    def redact(text: str) -> str:
+        for value in values:
+            text = text.replace(value, "***")
+        return text
+
+    return redact
+
+
+def host_results(runner: Any, nodes: tuple[str, ...], redact: Any) -> dict[str, dict[str, Any]]:
+    """Per-host outcome from the runner: "unreachable", "failed" (with task and msg) or "ok"."""
+    hosts: dict[str, dict[str, Any]] = {}
+    for event in runner.events:
+        data = event.get("event_data", {})
+        host, kind = data.get("host"), event.get("event")
+        if host is None or host in hosts:
+            continue
+        res = data.get("res") or {}
+        msg = redact(str(res.get("msg") or res.get("stderr") or ""))[:MSG_LIMIT]
+        if kind == "runner_on_unreachable":
+            hosts[host] = {"status": "unreachable", "task": data.get("task"), "msg": msg}
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            hosts[host] = {"status": "failed", "task": data.get("task"), "msg": msg}
+    stats = runner.stats or {}
+    seen = set(nodes)
+    for key in ("ok", "changed", "failures", "dark", "skipped"):
+        seen |= set((stats.get(key) or {}).keys())
+    for host in sorted(seen):
+        result = hosts.setdefault(host, {"status": "ok"})
+        result["changed"] = (stats.get("changed") or {}).get(host, 0)
+        if result["status"] == "ok" and host not in (stats.get("ok") or {}):
+            if host in (stats.get("dark") or {}):
+                result.update(status="unreachable", msg="host unreachable")
+            elif host in (stats.get("failures") or {}):
+                result.update(status="failed", msg="task failed")
+            elif host not in (stats.get("skipped") or {}):
+                result.update(status="failed", msg="no result from this host")
+    return hosts
+
+
+def _error(runner: Any, hosts: Mapping[str, Mapping[str, Any]], redact: Any) -> str:
+    bad = [
+        f"{h} {r['status']}: {r.get('task') or ''} {r.get('msg') or ''}".strip()
+        for h, r in hosts.items()
+        if r["status"] != "ok"
+    ]
+    if bad:
+        return "; ".join(bad)
+    tail = ""
+    with contextlib.suppress(OSError, AttributeError):
+        tail = "\n".join(runner.stdout.read().strip().splitlines()[-5:])
+    return redact(f"ansible-runner {runner.status} (rc={runner.rc}) {tail}".strip())

@@ -1,0 +1,120 @@
+"""The checks driver: pre-checks, health gates and post-checks over HTTP to the service daemons.
+
+An instance is healthy when its daemon answers (at the expected release, where one applies);
+a quorum service is intact when more than half of its members answer and each answering member
+sees a majority. A gate waits up to `settle` seconds for health before it fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from lifecycle.catalog import load_catalog
+from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.errors import DriverError
+from lifecycle.model.cluster import Cluster
+from lifecycle.planning.plan import Step
+from lifecycle.testbed import client
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One service instance to check, and the version it must report (None: any)."""
+
+    node: str
+    service: str
+    version: str | None
+
+
+class ChecksDriver(Driver):
+    """checks.precheck / checks.health / checks.postcheck against the daemons."""
+
+    name = "checks"
+
+    def __init__(self, settle: float = 15.0, timeout: float = 1.0, **_options: Any) -> None:
+        self.settle = settle
+        self.timeout = timeout
+
+    def run(self, step: Step, ctx: StepContext) -> StepResult:
+        expects = self.expectations(step, ctx.cluster)
+        deadline = time.monotonic() + self.settle
+        while True:
+            problems = self.problems(ctx.cluster, expects)
+            if not problems or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        hosts: dict[str, dict[str, Any]] = {e.node: {"status": "ok"} for e in expects}
+        for node, msg in problems:
+            entry = hosts.setdefault(node, {"status": "failed"})
+            entry["status"] = "failed"
+            entry.setdefault("problems", []).append(msg)
+        lines = [f"{n}: {m}" for n, m in problems]
+        output = {"checked": len(expects), "problems": lines}
+        error = "; ".join(lines[:10]) if problems else None
+        return StepResult(ok=not problems, output=output, error=error, hosts=hosts)
+
+    def probe(self, step: Step, ctx: StepContext) -> bool | None:
+        return not self.problems(ctx.cluster, self.expectations(step, ctx.cluster))
+
+    # --- what to check -------------------------------------------------------------------------
+
+    def expectations(self, step: Step, cluster: Cluster) -> list[Expect]:
+        catalog = load_catalog()
+        release = step.param("release")
+        ceph_release = step.param("ceph_release")
+        if step.verb == "precheck":
+            return _all(cluster, lambda service: None)
+        if step.verb == "postcheck":
+            return _all(
+                cluster,
+                lambda s: ceph_release if catalog.services[s].ceph else release,
+            )
+        if step.verb != "health":
+            raise DriverError(f"checks driver cannot run {step.action!r} (step {step.id})")
+        raw = step.param("services")
+        services = raw if isinstance(raw, tuple) else ()
+        nodes = step.nodes
+        return [
+            Expect(node, service, str(release) if release else None)
+            for service in services
+            for node in cluster.members.get(str(service), ())
+            if not nodes or node in nodes
+        ]
+
+    def problems(self, cluster: Cluster, expects: Iterable[Expect]) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for e in expects:
+            answer = client.service_status(cluster, e.node, e.service, self.timeout, "/ping")
+            if answer is None:
+                found.append((e.node, f"{e.service} does not answer"))
+            elif e.version and answer.get("version") != e.version:
+                found.append((e.node, f"{e.service} at {answer.get('version')}, not {e.version}"))
+        return found + self.quorum_problems(cluster)
+
+    def quorum_problems(self, cluster: Cluster) -> list[tuple[str, str]]:
+        catalog = load_catalog()
+        found: list[tuple[str, str]] = []
+        for service, members in cluster.members.items():
+            spec = catalog.services.get(service)
+            if spec is None or spec.quorum.value != "majority" or len(members) < 2:
+                continue
+            views = {n: client.service_status(cluster, n, service, self.timeout) for n in members}
+            up = [n for n, v in views.items() if v is not None]
+            if len(up) * 2 <= len(members):
+                found.append((members[0], f"{service} lost quorum: {len(up)}/{len(members)} up"))
+            for node in up:
+                view = views[node] or {}
+                if not (view.get("members") or {}).get("majority"):
+                    found.append((node, f"{service} on {node} sees no majority"))
+        return found
+
+
+def _all(cluster: Cluster, version_of: Any) -> list[Expect]:
+    return [
+        Expect(node, service, version_of(service))
+        for service, members in cluster.members.items()
+        for node in members
+    ]

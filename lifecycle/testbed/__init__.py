@@ -1,0 +1,1 @@
+"""A local multi-host testbed: one network namespace with its own sshd per inventory node."""
