@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lifecycle.errors import InventoryError
 from lifecycle.formats.secrets import Secrets
 from lifecycle.formats.yaml_source import Reader, join, load_source
 from lifecycle.model import BmcSpec
@@ -44,6 +43,7 @@ _KEYS = (
     "ports", "capabilities", "cpu", "memory", "disk", "arch", "root_device", "resource_class",
     "kernel_id", "ramdisk_id", "platform", "role", "failure_domain", "address",
 )  # fmt: skip
+_OURS = ("role", "failure_domain", "address")  # our YAML form's additions to instackenv
 _PROPERTIES = (("cpu", "cpu"), ("memory", "memory_mb"), ("disk", "local_gb"))
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
@@ -71,17 +71,18 @@ def load_nodes_file(path: str | Path) -> tuple[tuple[NewNode, ...], Secrets]:
     if isinstance(data, dict):
         data = (reader.mapping("", data, required=("nodes",)) or {}).get("nodes")
         prefix = "nodes"
-    nodes: list[NewNode] = []
+    found: list[tuple[str, NewNode]] = []
     logins: dict[str, dict[str, str]] = {}
     for index, raw in enumerate(reader.sequence(prefix, data)):
         node = _node(reader, join(prefix, index), raw, logins)
         if node is not None:
-            nodes.append(node)
-    _check_unique(reader, prefix, nodes)
+            found.append((join(prefix, index), node))
+    _check_unique(reader, found)
     reader.raise_if_any()
     secrets = Secrets(logins)
-    _tripleo_validate(source.file, data, secrets)
-    return tuple(nodes), secrets
+    _tripleo_validate(reader, prefix, data, secrets)
+    reader.raise_if_any()
+    return tuple(node for _, node in found), secrets
 
 
 def _node(reader: Reader, path: str, raw: Any, logins: dict[str, dict[str, str]]) -> NewNode | None:
@@ -177,29 +178,38 @@ def _properties(reader: Reader, path: str, mapping: dict[str, Any]) -> tuple[tup
     return tuple(out)
 
 
-def _check_unique(reader: Reader, prefix: str, nodes: list[NewNode]) -> None:
+def _check_unique(reader: Reader, found: list[tuple[str, NewNode]]) -> None:
     names: set[str] = set()
     macs: set[str] = set()
-    for index, node in enumerate(nodes):
+    for path, node in found:
         if node.name in names:
-            reader.problem(
-                join(join(prefix, index), "name"), f"a unique name ({node.name!r} twice)"
-            )
+            reader.problem(join(path, "name"), f"a unique name ({node.name!r} twice)")
         names.add(node.name)
         for mac in node.macs:
             if mac in macs:
-                reader.problem(join(join(prefix, index), "mac"), f"a unique MAC ({mac} twice)")
+                reader.problem(join(path, "mac"), f"a unique MAC ({mac} twice)")
             macs.add(mac)
 
 
-def _tripleo_validate(file: str, nodes: Any, secrets: Secrets) -> None:
+def _tripleo_validate(reader: Reader, prefix: str, nodes: list[Any], secrets: Secrets) -> None:
     """TripleO's own instackenv rules, when tripleo-common (extra `tripleo`) is installed."""
     try:
         from tripleo_common.utils.nodes import validate_nodes
     except ImportError:
         return
     try:
-        validate_nodes(nodes)
-    except Exception as exc:  # tripleo-common raises its own InvalidNode and plain errors
-        message = secrets.redact(str(exc))
-        raise InventoryError.at(file, "nodes", f"nodes TripleO accepts ({message})") from None
+        validate_nodes([_as_tripleo(node) for node in nodes])
+    except Exception as exc:  # tripleo-common raises its InvalidNode, and plain errors on odd input
+        for line in secrets.redact(str(exc)).splitlines():
+            match = re.search(r"node #(\d+): (.*)", line)
+            path = join(prefix, int(match.group(1))) if match else prefix
+            reader.problem(path, f"a node TripleO accepts ({match.group(2) if match else line})")
+
+
+def _as_tripleo(node: dict[str, Any]) -> dict[str, Any]:
+    """A copy in the form tripleo-common 18 checks: `mac` as `ports`, our own keys left out."""
+    out = {k: v for k, v in node.items() if k not in _OURS}
+    if "mac" in out:
+        macs = out.pop("mac")
+        out["ports"] = [*out.get("ports", []), *({"address": m} for m in macs)]
+    return out

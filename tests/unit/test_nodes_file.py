@@ -67,3 +67,19 @@ def test_json_that_yaml_cannot_read_falls_back_to_json(tmp_path: Path) -> None:
     path.write_text('{\n\t"nodes": [\n}\n')
     with pytest.raises(InventoryError, match=r"tabs.json:3: valid JSON"):
         load_nodes_file(path)
+
+
+def test_tripleo_common_rules_apply_when_installed(tmp_path: Path) -> None:
+    """With the `tripleo` extra, TripleO's own validate_nodes runs too (here: a platform without
+    an architecture, which only TripleO refuses)."""
+    pytest.importorskip("tripleo_common.utils.nodes")
+    path = tmp_path / "nodes.yaml"
+    path.write_text(
+        "- {name: n0, pm_type: ipmi, pm_addr: 198.19.0.1, pm_user: u, pm_password: FAKE-pw,\n"
+        "   mac: ['52:54:00:00:00:01'], platform: sm}\n"
+    )
+    with pytest.raises(InventoryError) as info:
+        load_nodes_file(path)
+    text = str(info.value)
+    assert "nodes.yaml:1: [0]: a node TripleO accepts (You have specified a platform" in text
+    assert "FAKE-pw" not in text
