@@ -11,15 +11,18 @@ Only the standard library is imported at module level: the launcher runs without
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,6 +217,20 @@ class IronicTestbed:
         _wait_http(f"{self.ironic_url}/v1/conductors", headers, 90.0, self.pids[-1])
 
 
+@contextlib.contextmanager
+def running(
+    machines: list[Machine], bmc_password: str, state_dir: Path | None = None
+) -> Iterator[IronicTestbed]:
+    """Ironic + emulator for the duration of a `with` block (the pytest fixtures' engine)."""
+    venv = ensure_venv()
+    testbed = IronicTestbed(state_dir or Path(tempfile.mkdtemp(prefix="lifecycle-ironic-")), venv)
+    try:
+        testbed.start(machines, bmc_password)
+        yield testbed
+    finally:
+        testbed.stop()
+
+
 def _emulator_config(machines: list[Machine], state: Path, port: int, auth: Path) -> str:
     storage = {
         m.uuid: [
@@ -326,8 +343,6 @@ _DRIVE_TEMPLATE_FIX = (
 
 
 def _run_emulator() -> None:  # pragma: no cover - runs in a child process
-    import tempfile
-
     import jinja2
     from sushy_tools.emulator import main as emulator
     from sushy_tools.emulator.resources.systems import fakedriver
