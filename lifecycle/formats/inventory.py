@@ -3,6 +3,18 @@
 Every mistake becomes a Problem naming the file, the line, the field path and what was expected;
 all the problems of one file are reported together. Paths inside cluster.yaml (roles_data,
 role_file, nodes_file, baremetal_deployment, credentials) are relative to its directory.
+
+Besides the form of DESIGN.md, roles and nodes may be imported:
+
+```yaml
+roles:
+  roles_data: tht/roles_data.yaml       # every TripleO role of the file
+  Compute: {aggregate: hdd}             # ... with our own keys laid over an imported role
+  ComputeSSD: {role_file: tht/roles/Compute.yaml, aggregate: ssd, profile: compute-ssd}
+nodes: [...]                            # any of these three, together or alone
+nodes_file: instackenv.json             # role from `role:` or from the capabilities profile
+baremetal_deployment: tht/baremetal_deployment.yaml   # hostnames, ctlplane fixed_ip
+```
 """
 
 from __future__ import annotations

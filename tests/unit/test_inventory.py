@@ -202,3 +202,21 @@ baremetal_deployment: {TRIPLEO / "baremetal_deployment.yaml"}
     assert len(cluster.nodes) == 6
     assert cluster.node("overcloud-compute-2").address == "192.168.24.22"
     assert cluster.node("overcloud-controller-0").role == "Controller"
+
+
+@pytest.mark.parametrize("name", ["demo", "lab"])
+def test_example_inventories_validate_with_their_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    from lifecycle.cli.main import main
+
+    shutil.copytree(ROOT / "inventories" / name, tmp_path / name)
+    (tmp_path / name / "secrets.yaml").chmod(0o600)  # git does not keep file modes
+    assert main(["validate", "-i", str(tmp_path / name)]) == 0
+    out = capsys.readouterr().out
+    assert f"cluster {name}: release train, ceph nautilus" in out
+    assert "ok: 0 warning(s)" in out
+    assert "FAKE" not in out
+    secrets = (ROOT / "inventories" / name / "secrets.yaml").read_text()
+    passwords = [line for line in secrets.splitlines() if "password:" in line]
+    assert passwords and all("FAKE" in line for line in passwords)  # obviously fake
