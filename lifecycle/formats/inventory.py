@@ -73,6 +73,18 @@ def inventory_warnings(cluster: Cluster) -> list[str]:
             warnings.append(f"role {role.name}: TripleO services not in the catalog: {names}")
     used = {node.role for node in cluster.nodes}
     warnings += [f"role {r.name} has no nodes" for r in cluster.roles if r.name not in used]
+    warnings += [
+        f"role {r.name} has aggregate {r.aggregate} but runs no nova-compute"
+        for r in cluster.roles
+        if r.aggregate and "nova-compute" not in r.services
+    ]
+    osds = [cluster.node(name) for name in cluster.members.get("ceph-osd", ())]
+    domains = {node.failure_domain for node in osds}
+    if len(osds) > 1 and len(domains) == 1:
+        warnings.append(
+            f"all {len(osds)} ceph-osd hosts share failure domain {domains.pop()!r}: give them "
+            "failure_domain values (racks) so that Ceph keeps copies apart"
+        )
     return warnings
 
 
@@ -111,7 +123,7 @@ class _Loader:
             nodes=nodes,
             policies=policies or Policies(),
             credentials=credentials,
-            source=str(self.source.file),
+            source=str(Path(self.source.file).resolve()),
         )
 
     # --- scalars -----------------------------------------------------------------------------
@@ -243,6 +255,8 @@ class _Loader:
         if not any(k in top for k in ("nodes", "nodes_file", "baremetal_deployment")):
             self.reader.problem("nodes", "nodes (a list), nodes_file or baremetal_deployment")
         self._check_unique(found)
+        if not found and not self.reader.problems:
+            self.reader.problem("nodes", "at least one node")
         return tuple(node for _, node in found)
 
     def _node(self, path: str, value: object, roles: dict[str, RoleSpec]) -> NodeSpec | None:

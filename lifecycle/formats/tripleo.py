@@ -159,7 +159,8 @@ def _instance(reader: Reader, path: str, raw: Any) -> DeployedInstance | None:
         return None
     if raw.get("provisioned", True) is False:
         return None
-    hostname = reader.string(join(path, "hostname"), raw.get("hostname"))
+    key = "hostname" if "hostname" in raw or "name" not in raw else "name"
+    hostname = reader.string(join(path, key), raw.get(key))
     address = None
     networks_path = join(path, "networks")
     for i, net in enumerate(reader.sequence(networks_path, raw.get("networks", []))):

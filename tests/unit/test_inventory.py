@@ -220,3 +220,30 @@ def test_example_inventories_validate_with_their_secrets(
     secrets = (ROOT / "inventories" / name / "secrets.yaml").read_text()
     passwords = [line for line in secrets.splitlines() if "password:" in line]
     assert passwords and all("FAKE" in line for line in passwords)  # obviously fake
+
+
+def test_warnings_for_allowed_but_doubtful_inventories(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """cluster: w
+release: train
+roles:
+  Storage: {services: [ceph-osd], aggregate: odd}
+nodes:
+  - {name: s0, role: Storage}
+  - {name: s1, role: Storage}
+""",
+    )
+    warnings = inventory_warnings(load_inventory(tmp_path))
+    assert "role Storage has aggregate odd but runs no nova-compute" in warnings
+    assert any("all 2 ceph-osd hosts share failure domain 'default'" in w for w in warnings)
+
+
+def test_deployment_instances_may_be_named_by_ironic_name(tmp_path: Path) -> None:
+    write(tmp_path, "- name: Compute\n  count: 1\n  instances:\n  - name: node-7\n", "bm.yaml")
+    write(
+        tmp_path,
+        "cluster: n\nrelease: train\nroles:\n  Compute: {services: [nova-compute]}\n"
+        "baremetal_deployment: bm.yaml\n",
+    )
+    assert [n.name for n in load_inventory(tmp_path).nodes] == ["node-7"]

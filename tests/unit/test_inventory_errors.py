@@ -69,6 +69,14 @@ ROLE_FILE_BAD = (
 )
 
 CASES = [
+    case(
+        "no nodes",
+        BASE[BASE.index("nodes:") : BASE.index("policies:")],
+        "nodes: []\n",
+        10,
+        "nodes",
+        "at least one node",
+    ),
     case("top-level list", BASE, "- cluster: t\n", 1, "", "a mapping, got a list"),
     case("empty file", BASE, "", None, "", "a mapping, got nothing"),
     case("invalid yaml", "    role: Compute\n", "    role: [Compute\n", 17, "", "valid YAML"),
@@ -488,7 +496,7 @@ def test_graph_command_writes_svg_and_dot(tmp_path: Path) -> None:
 
 
 def test_real_subprocess_exit_status_and_message(tmp_path: Path) -> None:
-    make(tmp_path, CASES[6])  # unknown release
+    make(tmp_path, next(c for c in CASES if c.name == "unknown release"))
     shutil.copy(tmp_path / "cluster.yaml", tmp_path / "copy.yaml")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(
