@@ -150,6 +150,10 @@ class Engine:
         finally:
             candidates.close()
         self._start(pool, decision.start, now)
+        # one transaction per turn: the outcomes of the last turn go with the RUNNING records of
+        # the steps just started (or alone, here, when none started); a lost outcome would cost a
+        # probe on resume, a lost RUNNING a repeated step, so outcomes may wait, RUNNING may not
+        self._flush()
         if not self._flights:
             if decision.start:
                 return True
@@ -167,7 +171,6 @@ class Engine:
             flight = self._flights.pop(future)
             self._finish(flight, _result(future))
         self._expire()
-        self._flush()
         return True
 
     # --- starting and finishing steps -------------------------------------------------------

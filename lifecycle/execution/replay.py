@@ -8,7 +8,13 @@ from typing import Any
 
 from lifecycle.execution.journal import Journal
 from lifecycle.execution.records import RunRecord, StepTransition
-from lifecycle.execution.states import RunState, StepState, run_transition, step_transition
+from lifecycle.execution.states import (
+    STEP_TRANSITIONS,
+    RunState,
+    StepState,
+    run_transition,
+    step_transition,
+)
 from lifecycle.formats.plan_json import plan_from_json
 from lifecycle.planning.plan import Plan
 
@@ -52,28 +58,32 @@ def replay(journal: Journal, run_id: str, plan: Plan | None = None) -> RunView:
     state: dict[str, StepState] = {s.id: StepState.PENDING for s in plan.steps}
     last: dict[str, StepTransition] = {}
     started: dict[str, float] = {}
-    ended: dict[str, float] = {}
+    table, running = STEP_TRANSITIONS, StepState.RUNNING
     for event in journal.step_transitions(run_id):
-        sid = event.step_id
-        state[sid] = step_transition(sid, state[sid], event.state)
+        sid, new = event.step_id, event.state
+        if new not in table[state[sid]]:
+            step_transition(sid, state[sid], new)  # raises, naming the step
+        state[sid] = new
         last[sid] = event
-        if event.state is StepState.RUNNING:
-            started.setdefault(sid, event.ts)
-        elif event.state in (StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED):
-            ended[sid] = event.ts
+        if new is running and sid not in started:
+            started[sid] = event.ts
     steps = {}
+    finished = (StepState.SUCCEEDED, StepState.FAILED)
     for sid, st in state.items():
         t = last.get(sid)
+        if t is None:
+            steps[sid] = StepView(id=sid, state=st)
+            continue
         steps[sid] = StepView(
             id=sid,
             state=st,
-            attempts=t.attempt if t else 0,
+            attempts=t.attempt,
             started=started.get(sid),
-            ended=ended.get(sid) if st in (StepState.SUCCEEDED, StepState.FAILED) else None,
-            output=t.output if t else None,
-            error=t.error if t else None,
-            hosts=t.hosts if t else None,
-            not_before=t.not_before if t else None,
+            ended=t.ts if st in finished else None,
+            output=t.output,
+            error=t.error,
+            hosts=t.hosts,
+            not_before=t.not_before,
         )
     run_state, reason, first, end = RunState.RUNNING, "", record.created, None
     for i, rt in enumerate(journal.run_transitions(run_id)):

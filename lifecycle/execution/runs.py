@@ -15,7 +15,7 @@ from lifecycle.execution.records import RunRecord, RunTransition, StepTransition
 from lifecycle.execution.replay import RunView, replay
 from lifecycle.execution.routing import Router
 from lifecycle.execution.states import RunState, StepState, run_transition
-from lifecycle.formats.plan_json import plan_from_json, plan_to_json
+from lifecycle.formats.plan_json import plan_to_json
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
 
@@ -86,7 +86,7 @@ def check_resumable(view: RunView, cluster: Cluster, plan_now: Plan | None = Non
     run = view.run
     if view.state.final:
         raise ResumeRefused(f"run {run.id} is {view.state.value}; there is nothing to resume")
-    plan = plan_from_json(run.plan_json)
+    plan = view.plan
     if plan.digest != run.plan_digest:
         raise ResumeRefused(
             f"run {run.id}: the journal's plan does not match its digest {run.plan_digest}"

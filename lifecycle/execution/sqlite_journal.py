@@ -1,8 +1,9 @@
 """The SQLite journal: one WAL database per cluster, mode 0600, one transaction per write call.
 
-Durability: WAL with synchronous=NORMAL survives the death of the process at any instruction
-(kill -9), which is what resume is built for; synchronous=FULL also survives the loss of power at
-the cost of an fsync per transaction (see bench/bench_engine.py for both).
+Durability: WAL with synchronous=FULL (the default) survives the loss of power as well as the death
+of the process, at the cost of an fsync per transaction; synchronous=NORMAL survives kill -9 only.
+bench/bench_engine.py measures both. FULL is the default; LIFECYCLE_JOURNAL_SYNC=NORMAL trades the
+power-loss guarantee for speed where fsync is slow.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from lifecycle.errors import UsageError
 from lifecycle.execution.journal import Journal
 from lifecycle.execution.records import (
     AuditRecord,
@@ -24,6 +26,8 @@ from lifecycle.execution.records import (
     StepTransition,
 )
 from lifecycle.execution.states import RunState, StepState
+
+ENV_SYNC = "LIFECYCLE_JOURNAL_SYNC"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -67,7 +71,10 @@ class SqliteJournal(Journal):
     """A journal in one SQLite file (WAL mode). Safe to share between threads of one process and
     between processes (SQLite locking); `pause`/`abort` from another process write here too."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, synchronous: str | None = None) -> None:
+        synchronous = (synchronous or os.environ.get(ENV_SYNC) or "FULL").upper()
+        if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise UsageError.at(ENV_SYNC, "", f"NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
         _private_file(self.path)
         self._lock = threading.Lock()
