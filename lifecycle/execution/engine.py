@@ -10,6 +10,8 @@ winds the run down at a safe point.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -114,17 +116,35 @@ class Engine:
         self._next_poll = 0.0
         self._emit("run-started", steps=len(self.plan.steps), done=_count_done(t.states))
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="step")
+        restore = self._trap_interrupt()
         try:
-            while True:
-                try:
-                    if not self._turn(pool, ready):
-                        break
-                except KeyboardInterrupt:
-                    self._request_stop(Stop.PAUSE, "interrupted (Ctrl-C): pausing at a safe point")
+            while self._turn(pool, ready):
+                if self._interrupted:
+                    self._request_stop(Stop.PAUSE, "interrupted (Ctrl-C): paused at a safe point")
         finally:
+            restore()
             self._flush()
             pool.shutdown(wait=False, cancel_futures=True)
         return self._conclude(view)
+
+    def _trap_interrupt(self) -> Callable[[], None]:
+        """First Ctrl-C: pause at the next safe point (the handler only sets a flag, so it can
+        never interrupt a journal write half-way); a second Ctrl-C interrupts for real."""
+        self._interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum: int, frame: object) -> None:
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+
+        def restore() -> None:
+            signal.signal(signal.SIGINT, previous)
+
+        return restore
 
     def _turn(self, pool: ThreadPoolExecutor, ready: Readiness) -> bool:
         """One round of the loop; False when the run has nothing left to do now."""

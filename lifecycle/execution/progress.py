@@ -81,7 +81,13 @@ class RichProgress:
         )
         table = Table.grid(padding=(0, 2))
         for sid, attempt in list(self.running.items())[:8]:
-            table.add_row("  ▶", sid, f"attempt {attempt}" if attempt > 1 else "")
+            batch = self.plan.by_id[sid].batch
+            table.add_row(
+                "  ▶",
+                sid,
+                f"batch {batch}" if batch else "",
+                f"attempt {attempt}" if attempt > 1 else "",
+            )
         return Group(head, self.bars, table)
 
     def emit(self, event: Event) -> None:
