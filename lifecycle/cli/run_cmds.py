@@ -73,7 +73,7 @@ def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
     )
 
 
-_run_options = [
+RUN_OPTIONS = [
     click.option("--driver", type=click.Choice(DRIVERS), default="sim", show_default=True),
     click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]"),
     click.option("--events", help="append the event stream to this file (JSON lines)"),
@@ -85,7 +85,7 @@ _run_options = [
 ]
 
 
-def _with(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+def with_options(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
     def wrap(func: Any) -> Any:
         for option in reversed(options):
             func = option(func)
@@ -94,9 +94,11 @@ def _with(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
     return wrap
 
 
-def _execute(
+def execute_operation(
     intent: dict[str, Any], inventory: str, force: bool, yes: bool, opts: dict[str, Any]
 ) -> None:
+    """Plan `intent["operation"]` with its PLANNERS entry, prove it safe, run it and report.
+    Other command families (scale-out) call this with their own intent and RUN_OPTIONS."""
     from lifecycle.execution.runner import conclude, launch
     from lifecycle.planning.verifier import check_safe
 
@@ -138,13 +140,13 @@ def run_group() -> None:
 @click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
-@_with(_run_options)
+@with_options(RUN_OPTIONS)
 def run_upgrade(
     inventory: str, target: str, ceph_target: str | None, force: bool, yes: bool, **opts: Any
 ) -> None:
     """Upgrade the cluster to a release, rolling, with live progress."""
     intent = {"operation": "upgrade", "target": target, "ceph_target": ceph_target}
-    _execute(intent, inventory, force, yes, opts)
+    execute_operation(intent, inventory, force, yes, opts)
 
 
 @run_group.command("plan")
@@ -152,11 +154,11 @@ def run_upgrade(
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
-@_with(_run_options)
+@with_options(RUN_OPTIONS)
 def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any) -> None:
     """Run a plan saved with `lifecycle plan ... -f json -o FILE`."""
     intent = {"operation": "plan-file", "plan_file": str(Path(plan_file).resolve())}
-    _execute(intent, inventory, force, yes, opts)
+    execute_operation(intent, inventory, force, yes, opts)
 
 
 @click.command("resume")
@@ -164,7 +166,7 @@ def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any
 @click.option("--accept", multiple=True, metavar="STEP", help="a step in doubt did take effect")
 @click.option("--rerun", multiple=True, metavar="STEP", help="a step in doubt must run again")
 @click.option("--inventory", "-i", help="inventory to use instead of the one the run recorded")
-@_with(_run_options[1:])
+@with_options(RUN_OPTIONS[1:])
 def resume_cmd(
     run_id: str,
     accept: tuple[str, ...],
