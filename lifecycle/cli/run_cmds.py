@@ -106,6 +106,13 @@ def execute_operation(
     plan = PLANNERS[intent["operation"]](cluster, intent)
     if plan.cluster != cluster.name:
         raise UsageError.at(inventory, "cluster", f"the plan's cluster {plan.cluster!r}")
+    if plan.inventory_digest and plan.inventory_digest != cluster.digest:
+        raise UsageError.at(
+            intent.get("plan_file", inventory),
+            "inventory_digest",
+            f"{cluster.digest} (the inventory given); the plan was made for another inventory:"
+            " plan again",
+        )
     overridden = check_safe(plan, cluster, force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)

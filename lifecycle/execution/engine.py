@@ -110,6 +110,8 @@ class Engine:
             states={sid: v.state for sid, v in view.steps.items()},
             attempts={sid: v.attempts for sid, v in view.steps.items()},
         )
+        for first in {s.action: s for s in self.plan.steps}.values():
+            self.router.for_step(first)  # a missing driver fails now, before any side effect
         ready = self.ready = Readiness(self.plan, t.states)
         seen = self.journal.controls(run_id)
         self._control_seq = seen[-1].seq if seen else 0

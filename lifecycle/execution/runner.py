@@ -66,6 +66,12 @@ def launch(
     overrides: dict[str, Any] | None = None,
 ) -> RunView:
     """Start a new run of `plan` and drive it to its end or a safe stop."""
+    router = setup.router()
+    try:  # every driver the plan needs must load before anything is recorded or touched
+        for first in {s.action: s for s in plan.steps}.values():
+            router.for_step(first)
+    finally:
+        router.close()
     journal = open_journal(setup.state_dir, cluster.name)
     run_id = new_run_id(cluster.name)
     try:

@@ -107,3 +107,13 @@ def test_driver_modes_route_actions_as_the_contract_says():
         assert testbed.name_for(s) == on_testbed
         assert cloud.name_for(s) == action.split(".")[0]
         assert sim.name_for(s) == "sim"
+
+
+def test_a_saved_plan_for_another_inventory_is_refused(state, capsys):
+    plan = plan_upgrade(load_inventory(DEMO), UpgradeIntent("ussuri"))
+    data = plan_to_dict(plan)
+    data["inventory_digest"] = "sha256:" + "0" * 64
+    path = state / "stale.json"
+    path.write_text(json.dumps(data))
+    code, _, err = cli(capsys, "run", "plan", str(path), "-i", str(DEMO), "-y", "--no-progress")
+    assert code == 2 and "made for another inventory" in err
