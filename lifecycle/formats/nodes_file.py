@@ -109,7 +109,8 @@ def _node(reader: Reader, path: str, raw: Any, logins: dict[str, dict[str, str]]
         node_address = reader.ip_address(join(path, "address"), mapping["address"])
     if not (name and driver and caps_ok) or (driver not in _NO_LOGIN and not address):
         return None
-    bmc = BmcSpec(driver=driver, address=address or "", system_id=system_id, credentials=name)
+    login = name if name in logins else None  # fake-hardware and manual-management need none
+    bmc = BmcSpec(driver=driver, address=address or "", system_id=system_id, credentials=login)
     return NewNode(name, bmc, macs, profile, properties, role, domain, node_address)
 
 

@@ -37,12 +37,14 @@ FUZZ = settings(
 KEYS = st.sampled_from(
     ["cluster", "release", "roles", "nodes", "policies", "credentials", "services", "name",
      "role", "address", "bmc", "driver", "max_unavailable", "aggregates", "canary", "nodes_file",
-     "roles_data", "role_file", "baremetal_deployment", "count", "instances", "x"]
+     "roles_data", "role_file", "baremetal_deployment", "count", "instances", "x", "pm_type",
+     "pm_addr", "mac", "capabilities", "ServicesDefault", "hostname", "networks", "fixed_ip"]
 )  # fmt: skip
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True),
     st.text(max_size=20), st.sampled_from(["train", "wallaby", "25%", "150%", "ctl-0",
-    "Controller", "nova-compute", "198.18.0.11", "secrets.yaml", "redfish", "live-migrate"]),
+    "Controller", "nova-compute", "198.18.0.11", "secrets.yaml", "redfish", "live-migrate",
+    "OS::TripleO::Services::Keystone", "ctlplane", "profile:compute-ssd", "52:54:00:00:00:01"]),
 )  # fmt: skip
 VALUES = st.recursive(
     SCALARS,
@@ -84,6 +86,7 @@ def check(path: Path) -> None:
 def test_random_documents(workdir: Path, document: object) -> None:
     (workdir / "cluster.yaml").write_text(dump(document))
     check(workdir)
+    check_imports(workdir / "cluster.yaml")
 
 
 @FUZZ
@@ -91,11 +94,16 @@ def test_random_documents(workdir: Path, document: object) -> None:
 def test_random_text(workdir: Path, text: str) -> None:
     (workdir / "cluster.yaml").write_text(text)
     check(workdir)
+    check_imports(workdir / "cluster.yaml")
+
+
+def check_imports(path: Path) -> None:
+    """The nodes-file and TripleO importers, on the same input: only InputError may come out."""
     for load in (load_nodes_file, load_baremetal_deployment):
         with contextlib.suppress(InputError):
-            load(workdir / "cluster.yaml")
+            load(path)
     with contextlib.suppress(InputError):
-        load_roles_data(workdir / "cluster.yaml", load_catalog())
+        load_roles_data(path, load_catalog())
 
 
 PATHS = st.lists(st.one_of(KEYS, st.integers(0, 12)), min_size=1, max_size=4)
