@@ -29,7 +29,7 @@ DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
 DEMO_DATA: dict[str, Any] = yaml.safe_load((DEMO / "cluster.yaml").read_text())
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 FUZZ = settings(
-    max_examples=int(os.environ.get("LIFECYCLE_FUZZ_EXAMPLES", "200")),
+    max_examples=int(os.environ.get("LIFECYCLE_FUZZ_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
