@@ -75,7 +75,13 @@ def with_capability(properties: Mapping[str, Any], key: str, value: str) -> str:
 
 TIMEOUTS = {"manageable": 120.0, "inspect": 900.0, "available": 1800.0, "active": 3600.0}
 # loggers that may print request bodies (driver_info holds the BMC password) at DEBUG level
-_BODY_LOGGERS = ("keystoneauth1.session", "keystoneauth1.session.request", "openstack")
+_BODY_LOGGERS = (
+    "keystoneauth.session",
+    "keystoneauth.session.request",
+    "keystoneauth.session.body",
+    "openstack",
+    "openstack.baremetal",
+)
 
 
 class _Redact(logging.Filter):
@@ -294,7 +300,8 @@ class BaremetalDriver(Driver):
             self.api.patch_node(
                 node, [{"op": "add", "path": "/properties/capabilities", "value": caps}]
             )
-        self.api.add_node_trait(node, trait_for(wanted))
+        if trait_for(wanted) not in (node.traits or []):
+            self.api.add_node_trait(node, trait_for(wanted))
         return {"profile": wanted, "explanation": verdict.explain(), "matching": verdict.matching}
 
     def provide(self, name: str, step: Step, ctx: StepContext) -> dict[str, Any]:
@@ -387,7 +394,7 @@ def _strings(value: object) -> tuple[str, ...]:
 
 
 def _redact(text: str, ctx: StepContext) -> str:
-    for login in ctx.secrets.values():
+    for _, login in ctx.secrets.items():  # a plain mapping or a formats.secrets.Secrets
         for value in login.values():
             if value and len(value) >= 4 and value in text:
                 text = text.replace(value, "***")
