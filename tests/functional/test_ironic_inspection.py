@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.drivers.base import StepContext
 from lifecycle.drivers.baremetal import BaremetalDriver
+from lifecycle.drivers.base import StepContext
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.formats.profiles import load_profiles
 from lifecycle.planning.plan import Step, freeze_params
@@ -73,7 +73,11 @@ def inventories(ironic: IronicTestbed) -> dict[str, dict]:
     driver = BaremetalDriver(endpoint=ironic.ironic_url, poll_interval=0.2)
     with ThreadPoolExecutor(4) as pool:
         found = dict(
-            zip(sorted(KINDS), pool.map(lambda k: _inspect(driver, ironic, k), sorted(KINDS)))
+            zip(
+                sorted(KINDS),
+                pool.map(lambda k: _inspect(driver, ironic, k), sorted(KINDS)),
+                strict=True,
+            )
         )
     driver.close()
     if os.environ.get("LIFECYCLE_RECORD_INSPECTION") == "1":

@@ -17,8 +17,8 @@ from typing import Any
 import openstack
 import pytest
 
-from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.drivers.baremetal import BaremetalDriver
+from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.drivers.compute import ComputeDriver
 from lifecycle.execution.engine import Engine, EngineOptions
 from lifecycle.execution.events import JsonLinesSink
@@ -230,7 +230,7 @@ def test_rerun_after_fixing_the_password_continues_and_leaves_active_nodes_alone
     api = baremetal(ironic)
     before = {n: provision_updated_at(api, n) for n in GOOD}
 
-    plan, view, _ = run_scale_out(tmp_path, ironic, nova, {})
+    _, view, _ = run_scale_out(tmp_path, ironic, nova, {})
 
     assert set(v.state for v in view.steps.values()) == {StepState.SUCCEEDED}
     for node in GOOD:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_a_compute_goes_from_enroll_to_health_through_its_aggregate():
     assert by_id["match/cmp-ssd-9"].param("profile") == "compute-ssd"
     # every step waits for the one before it
     steps = [s for s in plan.steps if s.nodes == ("cmp-ssd-9",)]
-    assert all(b.depends_on == (a.id,) for a, b in zip(steps, steps[1:], strict=False))
+    assert all(b.depends_on == (a.id,) for a, b in itertools.pairwise(steps))
 
 
 def test_servers_are_independent_so_they_run_in_parallel_and_fail_alone():
@@ -113,7 +114,7 @@ def test_every_problem_is_reported_before_anything_runs():
 def test_a_role_short_of_servers_is_reported():
     options = ScaleOutOptions(wanted=(("ComputeSSD", 2),))
     inspected = {"a": recorded("ssd"), "b": recorded("mixed")}
-    with pytest.raises(PlanningError, match="role ComputeSSD: 2 new server.s. wanted, 1 fit"):
+    with pytest.raises(PlanningError, match=r"role ComputeSSD: 2 new server\(s\) wanted, 1 fit"):
         plan_scale_out(
             CLUSTER, [new("a"), new("b")], PROFILES, inspected=inspected, options=options
         )
