@@ -117,7 +117,9 @@ def _number_rule(reader: Reader, path: str, fact: str, spec: Any) -> Rule | None
 
 
 def _text_rule(reader: Reader, path: str, fact: str, spec: Any) -> Rule | None:
-    values = [v for i, v in enumerate(reader.sequence(path, spec)) if reader.string(f"{path}[{i}]", v)]
+    values = [
+        v for i, v in enumerate(reader.sequence(path, spec)) if reader.string(f"{path}[{i}]", v)
+    ]
     if not values:
         reader.problem(path, "a non-empty list of allowed values")
         return None
