@@ -17,6 +17,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# git does not keep file modes beyond +x: the example secrets files must be private again
+chmod 600 inventories/*/secrets.yaml
+
 if [ ! -x .venv/bin/lifecycle ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
