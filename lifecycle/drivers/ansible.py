@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -245,14 +245,18 @@ def _version(cluster: Cluster, node: str, service: str) -> str | None:
     return None if status is None else status.get("version")
 
 
-def _redactor(secrets: Mapping[str, Any] | None) -> Any:
+def _redactor(secrets: Any) -> Callable[[str], str]:
+    """The secrets' own redaction (formats.secrets.Secrets), or a plain one for a mapping."""
+    if hasattr(secrets, "redact"):
+        own: Callable[[str], str] = secrets.redact
+        return own
     values: list[str] = []
     for entry in (secrets or {}).values():
         if isinstance(entry, Mapping):
-            values += [str(v) for k, v in entry.items() if k != "username" and v]
+            values += [str(v) for k, v in entry.items() if k not in ("username", "user") and v]
 
     def redact(text: str) -> str:
-        for value in values:
+        for value in sorted(values, key=len, reverse=True):
             text = text.replace(value, "***")
         return text
 

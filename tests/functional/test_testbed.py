@@ -1,0 +1,227 @@
+"""The demo cluster on a real testbed: namespaces, sshd, ansible-runner over SSH, real daemons.
+
+One testbed for the module (tests run in file order): deploy and its idempotence, a batch step
+with an unreachable host, the full upgrade with a fault and a resume under a monitor, then `down`.
+Needs root and openssh-server (the lane script installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lifecycle.catalog import load_catalog
+from lifecycle.drivers.ansible import AnsibleDriver
+from lifecycle.drivers.base import StepContext
+from lifecycle.formats.inventory import load_inventory
+from lifecycle.model.cluster import Cluster
+from lifecycle.planning.actions import make_step
+from lifecycle.testbed import client, manager
+from lifecycle.testbed import state as st
+from lifecycle.testbed.hosts import netns_exists
+from lifecycle.testbed.monitor import Monitor
+
+pytestmark = [pytest.mark.testbed, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[2]
+LIFECYCLE = [sys.executable, "-m", "lifecycle"]
+
+if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
+    pytest.skip("the testbed needs root and openssh-server", allow_module_level=True)
+
+
+@dataclass(frozen=True)
+class Bed:
+    cluster: Cluster
+    state: Path
+    inventory: Path
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "LIFECYCLE_STATE_DIR": str(self.state)}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*LIFECYCLE, *args], env=self.env(), cwd=REPO, capture_output=True, text=True
+        )
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+    root = tmp_path_factory.mktemp("testbed")
+    inventory = root / "inventory"
+    shutil.copytree(REPO / "inventories" / "demo", inventory)
+    (inventory / "secrets.yaml").chmod(0o600)  # git does not keep the mode
+    state = root / "state"
+    up = subprocess.run(
+        [*LIFECYCLE, "testbed", "up", "-i", str(inventory), "--state-dir", str(state)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert up.returncode == 0, up.stderr
+    try:
+        yield Bed(load_inventory(inventory), state, inventory)
+    finally:
+        manager.down(state)
+
+
+def _versions(cluster: Cluster) -> dict[str, str | None]:
+    out = {}
+    for service, members in cluster.members.items():
+        for node in members:
+            answer = client.service_status(cluster, node, service, path="/ping")
+            out[f"{service}@{node}"] = None if answer is None else answer["version"]
+    return out
+
+
+def _expected(cluster: Cluster, release: str) -> dict[str, str]:
+    catalog = load_catalog()
+    return {
+        f"{service}@{node}": (
+            str(cluster.ceph_release) if catalog.services[service].ceph else release
+        )
+        for service, members in cluster.members.items()
+        for node in members
+    }
+
+
+def test_hosts_answer_ssh_from_their_own_namespace(bed: Bed) -> None:
+    status = bed.cli("testbed", "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "10/10 hosts answer SSH" in status.stdout
+    tb = st.load(bed.state)
+    assert tb is not None
+    host = tb.host("ctl-1")
+    ssh = subprocess.run(
+        [
+            "ssh", "-i", tb.key, "-o", f"UserKnownHostsFile={tb.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+            f"root@{host.address}", "ip -o -4 addr show",
+        ],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert ssh.returncode == 0, ssh.stderr
+    addresses = re.findall(r"inet (\S+)/", ssh.stdout)
+    assert sorted(addresses) == ["127.0.0.1", host.address]  # its own namespace, nothing else
+
+
+def test_deploy_then_a_second_deploy_changes_nothing(bed: Bed) -> None:
+    deploy = bed.cli("testbed", "deploy", "-i", str(bed.inventory))
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert _versions(bed.cluster) == _expected(bed.cluster, "train")
+    galera = client.service_status(bed.cluster, "ctl-0", "galera")
+    assert galera is not None and galera["members"]["majority"]
+    assert sorted(galera["members"]["reachable"]) == ["ctl-0", "ctl-1", "ctl-2"]
+    computes = [n.name for n in bed.cluster.nodes if n.role.startswith("Compute")]
+    for node in computes:
+        status = client.service_status(bed.cluster, node, "nova-compute")
+        assert status is not None and len(status["instances"]) == 3 and status["enabled"]
+
+    again = AnsibleDriver(state_dir=bed.state).run_playbook("deploy", bed.cluster)
+    assert again.ok, again.error
+    assert again.output["changed"] == {n.name: 0 for n in bed.cluster.nodes}
+
+    # the credential the deploy generated on the hosts (no_log) is in no artifact
+    tb = st.load(bed.state)
+    assert tb is not None
+    secret = (Path(tb.host("ctl-0").root) / "galera.secret").read_text().strip()
+    assert len(secret) == 32
+    for path in (bed.state / "artifacts").rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path
+
+
+def test_batch_step_reports_an_unreachable_host_then_succeeds_once_restored(bed: Bed) -> None:
+    driver = AnsibleDriver(state_dir=bed.state)
+    step = make_step(
+        "upgrade/data/batch-x",
+        "ansible.playbook",
+        "data-plane",
+        {"playbook": "upgrade-node", "services": ["nova-compute", "neutron-ovs-agent"],
+         "release": "train"},
+        nodes=("cmp-hdd-0", "cmp-ssd-0"),
+    )  # fmt: skip
+    artifacts = bed.state / "fault-artifacts"
+    ctx = StepContext(run_id="fault", cluster=bed.cluster, artifacts_dir=artifacts)
+    manager.kill_sshd(bed.state, "cmp-ssd-0")
+    try:
+        failed = driver.run(step, ctx)
+    finally:
+        manager.restore_sshd(bed.state, "cmp-ssd-0")
+    assert not failed.ok
+    assert failed.hosts["cmp-ssd-0"]["status"] == "unreachable"
+    assert failed.hosts["cmp-hdd-0"]["status"] == "ok"
+    assert failed.unreachable == ("cmp-ssd-0",)
+    assert "cmp-ssd-0 unreachable" in (failed.error or "")
+
+    retried = driver.run(step, StepContext(run_id="fault", cluster=bed.cluster, attempt=2,
+                                           artifacts_dir=artifacts))  # fmt: skip
+    assert retried.ok, retried.error
+    assert {h: r["status"] for h, r in retried.hosts.items()} == {
+        "cmp-hdd-0": "ok",
+        "cmp-ssd-0": "ok",
+    }
+    # one ansible-runner call per attempt for both hosts, each with its own artifacts
+    runs = sorted(p.name for p in (artifacts / "upgrade_data_batch-x").iterdir())
+    assert runs == ["attempt-1", "attempt-2"]
+
+
+def test_upgrade_stops_on_an_unreachable_host_and_resume_completes_it(bed: Bed) -> None:
+    with Monitor(bed.cluster) as monitor:
+        manager.kill_sshd(bed.state, "cmp-ssd-1")
+        try:
+            first = bed.cli(
+                "run", "upgrade", "-i", str(bed.inventory), "--to", "ussuri",
+                "--driver", "testbed", "-y",
+            )  # fmt: skip
+        finally:
+            manager.restore_sshd(bed.state, "cmp-ssd-1")
+        assert first.returncode == 4, first.stdout + first.stderr
+        text = first.stdout + first.stderr
+        assert "cmp-ssd-1" in text and "unreachable" in text, text
+        run_id = re.search(r"run (\S+) \(upgrade of demo\)", text)
+        assert run_id, text
+
+        second = bed.cli("resume", run_id.group(1))
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "succeeded" in second.stdout
+
+    assert _versions(bed.cluster) == _expected(bed.cluster, "ussuri")
+    observed = monitor.observation
+    assert observed.polls > 10
+    assert observed.violations == []
+    assert len(observed.instances_at_start) == 12
+    assert observed.instances_at_end == observed.instances_at_start
+    assert observed.max_down == {"hdd": 1, "ssd": 1}  # each aggregate lost one host at a time
+
+
+def test_down_removes_exactly_what_up_recorded(bed: Bed) -> None:
+    tb = st.load(bed.state)
+    assert tb is not None
+    daemon_pids = [int(p.read_text()) for p in Path(tb.hosts[0].root).glob("services/*/pid")]
+    assert daemon_pids
+    down = bed.cli("testbed", "down")  # a fresh process: it knows only the state file
+    assert down.returncode == 0, down.stderr
+    assert not any(netns_exists(h.netns) for h in tb.hosts)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert tb.bridge not in links and not any(h.veth in links for h in tb.hosts)
+    for pid in [h.sshd_pid for h in tb.hosts if h.sshd_pid] + daemon_pids:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), pid
+    assert not Path(tb.key).exists() and not Path(tb.host_key).exists()
+    assert st.load(bed.state) is None
+    assert "no testbed" in bed.cli("testbed", "status").stdout
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
