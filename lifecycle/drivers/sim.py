@@ -11,6 +11,8 @@ Faults (option `faults` or env LIFECYCLE_SIM_FAULTS, comma-separated; STEP is an
   die:NODE@STEP    NODE dies half-way through the step and stays unreachable
   red:STEP         a checks.* step that stays red, every attempt
   hang:STEP        the step takes 1000x its duration (for timeouts)
+  kill-before:STEP the whole process dies by SIGKILL as the step starts (once)
+  kill-after:STEP  ... right after the step's effect is applied, before the engine hears of it
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -52,11 +55,11 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
         elif kind == "die" and "@" in rest:
             node, _, pattern = rest.partition("@")
             faults.append(Fault("die", pattern, node=node))
-        elif kind in ("red", "hang") and rest:
+        elif kind in ("red", "hang", "kill-before", "kill-after") and rest:
             faults.append(Fault(kind, rest))
         else:
             raise UsageError.at(
-                ENV_FAULTS, spec, "fail:STEP:N, die:NODE@STEP, red:STEP or hang:STEP"
+                ENV_FAULTS, spec, "fail:STEP:N, die:NODE@STEP, red:STEP, hang:STEP or kill-*:STEP"
             )
     return tuple(faults)
 
@@ -157,6 +160,7 @@ class SimDriver(Driver):
 
     def run(self, step: Step, ctx: StepContext) -> StepResult:
         state = self._state(ctx.cluster)
+        self._maybe_die(state, step, "kill-before")
         pause = step.duration * self.scale
         if self._faults("hang", step):
             pause *= 1000
@@ -182,6 +186,7 @@ class SimDriver(Driver):
             key = f"{ctx.run_id}/{step.id}"
             state.data["counts"][key] = state.data["counts"].get(key, 0) + 1
             state.save()
+        self._maybe_die(state, step, "kill-after")
         return StepResult(ok=True, output={"sim": step.verb}, hosts=_hosts(step, "ok"))
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
@@ -214,6 +219,18 @@ class SimDriver(Driver):
                 state.save()
             return f"injected failure {seen + 1} of {fault.count} for {step.id}"
         return None
+
+    def _maybe_die(self, state: SimState, step: Step, kind: str) -> None:
+        """Kill this very process (once per step and kind, remembered in the state file)."""
+        if not self._faults(kind, step):
+            return
+        key = f"{kind}:{step.id}"
+        with state.lock:
+            if state.data["faults"].get(key):
+                return
+            state.data["faults"][key] = 1
+            state.save()
+        os.kill(os.getpid(), signal.SIGKILL)
 
     @staticmethod
     def _unreachable(state: SimState, nodes: tuple[str, ...]) -> list[str]:

@@ -59,9 +59,9 @@ def plan_file(tmp_path_factory):
     return path, plan
 
 
-def lifecycle(state: Path, *args: str) -> subprocess.Popen[bytes]:
+def lifecycle(state: Path, *args: str, faults: str = "") -> subprocess.Popen[bytes]:
     env = dict(os.environ, LIFECYCLE_STATE_DIR=str(state), LIFECYCLE_SIM_SCALE=SCALE)
-    env.pop("LIFECYCLE_SIM_FAULTS", None)
+    env["LIFECYCLE_SIM_FAULTS"] = faults
     return subprocess.Popen(
         [*LIFECYCLE, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -146,3 +146,43 @@ def check_exactly_once(state: Path, run_id: str, plan: Plan, unsafe: set[str]) -
     assert not twice, f"{run_id}: non-idempotent steps executed more than once: {twice}"
     versions = read_state(state, "demo")["versions"]
     assert set(versions.values()) == {"ussuri", "octopus"}
+
+
+@pytest.mark.parametrize(
+    "fault,note",
+    [
+        ("kill-before", "probe: effect absent, running it"),
+        ("kill-after", "probe: effect already in place"),
+    ],
+)
+def test_death_on_either_side_of_a_steps_effect(plan_file, tmp_path, fault, note):
+    """The two moments that matter, hit exactly: the process dies as a non-idempotent step starts
+    (resume runs it) or just after its effect (resume finds the effect and does not run it)."""
+    path, plan = plan_file
+    target = "upgrade/galera/ctl-1"
+    assert not plan.by_id[target].idempotent
+    proc = lifecycle(
+        tmp_path,
+        "run",
+        "plan",
+        str(path),
+        "-i",
+        str(DEMO),
+        "-y",
+        "--no-progress",
+        faults=f"{fault}:{target}",
+    )
+    run_id = recorded_run(tmp_path, proc)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    journal = SqliteJournal(tmp_path / "demo.db")
+    assert replay(journal, run_id).steps[target].state is StepState.RUNNING
+    journal.close()
+    resumed = lifecycle(tmp_path, "resume", run_id, "--no-progress")
+    _, err = resumed.communicate()
+    assert resumed.returncode == 0, err
+    journal = SqliteJournal(tmp_path / "demo.db")
+    notes = [t.output for t in journal.step_transitions(run_id) if t.step_id == target]
+    journal.close()
+    assert {"resume": note} in notes
+    check_exactly_once(tmp_path, run_id, plan, {s.id for s in plan.steps if not s.idempotent})
