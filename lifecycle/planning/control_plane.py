@@ -1,0 +1,136 @@
+"""Infra and control services of one hop: quorum-sized chains, dependencies, schema migrations."""
+
+from __future__ import annotations
+
+from lifecycle.model.service import Quorum, ServiceSpec, Tier
+from lifecycle.planning import actions as act
+from lifecycle.planning.rollout import Hop, Rollout, unique
+
+
+def chain_size(rollout: Rollout, spec: ServiceSpec, members: int) -> int:
+    """Members taken down together: what the quorum and the default max_unavailable allow."""
+    allowed = spec.quorum.max_down(members)
+    policy = rollout.cluster.policies.max_unavailable.resolve(members)
+    return max(1, min(allowed, policy))
+
+
+def service_chain(
+    rollout: Rollout, hop: Hop, spec: ServiceSpec, phase: str, entry: list[str], rotation: int
+) -> str:
+    """Upgrade one service across its members, batch after batch; returns the final step.
+    A quorum service is gated after every batch (the member must rejoin before the next goes)."""
+    members = list(rollout.cluster.members[spec.name])
+    shift = rotation % len(members)
+    members = members[shift:] + members[:shift]  # staggered starts let chains pipeline
+    size = chain_size(rollout, spec, len(members))
+    gated = spec.quorum is not Quorum.NONE
+    previous = entry
+    for i in range(0, len(members), size):
+        batch = members[i : i + size]
+        label = batch[0] if len(batch) == 1 else f"batch-{i // size + 1}"
+        instances = [f"{spec.name}@{n}" for n in batch]
+        params = {"playbook": act.UPGRADE_SERVICE, "service": spec.name}
+        step = rollout.upgrade(
+            hop,
+            (spec.name, label),
+            phase,
+            params,
+            batch,
+            instances,
+            previous,
+            spec.duration,
+            batch=spec.name,
+        )
+        if gated or i + size >= len(members):
+            step = rollout.health(
+                hop, (spec.name, label), phase, [spec.name], batch, [step], batch=spec.name
+            )
+        previous = [step]
+    return previous[0]
+
+
+def carry_over(rollout: Rollout, spec: ServiceSpec, previous: Hop | None) -> list[str]:
+    """What a service waits for from the previous hop: its own chain, and (the skew rule) every
+    data-plane service that follows it must have caught up before it moves on again."""
+    if previous is None:
+        return []
+    deps = list(previous.finals(spec.name))
+    for other in rollout.catalog.services.values():
+        if spec.name in other.follows:
+            deps += previous.finals(other.name)
+    return deps
+
+
+def plan_control_plane(rollout: Rollout, hop: Hop, entry: list[str], previous: Hop | None) -> str:
+    """Infra, schema expansions, then control services; returns the control-plane health gate."""
+    infra = rollout.present([Tier.INFRA], ceph=False)
+    control = rollout.present([Tier.CONTROL], ceph=False)
+    infra_done: list[str] = []
+    for rotation, spec in enumerate(infra):
+        deps = entry + carry_over(rollout, spec, previous)
+        deps += [hop.last[d] for d in spec.depends_on if d in hop.last]
+        hop.last[spec.name] = service_chain(rollout, hop, spec, "infra", deps, rotation)
+        infra_done.append(hop.last[spec.name])
+    infra_done = infra_done or entry
+    db_expands(rollout, hop, infra_done, previous)
+    for rotation, spec in enumerate(control, start=len(infra)):
+        deps = infra_done + carry_over(rollout, spec, previous)
+        deps += [hop.last[d] for d in spec.depends_on if d in hop.last]
+        if spec.project in hop.expand:
+            deps.append(hop.expand[spec.project])
+        hop.last[spec.name] = service_chain(rollout, hop, spec, "control-plane", deps, rotation)
+    names = [s.name for s in (*infra, *control)]
+    gate_deps = unique(hop.last[n] for n in names) or entry
+    return rollout.health(hop, ("control-plane",), "control-plane", names, (), gate_deps)
+
+
+def db_projects(rollout: Rollout) -> list[tuple[str, str]]:
+    """(project, host that runs its migrations) for projects with a control service here."""
+    seen: dict[str, tuple[str, ...]] = {}
+    for spec in rollout.present([Tier.CONTROL], ceph=False):
+        if spec.project and spec.project not in seen:
+            seen[spec.project] = rollout.cluster.members[spec.name]
+    # spread migrations over the hosts that can run them: they are independent work
+    return [
+        (project, hosts[i % len(hosts)]) for i, (project, hosts) in enumerate(sorted(seen.items()))
+    ]
+
+
+def _migration(
+    rollout: Rollout, hop: Hop, project: str, host: str, phase: str, deps: list[str]
+) -> str:
+    params = {
+        "playbook": act.DB_MIGRATE,
+        "project": project,
+        "phase": phase,
+        "release": hop.target.name,
+    }
+    return rollout.add(
+        hop.sid(f"db-{phase}", project),
+        act.PLAYBOOK,
+        "control-plane" if phase == "expand" else "data-plane",
+        params,
+        deps,
+        nodes=(host,),
+        duration=rollout.duration(f"db_{phase}"),
+    )
+
+
+def db_expands(rollout: Rollout, hop: Hop, entry: list[str], previous: Hop | None) -> None:
+    """Expand each project's schema once infra is up, before its new code."""
+    for project, host in db_projects(rollout):
+        deps = list(entry)
+        if previous is not None and project in previous.contract:
+            deps.append(previous.contract[project])
+        hop.expand[project] = _migration(rollout, hop, project, host, "expand", deps)
+
+
+def db_contracts(rollout: Rollout, hop: Hop) -> list[str]:
+    """Contract each project's schema once every instance of its services is new."""
+    for project, host in db_projects(rollout):
+        services = [
+            s for s in rollout.cluster.members if rollout.catalog.services[s].project == project
+        ]
+        deps = [hop.expand[project]] + [f for s in services for f in hop.finals(s)]
+        hop.contract[project] = _migration(rollout, hop, project, host, "contract", deps)
+    return list(hop.contract.values())

@@ -1,0 +1,121 @@
+"""The data plane of one hop: each aggregate (or role) rolls in batches, canary first, every
+batch evacuated, upgraded, re-enabled and gated before the next."""
+
+from __future__ import annotations
+
+from lifecycle.model.cluster import Evacuate, NodeSpec
+from lifecycle.model.service import ServiceSpec, Tier
+from lifecycle.planning import actions as act
+from lifecycle.planning.rollout import Hop, Rollout
+
+
+def data_services(rollout: Rollout, node: NodeSpec) -> list[ServiceSpec]:
+    specs = (rollout.catalog.services[s] for s in rollout.cluster.services_of(node))
+    return [s for s in specs if s.tier is Tier.DATA and not s.ceph]
+
+
+def data_groups(rollout: Rollout) -> list[tuple[str, list[NodeSpec]]]:
+    """Nodes with data-plane services, grouped by aggregate (or by role when none)."""
+    groups: dict[str, list[NodeSpec]] = {}
+    for node in rollout.cluster.nodes:
+        if data_services(rollout, node):
+            aggregate = rollout.cluster.aggregate_of(node)
+            key = f"aggregate:{aggregate}" if aggregate else f"role:{node.role}"
+            groups.setdefault(key, []).append(node)
+    return sorted(groups.items())
+
+
+def batches(rollout: Rollout, key: str, members: int) -> list[int]:
+    """Batch sizes: the canary first, then as many hosts as max_unavailable allows."""
+    aggregate = key.split(":", 1)[1] if key.startswith("aggregate:") else None
+    policies = rollout.cluster.policies
+    size = policies.max_unavailable_for(aggregate).resolve(members)
+    sizes = [max(1, min(policies.canary, size, members))]
+    left = members - sizes[0]
+    while left > 0:
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+    return sizes
+
+
+def plan_data_plane(rollout: Rollout, hop: Hop, gate: str, previous: Hop | None) -> None:
+    """Every group starts after the control-plane gate (and its own previous hop)."""
+    for key, nodes in data_groups(rollout):
+        entry = [gate] + ([previous.group_last[key]] if previous else [])
+        final = _group(rollout, hop, key, nodes, entry)
+        hop.group_last[key] = final
+        for node in nodes:
+            for spec in data_services(rollout, node):
+                finals = hop.data_last.setdefault(spec.name, [])
+                if final not in finals:
+                    finals.append(final)
+
+
+def _group(rollout: Rollout, hop: Hop, key: str, nodes: list[NodeSpec], entry: list[str]) -> str:
+    """Roll one group batch by batch; returns the group's final health gate."""
+    name = key.split(":", 1)[1]
+    aggregate = name if key.startswith("aggregate:") else None
+    workloads = any(s.workloads for n in nodes for s in data_services(rollout, n))
+    evacuate = workloads and rollout.cluster.policies.evacuate is not Evacuate.NONE
+    previous, start = entry, 0
+    for number, size in enumerate(batches(rollout, key, len(nodes)), start=1):
+        batch = nodes[start : start + size]
+        start += size
+        previous = [
+            _batch(rollout, hop, f"{name}/batch-{number}", aggregate, batch, previous, evacuate)
+        ]
+    return previous[0]
+
+
+def _batch(
+    rollout: Rollout,
+    hop: Hop,
+    label: str,
+    aggregate: str | None,
+    batch: list[NodeSpec],
+    entry: list[str],
+    evacuate: bool,
+) -> str:
+    names = tuple(n.name for n in batch)
+    extra = {"aggregate": aggregate} if aggregate else {}
+    deps = entry
+    if evacuate:
+        mode = rollout.cluster.policies.evacuate.value
+        deps = [
+            rollout.add(
+                hop.sid("evacuate", label),
+                act.EVACUATE,
+                "data-plane",
+                {"mode": mode, **extra},
+                deps,
+                nodes=names,
+                duration=rollout.duration("evacuate_host"),
+                batch=label,
+            )
+        ]
+    per_node = [data_services(rollout, n) for n in batch]
+    instances = [
+        f"{s.name}@{n.name}" for n, specs in zip(batch, per_node, strict=True) for s in specs
+    ]
+    services = sorted({s.name for specs in per_node for s in specs})
+    duration = max(sum(s.duration for s in specs) for specs in per_node)
+    params = {"playbook": act.UPGRADE_NODE, "services": services}
+    deps = [
+        rollout.upgrade(
+            hop, (label,), "data-plane", params, names, instances, deps, duration, batch=label
+        )
+    ]
+    if evacuate:
+        deps = [
+            rollout.add(
+                hop.sid("enable", label),
+                act.ENABLE,
+                "data-plane",
+                extra,
+                deps,
+                nodes=names,
+                duration=rollout.duration("enable_host"),
+                batch=label,
+            )
+        ]
+    return rollout.health(hop, (label,), "data-plane", services, names, deps, batch=label)
