@@ -1,0 +1,308 @@
+"""The schedule replayed moment by moment: who is down, drained, at which release.
+
+The verifier (verifier.py) feeds it the plan's step starts and ends in time order; it records a
+Violation for every rule broken at that moment. It reads only the plan, the cluster and the catalog.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from lifecycle.catalog import Catalog
+from lifecycle.model.cluster import Cluster, Evacuate
+from lifecycle.model.release import ReleaseTrain
+from lifecycle.model.service import Quorum, Tier
+from lifecycle.planning import actions as act
+from lifecycle.planning.plan import Plan, Step
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    """One broken rule at one moment of the schedule."""
+
+    time: float
+    rule: str
+    message: str
+    step: str = ""
+
+    def __str__(self) -> str:
+        at = f" [{self.step}]" if self.step else ""
+        return f"t={self.time:.0f}s {self.rule}: {self.message}{at}"
+
+
+def instance(text: str) -> tuple[str, str]:
+    service, _, node = text.partition("@")
+    return service, node
+
+
+class Replay:
+    """State of the cluster along the schedule."""
+
+    def __init__(self, plan: Plan, cluster: Cluster, catalog: Catalog) -> None:
+        self.plan, self.cluster, self.catalog = plan, cluster, catalog
+        self.violations: list[Violation] = []
+        self.down: dict[str, set[str]] = defaultdict(set)  # service -> nodes disrupted
+        self.drained: set[str] = set()
+        self.reasons: dict[str, int] = defaultdict(
+            int
+        )  # host -> why it is out (drain, disruptions)
+        self.out: dict[str, set[str]] = defaultdict(set)  # group -> hosts out
+        self.noout = False
+        self.osd_domains: dict[str, int] = defaultdict(int)
+        self.version: dict[str, int] = {}  # instance -> release index
+        self.at_least: dict[tuple[str, int], int] = defaultdict(int)  # (service, idx) -> count
+        self.history: dict[str, list[int]] = defaultdict(list)
+        self.expanded: dict[str, set[int]] = defaultdict(set)
+        self.contracted: dict[str, set[int]] = defaultdict(set)
+        self.group_of: dict[str, str] = {}
+        self.group_limit: dict[str, int] = {}
+        phases = (act.db_phase(s) for s in plan.steps)
+        self.db_projects = {p[0] for p in phases if p and p[1] == "expand"}
+        self._prereqs: dict[str, list[str]] = {}
+        self._init_versions()
+        self._init_groups()
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def train(self, service: str) -> ReleaseTrain:
+        return self.catalog.ceph if self.catalog.services[service].ceph else self.catalog.openstack
+
+    def _init_versions(self) -> None:
+        for service, nodes in self.cluster.members.items():
+            spec = self.catalog.services[service]
+            start = self.cluster.ceph_release if spec.ceph else self.cluster.release
+            if start is None:
+                continue
+            index = self.train(service).get(start).index
+            for node in nodes:
+                self.version[f"{service}@{node}"] = index
+            for i in range(index + 1):
+                self.at_least[(service, i)] += len(nodes)
+
+    def _init_groups(self) -> None:
+        sizes: dict[str, int] = defaultdict(int)
+        policies = self.cluster.policies
+        for node in self.cluster.nodes:
+            if not any(self.is_data(s) for s in self.cluster.services_of(node)):
+                continue
+            aggregate = self.cluster.aggregate_of(node)
+            group = f"aggregate:{aggregate}" if aggregate else f"role:{node.role}"
+            self.group_of[node.name] = group
+            sizes[group] += 1
+        for group, size in sizes.items():
+            aggregate = group.split(":", 1)[1] if group.startswith("aggregate:") else None
+            self.group_limit[group] = policies.max_unavailable_for(aggregate).resolve(size)
+
+    def is_data(self, service: str) -> bool:
+        spec = self.catalog.services[service]
+        return spec.tier is Tier.DATA and not spec.ceph
+
+    def fail(self, time: float, rule: str, message: str, step: Step | None = None) -> None:
+        self.violations.append(Violation(time, rule, message, step.id if step else ""))
+
+    # --- events ------------------------------------------------------------------------------
+
+    def start(self, step: Step, time: float) -> None:
+        if step.action == act.EVACUATE:
+            for node in set(step.nodes) - self.drained:
+                self.drained.add(node)
+                self.mark_out(node, +1)
+        if act.is_noout(step, "unset"):
+            self.noout = False
+        for text in step.upgrades:
+            self.check_upgrade(step, time, text)
+        phase = act.db_phase(step)
+        if phase and phase[1] == "contract":
+            self.check_contract(step, time, phase[0])
+        for text in step.disrupts:
+            self.disrupt(step, time, text)
+        self.check_capacity(step, time)
+
+    def end(self, step: Step, time: float) -> None:
+        for text in step.disrupts:
+            service, node = instance(text)
+            if node not in self.down[service]:
+                continue
+            self.down[service].discard(node)
+            if self.is_data(service):
+                self.mark_out(node, -1)
+            if service == "ceph-osd":
+                self.osd_domains[self.cluster.node(node).failure_domain] -= 1
+        for text in step.upgrades:
+            self.apply_upgrade(step, text)
+        if step.action == act.ENABLE:
+            for node in set(step.nodes) & self.drained:
+                self.drained.discard(node)
+                self.mark_out(node, -1)
+        phase = act.db_phase(step)
+        release = step.param("release")
+        if phase and isinstance(release, str):
+            index = self.catalog.openstack.get(release).index
+            (self.expanded if phase[1] == "expand" else self.contracted)[phase[0]].add(index)
+        if act.is_noout(step, "set"):
+            self.noout = True
+
+    def disrupt(self, step: Step, time: float, text: str) -> None:
+        service, node = instance(text)
+        spec = self.catalog.services.get(service)
+        if spec is None or text not in self.version:
+            self.fail(time, "plan", f"{text} is not an instance of this cluster", step)
+            return
+        if node in self.down[service]:
+            self.fail(time, "plan", f"{text} disrupted twice at once", step)
+            return
+        self.down[service].add(node)
+        if self.is_data(service):
+            self.mark_out(node, +1)
+        members = len(self.cluster.members[service])
+        if not self.is_data(service):
+            allowed = spec.quorum.max_down(members)
+            if len(self.down[service]) > allowed:
+                rule = "quorum" if spec.quorum is not Quorum.NONE else "availability"
+                self.fail(
+                    time,
+                    rule,
+                    f"{service} has {len(self.down[service])} of {members} "
+                    f"members down ({', '.join(sorted(self.down[service]))}); "
+                    f"at most {allowed} allowed",
+                    step,
+                )
+        if (
+            spec.workloads
+            and self.cluster.policies.evacuate is not Evacuate.NONE
+            and node not in self.drained
+        ):
+            self.fail(time, "evacuation", f"{text} disrupted on a host not evacuated", step)
+        if service == "ceph-osd":
+            self.disrupt_osd(step, time, node)
+
+    def disrupt_osd(self, step: Step, time: float, node: str) -> None:
+        self.osd_domains[self.cluster.node(node).failure_domain] += 1
+        down = sorted(d for d, n in self.osd_domains.items() if n > 0)
+        if len(down) > 1:
+            self.fail(
+                time, "ceph", f"OSDs of {len(down)} failure domains down ({', '.join(down)})", step
+            )
+        if not self.noout:
+            self.fail(time, "ceph", f"ceph-osd@{node} disrupted without noout set", step)
+
+    def mark_out(self, node: str, change: int) -> None:
+        group = self.group_of.get(node)
+        if group is None:
+            return
+        self.reasons[node] += change
+        if self.reasons[node] > 0:
+            self.out[group].add(node)
+        else:
+            self.out[group].discard(node)
+
+    def check_capacity(self, step: Step, time: float) -> None:
+        if not (step.disrupts or step.action == act.EVACUATE):
+            return
+        for group in {self.group_of[n] for n in step.nodes if n in self.group_of}:
+            if len(self.out[group]) > self.group_limit[group]:
+                self.fail(
+                    time,
+                    "capacity",
+                    f"{group} has {len(self.out[group])} hosts out "
+                    f"({', '.join(sorted(self.out[group]))}); max_unavailable is "
+                    f"{self.group_limit[group]}",
+                    step,
+                )
+
+    # --- release rules -------------------------------------------------------------------------
+
+    def check_upgrade(self, step: Step, time: float, text: str) -> None:
+        service, _ = instance(text)
+        if service not in self.catalog.services or text not in self.version:
+            self.fail(time, "plan", f"{text} is not an instance of this cluster", step)
+            return
+        release = step.param("release")
+        if not isinstance(release, str):
+            self.fail(time, "plan", f"step upgrades {text} but names no release", step)
+            return
+        train = self.train(service)
+        target = train.get(release)
+        spec = self.catalog.services[service]
+        for dep in self.prerequisites(service):
+            if self.at_least[(dep, target.index)] < len(self.cluster.members[dep]):
+                self.fail(
+                    time, "order", f"{text} -> {release} before every {dep} is at {release}", step
+                )
+        for follower in self.followers(service):
+            oldest = min(self.version[f"{follower}@{n}"] for n in self.cluster.members[follower])
+            if not train.skew_allowed(train.releases[oldest], target):
+                self.fail(
+                    time,
+                    "skew",
+                    f"{text} -> {release} while {follower} is still at "
+                    f"{train.releases[oldest].name}",
+                    step,
+                )
+        if (
+            spec.project
+            and self.has_db(spec.project)
+            and not spec.ceph
+            and target.index not in self.expanded[spec.project]
+        ):
+            self.fail(
+                time,
+                "database",
+                f"{text} -> {release} before the {spec.project} schema was expanded for {release}",
+                step,
+            )
+
+    def prerequisites(self, service: str) -> list[str]:
+        """Services whose every instance must be at a release before `service` moves to it."""
+        if service not in self._prereqs:
+            self._prereqs[service] = self._prerequisites(service)
+        return self._prereqs[service]
+
+    def _prerequisites(self, service: str) -> list[str]:
+        spec = self.catalog.services[service]
+        out = set(spec.depends_on)
+        for other, nodes in self.cluster.members.items():
+            other_spec = self.catalog.services[other]
+            if other_spec.ceph != spec.ceph or not nodes:
+                continue
+            if spec.tier is Tier.CONTROL and other_spec.tier is Tier.INFRA:
+                out.add(other)
+            if spec.tier is Tier.DATA and other_spec.tier in (Tier.INFRA, Tier.CONTROL):
+                out.add(other)
+        return sorted(s for s in out if s in self.cluster.members)
+
+    def followers(self, service: str) -> list[str]:
+        return [s for s in self.cluster.members if service in self.catalog.services[s].follows]
+
+    def has_db(self, project: str) -> bool:
+        return project in self.db_projects
+
+    def apply_upgrade(self, step: Step, text: str) -> None:
+        release = step.param("release")
+        service, _ = instance(text)
+        if not isinstance(release, str) or text not in self.version:
+            return
+        new = self.train(service).get(release).index
+        old = self.version[text]
+        for i in range(old + 1, new + 1):
+            self.at_least[(service, i)] += 1
+        self.version[text] = max(old, new)
+        self.history[text].append(new)
+
+    def check_contract(self, step: Step, time: float, project: str) -> None:
+        release = step.param("release")
+        if not isinstance(release, str):
+            return
+        index = self.catalog.openstack.get(release).index
+        for service, nodes in self.cluster.members.items():
+            if self.catalog.services[service].project != project:
+                continue
+            if self.at_least[(service, index)] < len(nodes):
+                self.fail(
+                    time,
+                    "database",
+                    f"{project} schema contracted for {release} "
+                    f"while {service} instances are older",
+                    step,
+                )
