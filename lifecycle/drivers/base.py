@@ -62,6 +62,12 @@ class Driver(abc.ABC):
         """Whether running the step again after a partial run is safe."""
         return step.idempotent
 
+    def probe_is_exact(self, step: Step) -> bool:
+        """Whether a False from probe() proves the step left no effect at all (its effect is
+        applied atomically), so that a non-idempotent step caught mid-flight may run again
+        without asking the operator. Most drivers cannot promise that."""
+        return False
+
     def close(self) -> None:
         """Release what the driver holds (connections, temporary files)."""
 

@@ -198,6 +198,10 @@ class SimDriver(Driver):
                 return all(versions.get(u) == release for u in step.upgrades)
             return state.data["counts"].get(f"{ctx.run_id}/{step.id}", 0) > 0
 
+    def probe_is_exact(self, step: Step) -> bool:
+        """A step's effect and its counter are one atomic file replace: absent means never."""
+        return True
+
     def counts(self, cluster: str, run_id: str) -> dict[str, int]:
         """How many times each step's effect was applied in a run (the crash tests' witness)."""
         counts = read_state(self.state_dir, cluster).get("counts", {})

@@ -17,7 +17,7 @@ from lifecycle.execution.routing import Router
 from lifecycle.execution.states import RunState, StepState, run_transition
 from lifecycle.formats.plan_json import plan_to_json
 from lifecycle.model.cluster import Cluster
-from lifecycle.planning.plan import Plan
+from lifecycle.planning.plan import Plan, Step
 
 
 def new_run_id(cluster: str, now: float | None = None) -> str:
@@ -127,8 +127,9 @@ def settle(
     """Decide, before the engine runs again, about every step a previous process did not finish.
 
     RUNNING (caught mid-flight) and FAILED steps are probed: effect there -> SUCCEEDED; else
-    re-run if idempotent, or if the driver says for sure the effect is absent; otherwise
-    IN_DOUBT until the operator says `--accept` or `--rerun`. RETRYING steps simply run again."""
+    re-run if idempotent, or if the driver's probe is exact and says the effect is absent;
+    otherwise IN_DOUBT until the operator says `--accept` or `--rerun`. RETRYING steps (an
+    attempt failed, the next had not started) simply run again."""
     plan = view.plan
     unknown = sorted((set(accept) | set(rerun)) - set(plan.by_id))
     if unknown:
@@ -139,23 +140,26 @@ def settle(
         attempt = step_view.attempts
         new, note = _settle_one(state, sid, accept, rerun)
         if new is None and state in (StepState.RUNNING, StepState.FAILED):
-            driver = router.for_step(step)
-            found = driver.probe(step, StepContext(run_id=view.run.id, cluster=cluster))
-            if state is StepState.RUNNING and found is not True and not driver.is_idempotent(step):
-                new = StepState.PENDING if found is False else StepState.IN_DOUBT
-                note = "probe: effect absent, running it" if found is False else "probe unknown"
-            elif found is True:
-                new, note = StepState.SUCCEEDED, "probe: effect already in place"
-            elif state is StepState.FAILED and found is None and not driver.is_idempotent(step):
-                new, note = StepState.IN_DOUBT, "failed, not idempotent, probe unknown"
-            else:
-                new, note = StepState.PENDING, "re-run"
+            new, note = _probe(router, step, StepContext(run_id=view.run.id, cluster=cluster))
         if new is None:
             continue
         out.append(StepTransition(view.run.id, sid, new, now, attempt, {"resume": note}))
     if out:
         journal.record_steps(out)
     return replay(journal, view.run.id, plan)
+
+
+def _probe(router: Router, step: Step, ctx: StepContext) -> tuple[StepState, str]:
+    driver = router.for_step(step)
+    found = driver.probe(step, ctx)
+    if found is True:
+        return StepState.SUCCEEDED, "probe: effect already in place"
+    if driver.is_idempotent(step):
+        return StepState.PENDING, "re-run (idempotent)"
+    if found is False and driver.probe_is_exact(step):
+        return StepState.PENDING, "probe: effect absent, running it"
+    why = "probe cannot tell" if found is None else "probe: effect incomplete or absent"
+    return StepState.IN_DOUBT, f"{why}; not idempotent"
 
 
 def _settle_one(

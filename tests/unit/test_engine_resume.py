@@ -27,12 +27,16 @@ from tests.unit.test_engine_support import (
 class Prober(RecordingDriver):
     """Answers probes from a table: True (effect there), False (absent), None (unknowable)."""
 
-    def __init__(self, answers):
+    def __init__(self, answers, exact=False):
         super().__init__()
         self.answers = answers
+        self.exact = exact
 
     def probe(self, step, ctx):
         return self.answers.get(step.id)
+
+    def probe_is_exact(self, step):
+        return self.exact
 
 
 def crashed_mid_flight(idempotent, sid="upgrade/galera/ctl-0"):
@@ -84,11 +88,14 @@ def test_an_idempotent_step_without_its_effect_runs_again():
     assert driver.ran.count("upgrade/galera/ctl-0") == 1
 
 
-def test_a_non_idempotent_step_the_driver_says_never_happened_runs_once():
-    cluster, journal, _plan, view = crashed_mid_flight(False)
-    driver = Prober({"upgrade/galera/ctl-0": False})
+@pytest.mark.parametrize("exact,state", [(True, StepState.PENDING), (False, StepState.IN_DOUBT)])
+def test_a_non_idempotent_step_runs_again_only_if_an_exact_probe_says_it_never_happened(
+    exact, state
+):
+    cluster, journal, _, view = crashed_mid_flight(False)
+    driver = Prober({"upgrade/galera/ctl-0": False}, exact=exact)
     view = settle(journal, view, Router.single(driver), cluster)
-    assert view.steps["upgrade/galera/ctl-0"].state is StepState.PENDING
+    assert view.steps["upgrade/galera/ctl-0"].state is state
 
 
 def test_a_non_idempotent_step_in_doubt_stops_for_the_operator():
