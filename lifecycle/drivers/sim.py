@@ -13,6 +13,7 @@ Faults (option `faults` or env LIFECYCLE_SIM_FAULTS, comma-separated; STEP is an
   hang:STEP        the step takes 1000x its duration (for timeouts)
   kill-before:STEP the whole process dies by SIGKILL as the step starts (once)
   kill-after:STEP  ... right after the step's effect is applied, before the engine hears of it
+  vague:STEP       probe() cannot tell for this step (returns None), as with most real drivers
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
         elif kind == "die" and "@" in rest:
             node, _, pattern = rest.partition("@")
             faults.append(Fault("die", pattern, node=node))
-        elif kind in ("red", "hang", "kill-before", "kill-after") and rest:
+        elif kind in ("red", "hang", "kill-before", "kill-after", "vague") and rest:
             faults.append(Fault(kind, rest))
         else:
             raise UsageError.at(
@@ -190,6 +191,8 @@ class SimDriver(Driver):
         return StepResult(ok=True, output={"sim": step.verb}, hosts=_hosts(step, "ok"))
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
+        if self._faults("vague", step):
+            return None
         state = self._state(ctx.cluster)
         with state.lock:
             release = step.param("release")

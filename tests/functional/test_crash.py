@@ -186,3 +186,25 @@ def test_death_on_either_side_of_a_steps_effect(plan_file, tmp_path, fault, note
     journal.close()
     assert {"resume": note} in notes
     check_exactly_once(tmp_path, run_id, plan, {s.id for s in plan.steps if not s.idempotent})
+
+
+@pytest.mark.parametrize("decision,runs", [("--accept", 1), ("--rerun", 2)])
+def test_a_step_in_doubt_waits_for_the_operators_word(plan_file, tmp_path, decision, runs):
+    """A probe that cannot tell (most real drivers): resume stops, names the step and the flags;
+    the operator's --accept or --rerun is obeyed (and --rerun does run it a second time)."""
+    path, _ = plan_file
+    target = "upgrade/galera/ctl-1"
+    faults = f"kill-after:{target},vague:{target}"
+    proc = lifecycle(
+        tmp_path, "run", "plan", str(path), "-i", str(DEMO), "-y", "--no-progress", faults=faults
+    )
+    run_id = recorded_run(tmp_path, proc)
+    proc.communicate()
+    stopped = lifecycle(tmp_path, "resume", run_id, "--no-progress", faults=faults)
+    _, err = stopped.communicate()
+    assert stopped.returncode == 4
+    assert b"needs the operator" in err and f"--accept {target}".encode() in err
+    again = lifecycle(tmp_path, "resume", run_id, decision, target, "--no-progress", faults=faults)
+    _, err = again.communicate()
+    assert again.returncode == 0, err
+    assert SimDriver(state_dir=tmp_path).counts("demo", run_id)[target] == runs
