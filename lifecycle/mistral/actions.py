@@ -134,7 +134,7 @@ class StepAction(actions.Action):
         self.drivers = self.forced_mode or drivers
         self.driver_options = driver_options or {}
         self.plan_digest = plan_digest
-        self.lock_dir = Path(lock_dir) if lock_dir else None
+        self.lock_dir = lock_dir  # attributes stay primitive: Mistral's engine serialises them
 
     def run(self, context: Any) -> actions.Result:
         try:
@@ -167,7 +167,8 @@ class StepAction(actions.Action):
             cluster=cluster,
             secrets=secrets if secrets is not None else {},
         )
-        with node_locks(self.lock_dir or default_lock_dir(), cluster.name, step.nodes):
+        lock_dir = Path(self.lock_dir) if self.lock_dir else default_lock_dir()
+        with node_locks(lock_dir, cluster.name, step.nodes):
             return driver.run(step, ctx)
 
 

@@ -105,6 +105,10 @@ class MistralClient:
         found = self._call("GET", f"/executions/{execution_id}/tasks")
         return [_task(raw) for raw in found.get("tasks", [])]
 
+    def task(self, task_id: str) -> TaskState:
+        """One task execution with its result (the listing leaves results out)."""
+        return _task(self._call("GET", f"/tasks/{task_id}"))
+
     def wait(self, execution_id: str, timeout: float = 600.0, poll: float = 0.5) -> dict[str, Any]:
         """Poll until the execution is SUCCESS, ERROR or CANCELLED; MistralError on timeout."""
         deadline = time.monotonic() + timeout

@@ -156,7 +156,7 @@ def write_config(work: Path, api_port: int, transport_url: str) -> Path:
             [api]
             host = 127.0.0.1
             port = {api_port}
-            api_workers = 1
+            validation_mode = enabled
             [pecan]
             auth_enable = false
             [database]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -62,6 +63,12 @@ def test_whole_plan_through_the_actions_upgrades_the_sim_cluster(plan: Plan, tmp
         assert set(result.data.get("hosts", {})) == set(step.nodes)
     versions = read_state(tmp_path, "demo")["versions"]
     assert {v for k, v in versions.items() if not k.startswith("ceph")} == {"ussuri"}
+
+
+def test_action_attributes_are_primitive(plan: Plan, tmp_path) -> None:
+    """Mistral's engine builds the action and serialises its attributes to the executor."""
+    action = SimAction(**sim_input(plan, "precheck/cluster", tmp_path), lock_dir="/x")
+    json.dumps(vars(action))
 
 
 def test_a_failed_step_returns_the_journal_detail_as_error(plan: Plan, tmp_path) -> None:
