@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Mistral lane: a real Mistral 23.0.0 service (api, engine, executor, notifier) with RabbitMQ from
+# Debian, both on 127.0.0.1, running exported plans on the sim driver. Mistral, python-mistralclient
+# and this package go into their own virtualenv (pins: lifecycle/mistral/constraints.txt), cached
+# under $LIFECYCLE_CACHE (default /tmp/lifecycle-cache). Needs root (RabbitMQ runs as root under a
+# temporary directory). About 2 min of installs on a fresh machine, 4-5 min of tests.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ -x .venv/bin/python ] || bash scripts/setup.sh
+if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null
+fi
+# if Debian started its packaged broker, it keeps its ports: the lane runs its own on free ports
+export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
+echo "mistral lane: virtualenv $(.venv/bin/python -c \
+  'from lifecycle.mistral.lane import ensure_venv; print(ensure_venv())' \
+  2> >(grep -v 'is ignored: it is neither a file' >&2))"
+exec .venv/bin/pytest -q -m mistral --timeout 900 tests/functional
