@@ -190,12 +190,12 @@ def _role_for(cluster: Cluster, node: NewNode, profile: HardwareProfile) -> Role
     return spec
 
 
-def _step(a: Assignment, kind: str, action: str, after: str | None, **params: Any) -> Step:
+def _step(node: str, kind: str, action: str, after: str | None, **params: Any) -> Step:
     return Step(
-        id=f"{kind}/{a.node.name}",
+        id=f"{kind}/{node}",
         action=action,
         phase=kind,
-        nodes=(a.node.name,),
+        nodes=(node,),
         depends_on=(after,) if after else (),
         duration=DURATIONS[kind],
         params=freeze_params({k: v for k, v in params.items() if v is not None}),
@@ -203,48 +203,51 @@ def _step(a: Assignment, kind: str, action: str, after: str | None, **params: An
     )
 
 
+def import_steps(node: NewNode) -> tuple[Step, Step]:
+    """Enroll and inspect one new server: the start of its chain, and `lifecycle nodes import`."""
+    enroll = _step(
+        node.name,
+        "enroll",
+        "baremetal.enroll",
+        None,
+        driver=node.bmc.driver,
+        bmc_address=node.bmc.address,
+        system_id=node.bmc.system_id,
+        credentials=node.bmc.credentials,
+        macs=node.macs,
+        properties=tuple(f"{k}={v}" for k, v in node.properties),
+    )
+    return enroll, _step(node.name, "inspect", "baremetal.inspect", enroll.id)
+
+
 def _chain(a: Assignment, release: str, catalog: str, opts: ScaleOutOptions) -> list[Step]:
-    node, services = a.node, a.role.services
-    chain = [
-        _step(
-            a,
-            "enroll",
-            "baremetal.enroll",
-            None,
-            driver=node.bmc.driver,
-            bmc_address=node.bmc.address,
-            system_id=node.bmc.system_id,
-            credentials=node.bmc.credentials,
-            macs=node.macs,
-            properties=tuple(f"{k}={v}" for k, v in node.properties),
-        ),
-    ]
-    chain.append(_step(a, "inspect", "baremetal.inspect", chain[-1].id))
+    name, services = a.node.name, a.role.services
+    chain = list(import_steps(a.node))
     chain.append(
         _step(
-            a, "match", "baremetal.match_profile", chain[-1].id,
+            name, "match", "baremetal.match_profile", chain[-1].id,
             profile=a.profile.name, profiles=catalog,
         )
     )  # fmt: skip
-    chain.append(_step(a, "provide", "baremetal.provide", chain[-1].id))
+    chain.append(_step(name, "provide", "baremetal.provide", chain[-1].id))
     chain.append(
         _step(
-            a, "deploy", "baremetal.deploy", chain[-1].id,
+            name, "deploy", "baremetal.deploy", chain[-1].id,
             image=opts.image, interface=opts.deploy_interface,
         )
     )  # fmt: skip
     chain.append(
         _step(
-            a, "deploy-node", "ansible.playbook", chain[-1].id,
+            name, "deploy-node", "ansible.playbook", chain[-1].id,
             playbook="deploy-node", services=services, release=release,
         )
     )  # fmt: skip
     if a.aggregate and "nova-compute" in services:
         chain.append(
-            _step(a, "aggregate", "compute.aggregate_add", chain[-1].id, aggregate=a.aggregate)
+            _step(name, "aggregate", "compute.aggregate_add", chain[-1].id, aggregate=a.aggregate)
         )
     chain.append(
-        _step(a, "health", "checks.health", chain[-1].id, services=services, release=release)
+        _step(name, "health", "checks.health", chain[-1].id, services=services, release=release)
     )
     return chain
 

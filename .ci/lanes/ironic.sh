@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Ironic lane: a real standalone Ironic with Redfish BMCs emulated by sushy-tools, installed
+# (pinned: ironic 39.0.0, sushy-tools 2.2.0, sushy 5.14.0) into their own virtualenv cached under
+# $LIFECYCLE_CACHE (default /tmp/lifecycle-cache), then the tests marked `ironic`.
+# Needs nothing from apt beyond what scripts/setup.sh installs (all PyPI wheels, no libvirt).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ -x .venv/bin/python ] || bash scripts/setup.sh
+export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
+echo "ironic lane: virtualenv $(.venv/bin/python -c \
+  'from lifecycle.testbed.ironic import ensure_venv; print(ensure_venv())')"
+exec .venv/bin/pytest -q -m ironic --timeout 900 tests/functional
