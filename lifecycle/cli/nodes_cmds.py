@@ -59,11 +59,10 @@ def scale_out_inputs(
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.nodes_file import load_nodes_file
     from lifecycle.formats.profiles import load_profiles
-    from lifecycle.formats.secrets import load_secrets
     from lifecycle.planning.scale_out import ScaleOutOptions, grown_cluster, plan_scale_out
 
     cluster = load_inventory(inventory)
-    new_nodes, logins = load_nodes_file(nodes_file)
+    new_nodes, _ = load_nodes_file(nodes_file)
     profiles = load_profiles(profiles_dir)
     inspected: dict[str, Any] = {}
     if ironic_url or cloud:
@@ -72,7 +71,48 @@ def scale_out_inputs(
         cluster, new_nodes, profiles, inspected=inspected, options=ScaleOutOptions(image=image)
     )
     grown = grown_cluster(cluster, new_nodes, profiles, inspected)
-    return ScaleOutInputs(grown, plan, load_secrets(cluster).merged(logins))
+    return ScaleOutInputs(grown, plan, scale_out_secrets(cluster, {"nodes_file": nodes_file}))
+
+
+# --- the run_cmds PLANNERS entry: deterministic from the intent's files (resume re-plans) -------
+
+
+def _intent_inputs(cluster: Any, intent: dict[str, Any]) -> tuple[Any, Any, Any]:
+    from lifecycle.formats.nodes_file import load_nodes_file
+    from lifecycle.formats.profiles import load_profiles
+    from lifecycle.planning.scale_out import ScaleOutOptions
+
+    new_nodes, logins = load_nodes_file(intent["nodes_file"])
+    profiles = load_profiles(intent.get("profiles"))
+    options = ScaleOutOptions(
+        image=intent.get("image"), deploy_interface=intent.get("deploy_interface") or "ramdisk"
+    )
+    return new_nodes, logins, (profiles, options)
+
+
+def scale_out_planner(cluster: Any, intent: dict[str, Any]) -> Any:
+    """PLANNERS["scale-out"]: intent {nodes_file, profiles?, image?, deploy_interface?}."""
+    from lifecycle.planning.scale_out import plan_scale_out
+
+    new_nodes, _, (profiles, options) = _intent_inputs(cluster, intent)
+    return plan_scale_out(cluster, new_nodes, profiles, options=options)
+
+
+def scale_out_cluster(cluster: Any, intent: dict[str, Any]) -> Any:
+    """The cluster a scale-out run should be given: new servers added to their roles."""
+    from lifecycle.planning.scale_out import grown_cluster
+
+    new_nodes, _, (profiles, _) = _intent_inputs(cluster, intent)
+    return grown_cluster(cluster, new_nodes, profiles)
+
+
+def scale_out_secrets(cluster: Any, intent: dict[str, Any]) -> Any:
+    """The cluster's secrets with the nodes file's BMC logins (never written anywhere)."""
+    from lifecycle.formats.secrets import Secrets, load_secrets
+
+    _, logins, _ = _intent_inputs(cluster, intent)
+    base = load_secrets(cluster) if cluster.credentials else Secrets()
+    return base.merged(logins)
 
 
 def _inspected(driver: Any, names: Sequence[str]) -> Iterator[tuple[str, Any]]:
