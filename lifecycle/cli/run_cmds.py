@@ -82,6 +82,14 @@ RUN_OPTIONS = [
     click.option(
         "--progress/--no-progress", default=None, help="live progress (default: on a tty)"
     ),
+    click.option(
+        "--engine",
+        type=click.Choice(["embedded", "mistral"]),
+        default="embedded",
+        show_default=True,
+        help="who runs the plan: this process, or a Mistral service (--mistral-url)",
+    ),
+    click.option("--mistral-url", help="Mistral API for --engine mistral (http://HOST:8989/v2)"),
 ]
 
 
@@ -122,6 +130,7 @@ def execute_operation(
             f" about {plan.makespan / 60:.0f} min, with the {opts['driver']} driver?",
             abort=True,
         )
+    engine, mistral_url = opts.pop("engine", "embedded"), opts.pop("mistral_url", None)
     setup = _setup(
         opts.pop("state_dir"), opts.pop("driver"), secrets=_load_secrets(cluster), **opts
     )
@@ -129,7 +138,12 @@ def execute_operation(
     if setup.sim_scale is not None:
         intent["sim_scale"] = setup.sim_scale
     overrides = {"force": bool(force), "overridden": [str(v) for v in overridden]}
-    view = launch(setup, cluster, plan, intent, overrides)
+    if engine == "mistral":  # the Mistral backend journals the run the same way
+        from lifecycle.mistral.backend import launch_from_cli
+
+        view = launch_from_cli(setup, cluster, plan, intent, overrides, mistral_url)
+    else:
+        view = launch(setup, cluster, plan, intent, overrides)
     click.echo(conclude(view))
 
 
@@ -186,10 +200,19 @@ def resume_cmd(
     from lifecycle.execution.runner import conclude, resume
 
     root = state_dir(opts.pop("state_dir"))
+    mistral_url = opts.pop("mistral_url", None)
+    opts.pop("engine", None)  # a run resumes on the engine that started it
     journal = locate_run(root, run_id)
     try:
         record = journal.run(run_id)
         intent = record.intent
+        if intent.get("engine") == "mistral":
+            from lifecycle.mistral.backend import resume_from_cli
+
+            setup = _setup(str(root), intent.get("driver", "sim"), **opts)
+            view = resume_from_cli(setup, run_id, mistral_url)
+            click.echo(conclude(view, journal))
+            return
         path = inventory or intent.get("inventory")
         if not path:
             raise ResumeRefused(f"run {run_id} recorded no inventory; pass --inventory")

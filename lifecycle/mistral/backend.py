@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lifecycle.errors import LifecycleError, ResumeRefused
+from lifecycle.errors import LifecycleError, ResumeRefused, UsageError
 from lifecycle.execution.audit import record_audit
-from lifecycle.execution.events import Event, EventSink, Fanout
+from lifecycle.execution.events import Event, EventSink, Fanout, JsonLinesSink
 from lifecycle.execution.journal import Journal
 from lifecycle.execution.lock import ClusterLock
 from lifecycle.execution.paths import locate_run, lock_path, open_journal
@@ -34,6 +34,7 @@ from lifecycle.execution.policies import PolicyTable
 from lifecycle.execution.records import RunTransition, StepTransition
 from lifecycle.execution.redact import Redactor
 from lifecycle.execution.replay import RunView, replay
+from lifecycle.execution.runner import Setup
 from lifecycle.execution.runs import new_run_id, start_run
 from lifecycle.execution.states import STEP_TRANSITIONS, RunState, StepState, run_transition
 from lifecycle.mistral.client import MistralClient, TaskState
@@ -300,3 +301,57 @@ def resume(
             return Follower(journal, view, client, execution_id, sink, redactor).follow(poll)
     finally:
         journal.close()
+
+
+# --- the CLI's entry points (`lifecycle run ... --engine mistral`, `lifecycle resume`) ------------
+
+
+def _sink(setup: Setup, plan: Plan, view_done: list[str]) -> EventSink:
+    sinks: list[EventSink] = []
+    if setup.events:
+        sinks.append(JsonLinesSink(setup.events))
+    if setup.progress:
+        from lifecycle.execution.progress import RichProgress
+
+        sinks.append(RichProgress(plan, done=view_done))
+    return Fanout(sinks)
+
+
+def target_from_setup(setup: Setup, url: str, inventory: str) -> MistralTarget:
+    """The Mistral side of a CLI run: same driver mode, options and time scale as the engine's."""
+    router = setup.router()
+    try:
+        scale = setup.time_scale(router)
+    finally:
+        router.close()
+    options = {name: dict(opts) for name, opts in setup.driver_options.items()}
+    if setup.driver == "sim":
+        sim = dict(options.get("sim", {}), state_dir=str(setup.state_dir))
+        if setup.sim_scale is not None:
+            sim["scale"] = setup.sim_scale
+        options["sim"] = sim
+    return MistralTarget(url, inventory, setup.driver, tuple(options.items()), time_scale=scale)
+
+
+def launch_from_cli(
+    setup: Setup,
+    cluster: Cluster,
+    plan: Plan,
+    intent: dict[str, Any],
+    overrides: dict[str, Any],
+    url: str | None,
+) -> RunView:
+    if not url:
+        raise UsageError.at("command line", "--mistral-url", "the Mistral API URL (.../v2)")
+    target = target_from_setup(setup, url, str(intent["inventory"]))
+    sink = _sink(setup, plan, [])
+    try:
+        redactor = Redactor.from_secrets(setup.secrets)
+        return launch(setup.state_dir, cluster, plan, intent, target, overrides, sink, redactor)
+    finally:
+        sink.close()
+
+
+def resume_from_cli(setup: Setup, run_id: str, url: str | None) -> RunView:
+    sink = Fanout([JsonLinesSink(setup.events)]) if setup.events else None
+    return resume(setup.state_dir, run_id, url, sink, Redactor.from_secrets(setup.secrets))

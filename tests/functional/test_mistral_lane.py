@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,14 +18,20 @@ from typing import Any
 import pytest
 import yaml
 
+from lifecycle.cli.main import main
 from lifecycle.drivers.sim import SimDriver, read_state
 from lifecycle.execution.engine import Engine, EngineOptions
 from lifecycle.execution.journal import MemoryJournal
+from lifecycle.execution.paths import open_journal
 from lifecycle.execution.policies import PolicyTable
+from lifecycle.execution.replay import replay
+from lifecycle.execution.report import render, report
 from lifecycle.execution.routing import Router
 from lifecycle.execution.runs import start_run
 from lifecycle.execution.states import RunState, StepState
 from lifecycle.formats.inventory import load_inventory
+from lifecycle.mistral import backend
+from lifecycle.mistral.backend import MistralTarget
 from lifecycle.mistral.client import MistralClient
 from lifecycle.mistral.export import WORKFLOW, export_plan
 from lifecycle.mistral.lane import RABBIT_BIN, MistralService, ensure_venv, running_mistral
@@ -129,42 +137,63 @@ def test_the_actions_are_registered(mistral: MistralService) -> None:
     assert {"lifecycle.baremetal", "lifecycle.sim"} <= names
 
 
-def test_demo_upgrade_runs_to_success_on_the_sim_driver(
-    mistral: MistralService, workflow: str, plan: Plan, tmp_path: Path
-) -> None:
-    execution, tasks = run(mistral.client, workflow, tmp_path, "m1")
-    assert execution["state"] == "SUCCESS", execution.get("state_info")
-    assert set(tasks) == {s.id for s in plan.steps}
-    assert {t.state for t in tasks.values()} == {"SUCCESS"}
-    assert yaml.safe_load(execution["output"])["plan_digest"] == plan.digest
-    state = read_state(tmp_path, "demo")
-    assert {v for k, v in state["versions"].items() if not k.startswith("ceph")} == {"ussuri"}
-    counts = SimDriver(state_dir=tmp_path).counts("demo", "m1")
-    assert counts == {s.id: 1 for s in plan.steps}  # every step's effect applied exactly once
-    gate = next(s.id for s in plan.steps if s.action == "checks.health")
-    result = mistral.client.task(tasks[gate].id).result  # what the action returned
-    assert (
-        result["step"] == gate
-        and result["ok"] is True
-        and set(result["hosts"]) == set(plan.step(gate).nodes)
+def target(mistral: MistralService, state: Path, **sim: Any) -> MistralTarget:
+    return MistralTarget(
+        url=mistral.url,
+        inventory=DEMO,
+        drivers="sim",
+        driver_options=(("sim", {"state_dir": str(state), "scale": 0, **sim}),),
+        lock_dir=str(state / "locks"),
+        poll=0.3,
+        time_scale=FAST.time_scale,
     )
 
 
-def test_a_step_failing_beyond_its_retries_stops_the_run_and_rerun_resumes_it(
-    mistral: MistralService, workflow: str, plan: Plan, tmp_path: Path
+def test_demo_upgrade_runs_to_success_through_the_mistral_backend(
+    mistral: MistralService, plan: Plan, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lifecycle run upgrade --engine mistral`: journaled as the engine would, step by step."""
+    argv = ["run", "upgrade", "-i", DEMO, "--to", "ussuri", "-y", "--state-dir", str(tmp_path),
+            "--sim-scale", "0", "--engine", "mistral", "--mistral-url", mistral.url]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    journal = open_journal(tmp_path, "demo")
+    view = replay(journal, journal.runs()[0].id)
+    assert view.state is RunState.SUCCEEDED
+    assert {v.state for v in view.steps.values()} == {StepState.SUCCEEDED}
+    assert set(view.steps) == {s.id for s in plan.steps}
+    execution_id = backend.execution_of(journal, view.run.id)
+    execution = mistral.client.execution(execution_id)
+    assert execution["state"] == "SUCCESS"
+    assert yaml.safe_load(execution["output"])["plan_digest"] == plan.digest == view.run.plan_digest
+    tasks = {t.name: t for t in mistral.client.tasks(execution_id)}
+    assert {t.state for t in tasks.values()} == {"SUCCESS"} and set(tasks) == set(view.steps)
+    state = read_state(tmp_path, "demo")
+    assert {v for k, v in state["versions"].items() if not k.startswith("ceph")} == {"ussuri"}
+    counts = SimDriver(state_dir=tmp_path).counts("demo", view.run.id)
+    assert counts == {s.id: 1 for s in plan.steps}  # every step's effect applied exactly once
+    gate = next(s.id for s in plan.steps if s.action == "checks.health")
+    last = [t for t in journal.step_transitions(view.run.id) if t.step_id == gate][-1]
+    assert last.hosts == {n: {"status": "ok"} for n in plan.step(gate).nodes}  # action detail
+    assert "steps" in render(report(view, journal))  # `lifecycle runs show` reads it
+
+
+def test_a_step_failing_beyond_its_retries_fails_the_run_and_resume_finishes_it(
+    mistral: MistralService, plan: Plan, cluster: Cluster, tmp_path: Path
 ) -> None:
     step = next(s for s in plan.steps if s.action == "ansible.playbook" and s.depends_on)
     downstream = {s.id for s in plan.steps if step.id in s.depends_on}
-    execution, tasks = run(mistral.client, workflow, tmp_path, "m3", faults=f"fail:{step.id}:2")
-    assert execution["state"] == "ERROR"
-    assert tasks[step.id].state == "ERROR"
-    assert "injected failure 2 of 2" in (tasks[step.id].state_info or "")
-    assert not downstream & set(tasks)  # nothing after the failed step started
-    client = mistral.client
-    client.rerun(tasks[step.id].id)
-    execution = client.wait(execution["id"], timeout=300)
-    assert execution["state"] == "SUCCESS", execution.get("state_info")
-    counts = SimDriver(state_dir=tmp_path).counts("demo", "m3")
+    where = target(mistral, tmp_path, faults=f"fail:{step.id}:2")
+    view = backend.launch(tmp_path, cluster, plan, {"operation": "upgrade"}, where)
+    assert view.state is RunState.FAILED
+    assert view.steps[step.id].state is StepState.FAILED
+    journal = open_journal(tmp_path, "demo")
+    failed = [t for t in journal.step_transitions(view.run.id) if t.state is StepState.FAILED]
+    assert "injected failure 2 of 2" in (failed[-1].error or "")
+    assert all(view.steps[d].state is StepState.PENDING for d in downstream)  # nothing after it
+
+    view = backend.resume(tmp_path, view.run.id, poll=0.3)
+    assert view.state is RunState.SUCCEEDED
+    counts = SimDriver(state_dir=tmp_path).counts("demo", view.run.id)
     assert counts == {s.id: 1 for s in plan.steps}  # resumed: nothing ran twice
 
 
@@ -194,3 +223,30 @@ def test_a_retried_step_and_the_embedded_engine_agree(
     assert {k: left[k] for k in COMPARED} == {k: right[k] for k in COMPARED}
     assert left["counts"] == right["counts"] == {f"same/{s.id}": 1 for s in plan.steps}
     assert left["faults"] == right["faults"]
+
+
+def test_abort_cancels_the_mistral_execution_at_once(
+    mistral: MistralService, plan: Plan, cluster: Cluster, tmp_path: Path
+) -> None:
+    """`lifecycle abort RUN` on a Mistral run: the execution is cancelled, the run ABORTED."""
+    slow = target(mistral, tmp_path, scale=0.005)  # a 300 s playbook takes 1.5 s
+    views: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: views.append(
+            backend.launch(tmp_path, cluster, plan, {"operation": "upgrade"}, slow)
+        )
+    )
+    thread.start()
+    journal = open_journal(tmp_path, "demo")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = journal.runs()
+        if runs and replay(journal, runs[0].id).in_state(StepState.SUCCEEDED):
+            break
+        time.sleep(0.2)
+    journal.add_control(runs[0].id, "abort", time.time(), "test")
+    thread.join(180)
+    assert views and views[0].state is RunState.ABORTED
+    assert views[0].in_state(StepState.PENDING)  # stopped well before the end
+    execution = mistral.client.execution(backend.execution_of(journal, runs[0].id))
+    assert execution["state"] == "CANCELLED"

@@ -146,3 +146,16 @@ def test_replay_accepts_what_the_follower_wrote() -> None:
     journal, view = small_run()
     follow([("ERROR", {"a": "SUCCESS", "b": "ERROR"})], journal, view)
     assert replay(journal, "r").state is RunState.FAILED
+
+
+def test_cli_engine_mistral_needs_a_url(tmp_path: Any, capsys: Any) -> None:
+    from pathlib import Path
+
+    from lifecycle.cli.main import main
+
+    demo = str(Path(__file__).resolve().parents[2] / "inventories" / "demo")
+    argv = ["run", "upgrade", "-i", demo, "--to", "ussuri", "-y", "--state-dir", str(tmp_path),
+            "--engine", "mistral"]  # fmt: skip
+    assert main(argv) == 2
+    assert "--mistral-url" in capsys.readouterr().err
+    assert not (tmp_path / "demo.db").exists()  # nothing journaled
