@@ -223,7 +223,14 @@ class Engine:
             future = pool.submit(_call, driver.run, step, ctx, self.redactor)
             deadline = now + self.policies.timeout(step)
             self._flights[future] = _Flight(step, attempt, deadline)
-            self._emit("step-started", step=step.id, attempt=attempt, nodes=list(step.nodes))
+            self._emit(
+                "step-started",
+                step=step.id,
+                attempt=attempt,
+                nodes=list(step.nodes),
+                phase=step.phase,
+                batch=step.batch,
+            )
 
     def _finish(self, flight: _Flight, result: StepResult) -> None:
         step, t = flight.step, self.tally
