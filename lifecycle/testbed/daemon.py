@@ -180,7 +180,8 @@ def serve(directory):
     server = ThreadingHTTPServer(
         (service.config["bind"], service.config["port"]), _handler(service)
     )
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    # nothing to flush (every write is atomic): stop at once, as a restart should
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     server.serve_forever()
 
 
@@ -213,23 +214,24 @@ def stop(directory):
     if pid is None or not _alive(pid):
         return False
     os.kill(pid, signal.SIGTERM)
-    for _ in range(50):
+    for _ in range(100):
         if not _alive(pid):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     else:
         os.kill(pid, signal.SIGKILL)
     (Path(directory) / "pid").unlink(missing_ok=True)
     return True
 
 
-def ensure(directory):
-    """Run the daemon at the version its file names; restart it only when that differs."""
+def _start(directory):
+    """Start the daemon if it does not run at the version its file names; returns the child,
+    or None when it already runs at that version."""
     wanted = (Path(directory) / "version").read_text().strip()
     pid = _pid(directory)
     running = _answers(directory) if pid and _alive(pid) else None
     if running and running.get("version") == wanted:
-        return False
+        return None
     stop(directory)
     log = open(Path(directory) / "log", "ab")  # noqa: SIM115 - handed to the child
     child = subprocess.Popen(
@@ -241,14 +243,27 @@ def ensure(directory):
         close_fds=True,
     )
     (Path(directory) / "pid").write_text(str(child.pid))
-    for _ in range(200):
+    return child
+
+
+def _wait(directory, child):
+    wanted = (Path(directory) / "version").read_text().strip()
+    for _ in range(400):
         answer = _answers(directory)
         if answer and answer.get("version") == wanted:
-            return True
+            return
         if child.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.025)
     raise SystemExit(f"daemon in {directory} did not start; see its log")
+
+
+def ensure(directory):
+    """Run the daemon at the version its file names; restart it only when that differs."""
+    child = _start(directory)
+    if child is not None:
+        _wait(directory, child)
+    return child is not None
 
 
 def _write_if_changed(path, text):
@@ -262,8 +277,8 @@ def _write_if_changed(path, text):
 def install(host_root, release, configs, services):
     """Install (or upgrade) services on a host: configuration, version file, daemon running at
     that version. Returns the services that changed; a second call with the same input changes
-    nothing."""
-    changed = []
+    nothing. Daemons restart together, then are awaited together."""
+    changed, started = [], []
     for service in services:
         directory = Path(host_root) / "services" / service
         directory.mkdir(parents=True, exist_ok=True)
@@ -274,8 +289,13 @@ def install(host_root, release, configs, services):
         touched |= _write_if_changed(directory / "version", release + "\n")
         if touched:
             stop(directory)  # stop, then start at the new version
-        if ensure(directory) or touched:
+        child = _start(directory)
+        if child is not None:
+            started.append((directory, child))
+        if child is not None or touched:
             changed.append(service)
+    for directory, child in started:
+        _wait(directory, child)
     return changed
 
 

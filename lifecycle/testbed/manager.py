@@ -119,6 +119,7 @@ def up(cluster: Cluster, directory: Path) -> TestbedState:
             f"cluster {state.cluster} (the testbed in {directory}); run down first",
         )
     state = state or _new_state(cluster, directory)
+    _refuse_other_testbed(state)
     st.save(directory, state)
     state = _keys(state, directory)
     st.save(directory, state)
@@ -135,6 +136,21 @@ def up(cluster: Cluster, directory: Path) -> TestbedState:
         st.save(directory, state)
     _known_hosts(state)
     return state
+
+
+def _refuse_other_testbed(state: TestbedState) -> None:
+    """Two bridges holding the same subnet would split the hosts between them."""
+    gateway = state.bridge_address.split("/")[0]
+    shown = hostlib.ip("-o", "-4", "addr", "show").stdout
+    for line in shown.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3].split("/")[0] == gateway and fields[1] != state.bridge:
+            raise UsageError.at(
+                "lifecycle testbed up",
+                "--state-dir",
+                f"the only testbed: {fields[1]} already holds {gateway} (another testbed is up;"
+                " take it down with `lifecycle testbed down --state-dir` of that one)",
+            )
 
 
 def _ensure_sshd(state: TestbedState, host: HostRecord, directory: Path) -> HostRecord:
