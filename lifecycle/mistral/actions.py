@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import threading
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from lifecycle.execution.routing import MODES, Router
 from lifecycle.formats.plan_json import plan_from_dict
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Step
+
+log = logging.getLogger(__name__)
 
 # One router per (mode, options) per executor process: drivers keep state that concurrent
 # tasks must share (the sim driver's in-memory cluster and its lock, ansible's connections).
@@ -154,6 +158,12 @@ class StepAction(actions.Action):
             return actions.Result(error=redactor.data(error))
         except LifecycleError as exc:
             error = {"step": step.id, "ok": False, "error": str(exc)}
+            return actions.Result(error=redactor.data(error))
+        except Exception as exc:
+            # Mistral would store the raw message (and a traceback) where secrets could show:
+            # hand it back redacted instead; the executor's log keeps the (redacted) traceback
+            log.error("step %s: driver crashed\n%s", step.id, redactor.text(traceback.format_exc()))
+            error = {"step": step.id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
             return actions.Result(error=redactor.data(error))
         detail = _detail(step, result, redactor)
         return actions.Result(data=detail) if result.ok else actions.Result(error=detail)

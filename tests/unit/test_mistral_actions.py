@@ -102,14 +102,16 @@ class Leaky(Driver):
 
     name = "leaky"
 
-    def __init__(self, secret: str, raise_it: bool = False) -> None:
+    def __init__(self, secret: str, raise_it: str = "") -> None:
         self.secret, self.raise_it = secret, raise_it
 
     def run(self, step: Any, ctx: StepContext) -> StepResult:
         resolved = {v for _, entry in ctx.secrets.items() for v in entry.values()}
         assert self.secret in resolved  # resolved in the executor, from the inventory
-        if self.raise_it:
+        if self.raise_it == "driver-error":
             raise DriverError(f"login {self.secret} refused", {"password": self.secret})
+        if self.raise_it == "crash":
+            raise RuntimeError(f"bug while using {self.secret}")
         return StepResult(
             ok=False,
             output={"said": f"pw={self.secret}"},
@@ -118,9 +120,9 @@ class Leaky(Driver):
         )
 
 
-@pytest.mark.parametrize("raise_it", [False, True])
+@pytest.mark.parametrize("raise_it", ["", "driver-error", "crash"])
 def test_secrets_are_resolved_in_the_executor_and_redacted(
-    plan: Plan, tmp_path, monkeypatch, raise_it: bool
+    plan: Plan, tmp_path, monkeypatch, caplog, raise_it: str
 ) -> None:
     secret = max(load_secrets(load_inventory(DEMO)).values(), key=len)
     leaky = Leaky(secret, raise_it)
@@ -131,6 +133,7 @@ def test_secrets_are_resolved_in_the_executor_and_redacted(
     assert result.error is not None
     assert secret not in repr(result.error)
     assert "***" in repr(result.error)
+    assert secret not in caplog.text
 
 
 class Overlap(Driver):
