@@ -195,6 +195,7 @@ class SqliteJournal(Journal):
             (run_id,),
         )
         states = {s.value: s for s in StepState}
+        loads = json.loads
         for step_id, ts, state, attempt, output, error, hosts, not_before in rows:
             yield StepTransition(
                 run_id,
@@ -202,9 +203,9 @@ class SqliteJournal(Journal):
                 states[state],
                 ts,
                 attempt,
-                _load(output),
+                None if output is None else loads(output),
                 error,
-                _load(hosts),
+                None if hosts is None else loads(hosts),
                 not_before,
             )
 
