@@ -80,6 +80,32 @@ def plan_upgrade_cmd(
     emit_plan(plan, cluster, fmt, gantt, output, force)
 
 
+@plan_group.command("scale-out")
+@click.option("--nodes", "nodes_file", required=True, help="new servers: instackenv.json or YAML")
+@click.option("--profiles", "profiles_dir", help="hardware profiles directory")
+@click.option("--image", help="image to deploy on the new servers")
+@click.option("--ironic-url", help="standalone Ironic to match already inspected servers now")
+@click.option("--cloud", help="clouds.yaml entry instead of --ironic-url")
+@_with_common
+def plan_scale_out_cmd(
+    inventory: str,
+    nodes_file: str,
+    profiles_dir: str | None,
+    image: str | None,
+    ironic_url: str | None,
+    cloud: str | None,
+    fmt: str,
+    gantt: str | None,
+    output: str | None,
+    force: bool,
+) -> None:
+    """Plan adding new servers: enroll, inspect, match profiles, deploy, join their aggregate."""
+    from lifecycle.cli.nodes_cmds import scale_out_inputs
+
+    inputs = scale_out_inputs(inventory, nodes_file, profiles_dir, image, ironic_url, cloud)
+    emit_plan(inputs.plan, inputs.cluster, fmt, gantt, output, force)
+
+
 @plan_group.command("verify")
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
 @click.option("--force", is_flag=True, help="report violations but exit 0")

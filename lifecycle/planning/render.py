@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lifecycle.catalog import load_catalog
 from lifecycle.planning.plan import Plan, Step
 
 
@@ -26,8 +27,9 @@ def summary(plan: Plan) -> str:
     ratio = plan.makespan / plan.lower_bound if plan.lower_bound else 1.0
     extra = dict(plan.extra)
     ceph = f", ceph {extra['ceph_from']} -> {extra['ceph_to']}" if "ceph_to" in extra else ""
+    moves = f"{plan.source} -> {plan.target}" if plan.source != plan.target else plan.source
     return (
-        f"{plan.operation} {plan.cluster}: {plan.source} -> {plan.target}{ceph}\n"
+        f"{plan.operation} {plan.cluster}: {moves}{ceph}\n"
         f"{len(plan.steps)} steps, makespan {duration_text(plan.makespan)}, "
         f"lower bound {duration_text(plan.lower_bound)} (ratio {ratio:.3f})\n"
         f"digest {plan.digest}"
@@ -35,20 +37,12 @@ def summary(plan: Plan) -> str:
 
 
 def hop_of(step: Step) -> str:
-    """The release a step's hop leads to, for plans of several hops (else "")."""
+    """The release a step's hop leads to, in plans of several hops (else "")."""
     head = step.id.split("/", 1)[0]
-    known = {
-        "precheck",
-        "postcheck",
-        "upgrade",
-        "health",
-        "evacuate",
-        "enable",
-        "db-expand",
-        "db-contract",
-        "ceph",
-    }
-    return "" if head in known else head
+    catalog = load_catalog()
+    if head in catalog.openstack.names() or head.removeprefix("ceph-") in catalog.ceph.names():
+        return head
+    return ""
 
 
 def _groups(plan: Plan) -> dict[str, dict[str, dict[str, list[Step]]]]:

@@ -16,7 +16,8 @@ what each step upgrades and disrupts), the cluster and the catalog. Rules:
 - ``database``: a project's schema is expanded before its first new instance and contracted
   after its last;
 - ``once``: every instance is upgraded exactly once per hop, in order, to the final target;
-- ``gates``: a precheck before any disruption, a postcheck after all, a health gate between
+- ``gates``: a precheck before any disruption, a postcheck after all of a plan that disrupts
+  anything, a health gate between
   consecutive batches of a data-plane group, and a first batch no larger than the canary.
 """
 
@@ -73,7 +74,8 @@ def _check_gates(plan: Plan, replay: Replay) -> list[Violation]:
     last_end = max(
         (plan.end_of(s.id) for s in plan.steps if s.action != act.POSTCHECK), default=0.0
     )
-    if plan.steps and (not posts or max(posts) < last_end - 1e-6):
+    # a plan that disrupted anything must end by proving the cluster whole again
+    if disruptive and (not posts or max(posts) < last_end - 1e-6):
         out.append(Violation(last_end, "gates", "no postcheck after the last step"))
     out += _check_batches(plan, replay)
     return out

@@ -121,3 +121,15 @@ def test_a_plan_file_that_is_not_a_plan_is_a_clear_error(capsys, tmp_path) -> No
     bad.write_text('{"steps": 3}')
     assert main(["plan", "verify", "-i", DEMO, str(bad)]) == 2
     assert "bad.json" in capsys.readouterr().err
+
+
+def test_plan_scale_out_for_new_servers(capsys) -> None:
+    lab = str(ROOT / "inventories" / "lab")
+    nodes = str(ROOT / "inventories" / "lab" / "new-servers.json")
+    assert main(["plan", "scale-out", "-i", lab, "--nodes", nodes, "-f", "json"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert data["operation"] == "scale-out"
+    ids = {s["id"] for s in data["steps"]}
+    assert {"enroll/cmp-ssd-8", "inspect/cmp-ssd-8", "deploy/cmp-ssd-8"} <= ids
+    assert "FAKE-new-server-password" not in out  # BMC passwords never reach the plan
