@@ -68,7 +68,7 @@ class Driver(abc.ABC):
         without asking the operator. Most drivers cannot promise that."""
         return False
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook, most drivers hold nothing)
         """Release what the driver holds (connections, temporary files)."""
 
 
