@@ -11,7 +11,8 @@ FORMAT_VERSION = 1
 
 
 def _round(value: float) -> float:
-    return round(value, 3)
+    # always a float: 60 and 60.0 must give the same digest after a JSON round trip
+    return round(float(value), 3)
 
 
 def step_to_dict(step: Step, start: float) -> dict[str, Any]:
