@@ -11,7 +11,9 @@ with the action's structured result (output, hosts, error) and the same events f
 - Abort: `lifecycle abort RUN` (a journal control) cancels the execution. Pause is not offered:
   Mistral's paused executions would need their own resume path.
 - Resume: a FAILED run (execution in ERROR) re-runs its failed tasks with Mistral's task rerun;
-  Mistral then carries on with what follows them. Steps already SUCCESS never run again.
+  Mistral then carries on with what follows them. Join tasks Mistral marks ERROR only because
+  something upstream failed ("Failed by tasks") never ran: they stay PENDING in the journal.
+  Steps already SUCCESS never run again.
 The execution's id is kept in the run's audit record (`mistral_execution`).
 """
 
@@ -82,6 +84,12 @@ def _rank(state: StepState) -> int:
     return _PREFERENCE.index(state) if state in _PREFERENCE else len(_PREFERENCE)
 
 
+def induced(task: TaskState) -> bool:
+    """A join task Mistral put in ERROR because a task upstream failed: it never ran (the
+    engine leaves such steps PENDING), and it comes back by itself once that task is rerun."""
+    return task.state == "ERROR" and (task.state_info or "").startswith("Failed by tasks")
+
+
 def path_to(old: StepState, new: StepState) -> list[StepState]:
     """The shortest legal chain of states from `old` to `new` (polling may skip some)."""
     if old is new:
@@ -144,7 +152,7 @@ class Follower:
     def sync(self, tasks: list[TaskState]) -> None:
         batch: list[StepTransition] = []
         for task in tasks:
-            target = TASK_STATES.get(task.state)
+            target = None if induced(task) else TASK_STATES.get(task.state)
             if task.name not in self.states or target in (None, self.states[task.name]):
                 continue
             batch += self.move(task, target)
@@ -232,7 +240,7 @@ def rerun_failed(client: MistralClient, execution_id: str) -> list[str]:
         raise ResumeRefused(
             f"Mistral execution {execution_id} is {execution['state']}, not ERROR: nothing to rerun"
         )
-    failed = [t for t in client.tasks(execution_id) if t.state == "ERROR"]
+    failed = [t for t in client.tasks(execution_id) if t.state == "ERROR" and not induced(t)]
     for task in failed:
         client.rerun(task.id)
     return [t.name for t in failed]

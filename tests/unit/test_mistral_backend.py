@@ -36,7 +36,8 @@ class FakeMistral:
         snapshot = self.script[self.at][1]
         if self.at < len(self.script) - 1 and execution_id != "peek":
             self.at += 1
-        return [TaskState(f"id-{n}", n, st, f"info {n}", None) for n, st in snapshot.items()]
+        return [TaskState(f"id-{n}", n, st.split(":")[0], info(n, st), None)
+                for n, st in snapshot.items()]  # fmt: skip
 
     def task(self, task_id: str) -> TaskState:
         name = task_id[3:]
@@ -50,6 +51,11 @@ class FakeMistral:
 
     def rerun(self, task_id: str) -> None:
         self.reruns.append(task_id)
+
+
+def info(name: str, state: str) -> str:
+    """ "ERROR:join" plays a join task Mistral failed because of a failure upstream."""
+    return "Failed by tasks: ['b']" if state == "ERROR:join" else f"info {name}"
 
 
 def small_run() -> tuple[MemoryJournal, Any]:
@@ -110,9 +116,11 @@ def test_a_successful_execution_is_journaled_like_an_engine_run() -> None:
 
 def test_a_failed_execution_fails_the_run_with_the_action_detail() -> None:
     journal, view = small_run()
-    done, _, _ = follow([("ERROR", {"a": "SUCCESS", "b": "ERROR"})], journal, view)
+    done, _, _ = follow(
+        [("ERROR", {"a": "SUCCESS", "b": "ERROR", "c": "ERROR:join"})], journal, view
+    )
     assert done.state is RunState.FAILED
-    assert done.steps["b"].state is S.FAILED and done.steps["c"].state is S.PENDING
+    assert done.steps["b"].state is S.FAILED and done.steps["c"].state is S.PENDING  # never ran
     failed = [t for t in journal.step_transitions("r") if t.state is S.FAILED]
     assert failed[0].error == "b broke"
 
@@ -135,7 +143,7 @@ def test_resume_helpers_find_the_execution_and_rerun_failed_tasks() -> None:
 
     record_audit(journal, "r", {"mistral_execution": "e9"})
     assert execution_of(journal, "r") == "e9"
-    fake = FakeMistral([("ERROR", {"a": "SUCCESS", "b": "ERROR"})])
+    fake = FakeMistral([("ERROR", {"a": "SUCCESS", "b": "ERROR", "c": "ERROR:join"})])
     assert rerun_failed(fake, "peek") == ["b"]  # type: ignore[arg-type]
     assert fake.reruns == ["id-b"]
     with pytest.raises(ResumeRefused):
