@@ -163,7 +163,11 @@ def test_committed_workbooks_match_a_fresh_export(name: str) -> None:
     plan = plan_upgrade(cluster, UpgradeIntent("ussuri"))
     fresh = export_plan(plan, inventory=f"inventories/{name}")
     committed = (ROOT / "workflows" / f"{name}-upgrade-ussuri.yaml").read_text()
-    assert committed == fresh, f"workflows/{name}-upgrade-ussuri.yaml drifted: re-export it"
+    assert committed == fresh, (
+        f"workflows/{name}-upgrade-ussuri.yaml drifted from the planner; re-export it: lifecycle"
+        f" export mistral -i inventories/{name} --to ussuri --executor-inventory inventories/{name}"
+        f" -o workflows/{name}-upgrade-ussuri.yaml"
+    )
 
 
 def test_cli_writes_a_workbook(tmp_path: Path) -> None:
