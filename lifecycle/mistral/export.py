@@ -4,7 +4,7 @@ Why a *direct* workflow with `join: all`, not a reverse one with `requires`:
 - a reverse workflow runs only what one target task (`task_name`) needs; a plan has several sinks
   (a health gate per aggregate, the postcheck), so it would need a synthetic sink task that is not
   a step, while a direct workflow runs every task with no target to name;
-- Mistral accepts a reverse workflow whose `requires` form a cycle and only finds out at run time;
+- Mistral accepts a reverse workflow whose `requires` form a cycle (it does not check them);
   a direct workflow's transitions are checked here (`task_graph` + `check_acyclic`) and the run
   follows them literally, in the order an operator reads in the workbook;
 - on a failed task a direct workflow starts nothing downstream and ends in ERROR, which is the
