@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -76,19 +77,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--bmc-latency", type=float, default=0.0, help="seconds added to every Redfish answer"
+    )
     args = parser.parse_args()
     one = [machine("ssd", i, f"one-{i}") for i in range(args.servers)]
     many = [machine("hdd", i, f"many-{i}") for i in range(args.servers)]
-    with tempfile.TemporaryDirectory() as tmp, running(one + many, PASSWORD) as ironic:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running(one + many, PASSWORD, bmc_latency=args.bmc_latency) as ironic,
+    ):
         serial = timed_run(inspection_plan(one, ironic), ironic, 1, Path(tmp))
         parallel = timed_run(inspection_plan(many, ironic), ironic, args.concurrency, Path(tmp))
     print(
         json.dumps(
             {
                 "servers": args.servers,
+                "bmc_latency_s": args.bmc_latency,
                 "one_at_a_time_s": round(serial, 1),
                 f"concurrency_{args.concurrency}_s": round(parallel, 1),
                 "speedup": round(serial / parallel, 2),
+                "load_average_1m": round(os.getloadavg()[0], 1),  # other work on the machine
             }
         )
     )

@@ -9,4 +9,4 @@ cd "$(dirname "$0")/../.."
 export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
 echo "ironic lane: virtualenv $(.venv/bin/python -c \
   'from lifecycle.testbed.ironic import ensure_venv; print(ensure_venv())')"
-exec .venv/bin/pytest -q -m ironic --timeout 900 tests/functional
+exec .venv/bin/pytest -q -m ironic --timeout 900 tests/functional "$@"

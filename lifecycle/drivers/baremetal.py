@@ -56,6 +56,19 @@ AFTER_ENROLL = (
 )
 
 
+# transient states -> (the state they end in when all goes well, the timeout that applies)
+IN_FLIGHT = {
+    "verifying": ("manageable", "manageable"),
+    "inspecting": ("manageable", "inspect"),
+    "inspect wait": ("manageable", "inspect"),
+    "cleaning": ("available", "available"),
+    "clean wait": ("available", "available"),
+    "deploying": ("active", "active"),
+    "wait call-back": ("active", "active"),
+    "deleting": ("available", "available"),
+}
+
+
 class TransitionFailed(DriverError):
     """A node did not reach the state a verb asked for; the message carries Ironic's last_error."""
 
@@ -123,6 +136,7 @@ class BaremetalDriver(Driver):
         self.image = image
         self._connect = connect or self._default_connect
         self._local = threading.local()
+        self._conns: list[Any] = []  # every thread's connection, closed by close()
         self._redact = _Redact(set())
         for name in _BODY_LOGGERS:
             logging.getLogger(name).addFilter(self._redact)
@@ -142,12 +156,13 @@ class BaremetalDriver(Driver):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            self._conns.append(conn)
         return conn.baremetal
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        while self._conns:
+            self._conns.pop().close()
+        self._local = threading.local()
         for name in _BODY_LOGGERS:
             logging.getLogger(name).removeFilter(self._redact)
 
@@ -212,7 +227,11 @@ class BaremetalDriver(Driver):
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_result(not_there),
-            wait=tenacity.wait_fixed(self.poll_interval),
+            # quick first polls, then back off: Ironic's API shares a process with its conductor,
+            # so many tight pollers would slow the very transitions they wait for
+            wait=tenacity.wait_exponential(
+                multiplier=self.poll_interval, min=self.poll_interval, max=2.0
+            ),
             stop=tenacity.stop_after_delay(timeout),
             retry_error_callback=lambda rs: rs.outcome.result() if rs.outcome else None,
         )
@@ -230,6 +249,17 @@ class BaremetalDriver(Driver):
         self.api.set_node_provision_state(name, verb, **extra)
         return self.wait_for(name, target, timeout, verb)
 
+    def _settled(self, name: str) -> Any:
+        """The node once any transition in flight (e.g. from a run that crashed) has ended."""
+        node = self.api.find_node(name, ignore_missing=True)
+        if node is not None and node.provision_state in IN_FLIGHT:
+            target, key = IN_FLIGHT[node.provision_state]
+            try:
+                node = self.wait_for(name, target, self.timeouts[key], "transition in flight")
+            except TransitionFailed:
+                node = self.api.get_node(name)  # a failure state: the verb decides what to do
+        return node
+
     def _has_inventory(self, node: Any) -> bool:
         try:
             return bool(self.api.get_node_inventory(node.id))
@@ -246,7 +276,7 @@ class BaremetalDriver(Driver):
     def enroll(self, name: str, step: Step, ctx: StepContext) -> dict[str, Any]:
         info = _driver_info(step, ctx)
         self._redact.secrets.update(v for k, v in info.items() if k.endswith("password"))
-        node = self.api.find_node(name, ignore_missing=True)
+        node = self._settled(name)
         if node is None:
             node = self.api.create_node(
                 name=name, driver=step.param("driver"), driver_info=info,
@@ -267,7 +297,7 @@ class BaremetalDriver(Driver):
                 self.api.create_port(node_uuid=node.id, address=mac)
 
     def inspect(self, name: str, step: Step, ctx: StepContext) -> dict[str, Any]:
-        node = self.api.get_node(name)
+        node = self._settled(name)
         settled = node.provision_state in AFTER_INSPECT - {"manageable"}
         if settled and self._has_inventory(node):
             return self._inspected(name, ctx, skipped=True)
@@ -305,14 +335,14 @@ class BaremetalDriver(Driver):
         return {"profile": wanted, "explanation": verdict.explain(), "matching": verdict.matching}
 
     def provide(self, name: str, step: Step, ctx: StepContext) -> dict[str, Any]:
-        node = self.api.get_node(name)
+        node = self._settled(name)
         if node.provision_state in AFTER_PROVIDE:
             return {"provision_state": node.provision_state, "skipped": True}
         node = self._move(name, "provide", "available", self.timeouts["available"])
         return {"provision_state": node.provision_state, "skipped": False}
 
     def deploy(self, name: str, step: Step, ctx: StepContext) -> dict[str, Any]:
-        node = self.api.get_node(name)
+        node = self._settled(name)
         if node.provision_state == "active":
             return {"provision_state": "active", "skipped": True}
         image = step.param("image") or self.image
@@ -335,7 +365,7 @@ class BaremetalDriver(Driver):
         self.api.patch_node(node, patch)
 
     def undeploy(self, name: str, step: Step, ctx: StepContext) -> dict[str, Any]:
-        node = self.api.get_node(name)
+        node = self._settled(name)
         if node.provision_state == "available":
             return {"provision_state": "available", "skipped": True}
         node = self._move(name, "deleted", "available", self.timeouts["available"])

@@ -53,6 +53,7 @@ class ComputeDriver(Driver):
         self.timeouts = {**TIMEOUTS, **(timeouts or {})}
         self._connect = connect or self._default_connect
         self._local = threading.local()
+        self._conns: list[Any] = []  # every thread's connection, closed by close()
 
     def _default_connect(self) -> Any:
         import openstack
@@ -67,12 +68,13 @@ class ComputeDriver(Driver):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            self._conns.append(conn)
         return conn.compute
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        while self._conns:
+            self._conns.pop().close()
+        self._local = threading.local()
 
     # --- the Driver interface ---------------------------------------------------------------
 

@@ -129,6 +129,7 @@ class IronicTestbed:
     ironic_port: int = field(default_factory=free_port)
     redfish_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    bmc_latency: float = 0.0  # seconds added to every Redfish answer (real BMCs are slow)
     pids: list[int] = field(default_factory=list)
 
     @property
@@ -197,7 +198,8 @@ class IronicTestbed:
         auth.write_text(f"{BMC_USER}:{hashed}\n")
         auth.chmod(0o600)
         config = self.state_dir / "emulator.conf"
-        config.write_text(_emulator_config(machines, self.state_dir, self.redfish_port, auth))
+        text = _emulator_config(machines, self.state_dir, self.redfish_port, auth)
+        config.write_text(text + f"LIFECYCLE_BMC_LATENCY = {self.bmc_latency!r}\n")
         py = str(self.venv / "bin" / "python")
         self._spawn("emulator", [py, __file__, "emulator", "--config", str(config)])
         _wait_http(f"{self.redfish_url}/redfish/v1/", {}, 30.0, self.pids[-1])
@@ -219,11 +221,15 @@ class IronicTestbed:
 
 @contextlib.contextmanager
 def running(
-    machines: list[Machine], bmc_password: str, state_dir: Path | None = None
+    machines: list[Machine],
+    bmc_password: str,
+    state_dir: Path | None = None,
+    bmc_latency: float = 0.0,
 ) -> Iterator[IronicTestbed]:
     """Ironic + emulator for the duration of a `with` block (the pytest fixtures' engine)."""
     venv = ensure_venv()
-    testbed = IronicTestbed(state_dir or Path(tempfile.mkdtemp(prefix="lifecycle-ironic-")), venv)
+    folder = state_dir or Path(tempfile.mkdtemp(prefix="lifecycle-ironic-"))
+    testbed = IronicTestbed(folder, venv, bmc_latency=bmc_latency)
     try:
         testbed.start(machines, bmc_password)
         yield testbed
@@ -364,7 +370,16 @@ def _run_emulator() -> None:  # pragma: no cover - runs in a child process
     emulator.app.jinja_loader = jinja2.ChoiceLoader(
         [jinja2.FileSystemLoader(str(override)), emulator.app.jinja_loader]
     )
+    emulator.app.before_request(_slow_bmc)
     sys.exit(emulator.main())
+
+
+def _slow_bmc() -> None:  # pragma: no cover - runs in the emulator
+    from sushy_tools.emulator import main as emulator
+
+    delay = float(emulator.app.config.get("LIFECYCLE_BMC_LATENCY") or 0.0)
+    if delay:
+        time.sleep(delay)
 
 
 def _processors(self: Any, identity: str) -> list[dict[str, Any]]:  # pragma: no cover
