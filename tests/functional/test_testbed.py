@@ -7,11 +7,15 @@ Needs root and openssh-server (the lane script installs it).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +178,33 @@ def test_batch_step_reports_an_unreachable_host_then_succeeds_once_restored(bed:
     assert runs == ["attempt-1", "attempt-2"]
 
 
+IDEMPOTENT_STEPS = [
+    ("ansible.playbook", {"playbook": "upgrade-service", "service": "haproxy",
+                          "release": "ussuri"}, ("ctl-0",)),
+    ("ansible.playbook", {"playbook": "ceph-flag", "flag": "noout", "state": "set"}, ()),
+    ("ansible.playbook", {"playbook": "ceph-flag", "flag": "noout", "state": "unset"}, ()),
+    ("ansible.playbook", {"playbook": "db-migrate", "project": "nova", "phase": "expand",
+                          "release": "ussuri"}, ("ctl-1",)),
+    ("compute.evacuate", {"mode": "live-migrate", "aggregate": "hdd"}, ("cmp-hdd-0",)),
+    ("compute.enable", {"aggregate": "hdd"}, ("cmp-hdd-0",)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("action", "params", "nodes"), IDEMPOTENT_STEPS)
+def test_every_playbook_changes_things_once_then_nothing(
+    bed: Bed, action: str, params: dict[str, object], nodes: tuple[str, ...]
+) -> None:
+    driver = AnsibleDriver(state_dir=bed.state)
+    step = make_step(f"idempotence/{params.get('playbook', action)}", action, "p", params,
+                     nodes=nodes)  # fmt: skip
+    ctx = StepContext(run_id="idempotence", cluster=bed.cluster)
+    first, second = driver.run(step, ctx), driver.run(step, ctx)
+    assert first.ok and second.ok, (first.error, second.error)
+    assert sum(first.output["changed"].values()) > 0
+    assert set(second.output["changed"].values()) == {0}
+    assert driver.probe(step, ctx) in (True, None)
+
+
 def test_upgrade_stops_on_an_unreachable_host_and_resume_completes_it(bed: Bed) -> None:
     with Monitor(bed.cluster) as monitor:
         manager.kill_sshd(bed.state, "cmp-ssd-1")
@@ -201,6 +232,64 @@ def test_upgrade_stops_on_an_unreachable_host_and_resume_completes_it(bed: Bed) 
     assert len(observed.instances_at_start) == 12
     assert observed.instances_at_end == observed.instances_at_start
     assert observed.max_down == {"hdd": 1, "ssd": 1}  # each aggregate lost one host at a time
+
+
+def test_a_killed_run_is_resumed_to_the_end(bed: Bed, tmp_path: Path) -> None:
+    """The controller dies (kill -9 of its whole process group, ansible-playbook included)
+    mid-upgrade; `resume` finishes the run with no step done twice and nothing lost."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(bed.inventory, inventory)
+    cluster_yaml = inventory / "cluster.yaml"
+    cluster_yaml.write_text(cluster_yaml.read_text().replace("release: train", "release: ussuri"))
+    (inventory / "secrets.yaml").chmod(0o600)
+    events = tmp_path / "events.jsonl"
+    with Monitor(bed.cluster) as monitor:
+        run = subprocess.Popen(
+            [*LIFECYCLE, "run", "upgrade", "-i", str(inventory), "--to", "victoria",
+             "--driver", "testbed", "-y", "--events", str(events)],
+            env=bed.env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 300
+            while _succeeded(events) < 12 and run.poll() is None:
+                assert time.monotonic() < deadline, "the run made no progress"
+                time.sleep(0.2)
+            assert run.poll() is None, "the run ended before it could be killed"
+            os.killpg(run.pid, signal.SIGKILL)
+        finally:
+            run.wait()
+        run_id = json.loads(events.read_text().splitlines()[0])["run"]
+        done_before = _succeeded_steps(events)
+        resumed = bed.cli("resume", run_id, "--events", str(events))
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    names = []
+    for line in events.read_text().splitlines():
+        if '"step-succeeded"' in line:
+            with contextlib.suppress(ValueError):
+                names.append(json.loads(line)["step"])
+    assert len(names) == len(set(names)), "a step succeeded twice"
+    assert done_before <= set(names)
+    assert _versions(bed.cluster) == _expected(bed.cluster, "victoria")
+    assert monitor.observation.violations == []
+    assert monitor.observation.instances_at_end == monitor.observation.instances_at_start
+
+
+def _succeeded_steps(events: Path) -> set[str]:
+    if not events.exists():
+        return set()
+    found = set()
+    for line in events.read_text().splitlines():
+        if '"step-succeeded"' in line:
+            try:
+                found.add(json.loads(line)["step"])
+            except ValueError:  # the last line of a killed writer may be cut short
+                continue
+    return found
+
+
+def _succeeded(events: Path) -> int:
+    return len(_succeeded_steps(events))
 
 
 def test_down_removes_exactly_what_up_recorded(bed: Bed) -> None:
