@@ -8,10 +8,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
 if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  # keep Debian from starting its system-wide broker (on 0.0.0.0): the lane runs its own
+  own_policy=no
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    own_policy=yes
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null
+  [ "$own_policy" = no ] || rm -f /usr/sbin/policy-rc.d
 fi
-# if Debian started its packaged broker, it keeps its ports: the lane runs its own on free ports
 export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
 echo "mistral lane: virtualenv $(.venv/bin/python -c \
   'from lifecycle.mistral.lane import ensure_venv; print(ensure_venv())' \
