@@ -19,7 +19,7 @@ if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
   [ "$own_policy" = no ] || rm -f /usr/sbin/policy-rc.d
 fi
 export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
-echo "mistral lane: virtualenv $(.venv/bin/python -c \
-  'from lifecycle.mistral.lane import ensure_venv; print(ensure_venv())' \
-  2> >(grep -v 'is ignored: it is neither a file' >&2))"
+venv=$(.venv/bin/python -c 'from lifecycle.mistral.lane import ensure_venv; print(ensure_venv())' \
+  2> >(grep -v 'is ignored: it is neither a file' >&2))  # fails the lane here if pip fails
+echo "mistral lane: virtualenv $venv"
 exec .venv/bin/pytest -q -m mistral --timeout 900 tests/functional
