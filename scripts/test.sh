@@ -5,6 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+export LIFECYCLE_CACHE=${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}  # lane venvs, reused across runs
+mkdir -p "$LIFECYCLE_CACHE"
 results=$(mktemp -d)
 status=0
 step() { echo; echo "==> $*"; }
