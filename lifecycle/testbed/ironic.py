@@ -155,13 +155,12 @@ class IronicTestbed:
         self._start_ironic()
 
     def stop(self) -> None:
+        """SIGTERM each process group we started (Ironic forks a worker), then SIGKILL."""
         for pid in self.pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
+            _signal_group(pid, signal.SIGTERM)
         for pid in self.pids:
-            _wait_pid(pid, 20.0)
+            _wait_pid(pid, 30.0)
+            _signal_group(pid, signal.SIGKILL)  # whatever of the group outlived its leader
         self.pids.clear()
 
     # --- the three processes ---------------------------------------------------------------
@@ -171,7 +170,12 @@ class IronicTestbed:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("OS_CLOUD", None)
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.state_dir, env=env
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.state_dir,
+            env=env,
+            start_new_session=True,  # its own process group: stop() reaches forked workers
         )
         self.pids.append(proc.pid)
 
@@ -325,6 +329,11 @@ def _alive(pid: int) -> bool:
     except ChildProcessError:
         return False
     return done == 0
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
 
 
 def _wait_pid(pid: int, timeout: float) -> None:
