@@ -24,9 +24,10 @@ import pytest
 
 from lifecycle.catalog import load_catalog
 from lifecycle.drivers.ansible import AnsibleDriver
-from lifecycle.drivers.base import StepContext
+from lifecycle.drivers.base import StepContext, StepResult
+from lifecycle.errors import ExecutionError
 from lifecycle.formats.inventory import load_inventory
-from lifecycle.model.cluster import Cluster
+from lifecycle.model.cluster import Cluster, NodeSpec, RoleSpec
 from lifecycle.planning.actions import make_step
 from lifecycle.testbed import client, manager
 from lifecycle.testbed import state as st
@@ -205,6 +206,22 @@ def test_every_playbook_changes_things_once_then_nothing(
     assert driver.probe(step, ctx) in (True, None)
 
 
+def test_health_playbook_checks_versions_from_the_hosts(bed: Bed) -> None:
+    driver = AnsibleDriver(state_dir=bed.state)
+    ctx = StepContext(run_id="health", cluster=bed.cluster)
+    nodes = ("ctl-0", "ctl-1", "ctl-2")
+
+    def health(release: str) -> StepResult:
+        params = {"services": ["galera", "rabbitmq"], "release": release}
+        return driver.run(make_step(f"health/{release}", "checks.health", "p", params,
+                                    nodes=nodes), ctx)  # fmt: skip
+
+    assert health("train").ok
+    wrong = health("ussuri")
+    assert not wrong.ok
+    assert {h: r["status"] for h, r in wrong.hosts.items()} == dict.fromkeys(nodes, "failed")
+
+
 def test_upgrade_stops_on_an_unreachable_host_and_resume_completes_it(bed: Bed) -> None:
     with Monitor(bed.cluster) as monitor:
         manager.kill_sshd(bed.state, "cmp-ssd-1")
@@ -314,3 +331,26 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_down_after_an_up_that_broke_halfway(tmp_path: Path) -> None:
+    """`up` records each thing before it makes it: when it dies halfway (here: a bad address on
+    the second host), `down` from the state file alone removes what was made."""
+    roles = (RoleSpec("Compute", ("nova-compute",)),)
+    nodes = (
+        NodeSpec("ok-0", "Compute", address="198.18.0.41"),
+        NodeSpec("bad-1", "Compute", address="198.18.0.300"),
+    )
+    cluster = Cluster(name="broken", release="train", roles=roles, nodes=nodes)
+    state = tmp_path / "state"
+    with pytest.raises(ExecutionError):
+        manager.up(cluster, state)
+    tb = st.load(state)
+    assert tb is not None and [h.name for h in tb.hosts] == ["ok-0", "bad-1"]
+    assert all(netns_exists(h.netns) for h in tb.hosts)
+    removed = manager.down(state)
+    assert any(r.startswith("sshd") for r in removed)
+    assert not any(netns_exists(h.netns) for h in tb.hosts)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert tb.bridge not in links and not any(h.veth in links for h in tb.hosts)
+    assert st.load(state) is None
