@@ -209,9 +209,10 @@ def test_wrong_bmc_password_fails_enrollment_clearly_and_alone(first_run, ironic
     assert baremetal(ironic).get_node(BAD).provision_state == "enroll"
 
 
-def test_planted_passwords_appear_in_no_log_journal_or_output(first_run):
+def test_planted_passwords_appear_in_no_log_journal_or_output(first_run, ironic):
     work: Path = first_run["work"]
     produced = [first_run["log"], first_run["events"], *sorted((work / "state").glob("*"))]
+    produced += ironic.logs()  # Ironic's and the emulator's own logs too
     produced += sorted((work / "artifacts").rglob("*")) if (work / "artifacts").exists() else []
     assert first_run["log"].stat().st_size > 0  # DEBUG logging really ran
     plan_json = json.dumps(first_run["plan"].by_id[f"enroll/{BAD}"].param_dict)
