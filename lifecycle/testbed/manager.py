@@ -188,6 +188,9 @@ def down(directory: Path) -> list[str]:
         if Path(path).exists():
             Path(path).unlink()
             removed.append(f"file {path}")
+    hosts_dir = directory / "hosts"
+    if hosts_dir.is_dir() and not any(hosts_dir.iterdir()):
+        hosts_dir.rmdir()
     st.forget(directory)
     return removed
 
