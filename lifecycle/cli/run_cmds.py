@@ -38,10 +38,37 @@ def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
         raise UsageError.at(str(path), "", f"a plan in lifecycle's JSON form ({exc})") from exc
 
 
+def _plan_scale_out(cluster: Cluster, intent: dict[str, Any]) -> Plan:
+    from lifecycle.cli.nodes_cmds import scale_out_planner
+
+    plan: Plan = scale_out_planner(cluster, intent)
+    return plan
+
+
 PLANNERS: dict[str, Callable[[Cluster, dict[str, Any]], Plan]] = {
     "upgrade": _plan_upgrade,
     "plan-file": _plan_file,
+    "scale-out": _plan_scale_out,
 }
+
+
+def _run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:
+    """The cluster the drivers and the verifier see: a scale-out adds its new servers."""
+    if intent.get("operation") != "scale-out":
+        return cluster
+    from lifecycle.cli.nodes_cmds import scale_out_cluster
+
+    grown: Cluster = scale_out_cluster(cluster, intent)
+    return grown
+
+
+def _run_secrets(cluster: Cluster, intent: dict[str, Any]) -> Any:
+    """The secrets drivers need: a scale-out adds the new servers' BMC logins."""
+    if intent.get("operation") == "scale-out":
+        from lifecycle.cli.nodes_cmds import scale_out_secrets
+
+        return scale_out_secrets(cluster, intent)
+    return _load_secrets(cluster)
 
 
 # --- shared pieces ------------------------------------------------------------------------------
@@ -110,15 +137,17 @@ def execute_operation(
     from lifecycle.execution.runner import conclude, launch
     from lifecycle.planning.verifier import check_safe
 
-    cluster = _load_cluster(inventory)
-    plan = PLANNERS[intent["operation"]](cluster, intent)
+    inventory_cluster = _load_cluster(inventory)
+    plan = PLANNERS[intent["operation"]](inventory_cluster, intent)
+    cluster = _run_cluster(inventory_cluster, intent)
     if plan.cluster != cluster.name:
         raise UsageError.at(inventory, "cluster", f"the plan's cluster {plan.cluster!r}")
-    if plan.inventory_digest and plan.inventory_digest != cluster.digest:
+    if plan.inventory_digest and plan.inventory_digest != inventory_cluster.digest:
         raise UsageError.at(
             intent.get("plan_file", inventory),
             "inventory_digest",
-            f"{cluster.digest} (the inventory given); the plan was made for another inventory:"
+            f"{inventory_cluster.digest} (the inventory given); the plan was made for another"
+            " inventory:"
             " plan again",
         )
     overridden = check_safe(plan, cluster, force=force)
@@ -131,9 +160,8 @@ def execute_operation(
             abort=True,
         )
     engine, mistral_url = opts.pop("engine", "embedded"), opts.pop("mistral_url", None)
-    setup = _setup(
-        opts.pop("state_dir"), opts.pop("driver"), secrets=_load_secrets(cluster), **opts
-    )
+    secrets = _run_secrets(inventory_cluster, intent)
+    setup = _setup(opts.pop("state_dir"), opts.pop("driver"), secrets=secrets, **opts)
     intent = dict(intent, inventory=str(Path(inventory).resolve()), driver=setup.driver)
     if setup.sim_scale is not None:
         intent["sim_scale"] = setup.sim_scale
@@ -182,6 +210,33 @@ def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any
     execute_operation(intent, inventory, force, yes, opts)
 
 
+@run_group.command("scale-out")
+@click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
+@click.option("--nodes", "nodes_file", required=True, help="new servers: instackenv.json or YAML")
+@click.option("--profiles", "profiles_dir", help="hardware profiles directory")
+@click.option("--image", help="image to deploy on the new servers")
+@click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+@with_options(RUN_OPTIONS)
+def run_scale_out(
+    inventory: str,
+    nodes_file: str,
+    profiles_dir: str | None,
+    image: str | None,
+    force: bool,
+    yes: bool,
+    **opts: Any,
+) -> None:
+    """Add new servers: enroll, inspect, match profiles, deploy, join their aggregate."""
+    intent = {
+        "operation": "scale-out",
+        "nodes_file": str(Path(nodes_file).resolve()),
+        "profiles": str(Path(profiles_dir).resolve()) if profiles_dir else None,
+        "image": image,
+    }
+    execute_operation(intent, inventory, force, yes, opts)
+
+
 @click.command("resume")
 @click.argument("run_id")
 @click.option("--accept", multiple=True, metavar="STEP", help="a step in doubt did take effect")
@@ -216,14 +271,14 @@ def resume_cmd(
         path = inventory or intent.get("inventory")
         if not path:
             raise ResumeRefused(f"run {run_id} recorded no inventory; pass --inventory")
-        cluster = _load_cluster(path)
+        inventory_cluster = _load_cluster(path)
         planner = PLANNERS.get(str(intent.get("operation")))
-        plan_now = planner(cluster, intent) if planner else None
+        plan_now = planner(inventory_cluster, intent) if planner else None
+        cluster = _run_cluster(inventory_cluster, intent)
         if opts.get("sim_scale") is None and intent.get("sim_scale") is not None:
             opts["sim_scale"] = intent["sim_scale"]
-        setup = _setup(
-            str(root), intent.get("driver", "sim"), secrets=_load_secrets(cluster), **opts
-        )
+        secrets = _run_secrets(inventory_cluster, intent)
+        setup = _setup(str(root), intent.get("driver", "sim"), secrets=secrets, **opts)
         view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
         click.echo(conclude(view, journal))
     finally:
