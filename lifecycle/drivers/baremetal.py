@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,8 @@ from typing import Any
 import tenacity
 
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.openstack_conn import ThreadConnections
+from lifecycle.drivers.openstack_conn import connect as openstack_connect
 from lifecycle.errors import DriverError
 from lifecycle.planning.plan import Step
 from lifecycle.planning.profiles import (
@@ -134,35 +135,22 @@ class BaremetalDriver(Driver):
         self.deploy_kernel = deploy_kernel
         self.deploy_ramdisk = deploy_ramdisk
         self.image = image
-        self._connect = connect or self._default_connect
-        self._local = threading.local()
-        self._conns: list[Any] = []  # every thread's connection, closed by close()
+        self._conns = ThreadConnections(
+            connect or (lambda: openstack_connect(self.cloud, self.endpoint, "baremetal"))
+        )
         self._redact = _Redact(set())
         for name in _BODY_LOGGERS:
             logging.getLogger(name).addFilter(self._redact)
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _default_connect(self) -> Any:
-        import openstack
-
-        if self.endpoint:
-            return openstack.connect(auth_type="none", baremetal_endpoint_override=self.endpoint)
-        return openstack.connect(cloud=self.cloud)
-
     @property
     def api(self) -> Any:
         """The baremetal proxy of this thread's connection (one per engine worker thread)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-            self._conns.append(conn)
-        return conn.baremetal
+        return self._conns.get().baremetal
 
     def close(self) -> None:
-        while self._conns:
-            self._conns.pop().close()
-        self._local = threading.local()
+        self._conns.close()
         for name in _BODY_LOGGERS:
             logging.getLogger(name).removeFilter(self._redact)
 

@@ -20,13 +20,14 @@ Actions (on every node of the step):
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import tenacity
 
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.openstack_conn import ThreadConnections
+from lifecycle.drivers.openstack_conn import connect as openstack_connect
 from lifecycle.errors import DriverError
 from lifecycle.planning.plan import Step
 
@@ -51,30 +52,17 @@ class ComputeDriver(Driver):
         self.endpoint = endpoint or os.environ.get("LIFECYCLE_NOVA_URL")
         self.poll_interval = poll_interval
         self.timeouts = {**TIMEOUTS, **(timeouts or {})}
-        self._connect = connect or self._default_connect
-        self._local = threading.local()
-        self._conns: list[Any] = []  # every thread's connection, closed by close()
-
-    def _default_connect(self) -> Any:
-        import openstack
-
-        if self.endpoint:
-            return openstack.connect(auth_type="none", compute_endpoint_override=self.endpoint)
-        return openstack.connect(cloud=self.cloud)
+        self._conns = ThreadConnections(
+            connect or (lambda: openstack_connect(self.cloud, self.endpoint, "compute"))
+        )
 
     @property
     def api(self) -> Any:
         """The compute proxy of this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-            self._conns.append(conn)
-        return conn.compute
+        return self._conns.get().compute
 
     def close(self) -> None:
-        while self._conns:
-            self._conns.pop().close()
-        self._local = threading.local()
+        self._conns.close()
 
     # --- the Driver interface ---------------------------------------------------------------
 
