@@ -18,10 +18,10 @@ from lifecycle.model import (
     RoleSpec,
 )
 from lifecycle.model.service import Tier
-from lifecycle.planning.plan import Plan
-from lifecycle.planning.scheduler import build_plan
+from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 from lifecycle.planning.verifier import verify
+from tests.unit.plan_surgery import rebuild
 
 CATALOG = load_catalog()
 INFRA_CONTROL = sorted(
@@ -107,18 +107,13 @@ def test_every_plan_for_a_valid_cluster_is_safe(case: tuple[Cluster, UpgradeInte
 
 
 def _retimed(plan: Plan, factors: list[float]) -> Plan:
-    steps = [
-        dataclasses.replace(s, duration=s.duration * factors[i % len(factors)])
-        for i, s in enumerate(plan.steps)
-    ]
-    return build_plan(
-        plan.operation,
-        plan.cluster,
-        steps,
-        source=plan.source,
-        target=plan.target,
-        extra=plan.extra,
-    )
+    def change(steps: list[Step]) -> list[Step]:
+        return [
+            dataclasses.replace(s, duration=s.duration * factors[i % len(factors)])
+            for i, s in enumerate(steps)
+        ]
+
+    return rebuild(plan, change)
 
 
 @SETTINGS
