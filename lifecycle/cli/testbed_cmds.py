@@ -1,4 +1,4 @@
-"""`lifecycle testbed up|down|status|deploy`: the local multi-host test cluster."""
+"""`lifecycle testbed up|down|add-host|status|deploy`: the local multi-host test cluster."""
 
 from __future__ import annotations
 
@@ -50,6 +50,17 @@ def down_cmd(state_path: str | None) -> None:
     click.echo(f"removed {len(removed)} things:")
     for item in removed:
         click.echo(f"  {item}")
+
+
+@testbed.command("add-host")
+@click.argument("name")
+@click.argument("address")
+@click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
+def add_host_cmd(name: str, address: str, state_path: str | None) -> None:
+    """Add one host (a new server, e.g. of a scale-out) to the running testbed."""
+    directory = state_dir(state_path)
+    host = manager.add_host(directory, name, address).host(name)
+    click.echo(f"  {host.name:<12} {host.address:<15} netns {host.netns}  sshd {host.sshd_pid}")
 
 
 @testbed.command("status")

@@ -138,6 +138,27 @@ def up(cluster: Cluster, directory: Path) -> TestbedState:
     return state
 
 
+def add_host(directory: Path, name: str, address: str) -> TestbedState:
+    """Add one host (a server the cluster grew by, not in the inventory file) to the running
+    testbed; recorded in the state file before it is made, so `down` removes it too."""
+    require_root()
+    state = _loaded(directory)
+    taken = {h.address: h.name for h in state.hosts if h.name != name}
+    if address in taken:
+        raise UsageError.at(
+            "lifecycle testbed add-host", "address", f"a free address ({taken[address]} has it)"
+        )
+    known = {h.name: h for h in state.hosts}
+    record = known.get(name) or _record(state, len(state.hosts), name, address, directory)
+    state = state.with_host(record)
+    st.save(directory, state)
+    hostlib.make_host_network(record, state.bridge)
+    state = state.with_host(_ensure_sshd(state, record, directory))
+    st.save(directory, state)
+    _known_hosts(state)
+    return state
+
+
 def _refuse_other_testbed(state: TestbedState) -> None:
     """Two bridges holding the same subnet would split the hosts between them."""
     gateway = state.bridge_address.split("/")[0]

@@ -1,9 +1,11 @@
 """Scale-out on a real Ironic with emulated Redfish BMCs, through the engine.
 
 Four new servers (two all-SSD, two HDD) and a fifth whose BMC password in the nodes file is wrong.
-Bare metal is real (Ironic + sushy-tools); Nova is the named stand-in (no real Nova runs here);
-the `deploy-node` playbook and the health gate go to a stand-in driver below, because the new
-servers are emulated BMCs, not testbed hosts Ansible could reach (see the lane's report).
+Bare metal is real (Ironic + sushy-tools); Nova is the named stand-in (no real Nova runs here).
+The demo cluster runs on the testbed, and each new SSD server, once Ironic has deployed it,
+becomes a testbed host (`manager.add_host`): its `deploy-node` playbook runs through the real
+Ansible driver over SSH and its health gate through the real checks driver. The HDD servers'
+playbook and gate still go to a stand-in driver below (they have no testbed host).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 import openstack
 import pytest
 
+from lifecycle.drivers.ansible import AnsibleDriver
 from lifecycle.drivers.baremetal import BaremetalDriver
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.checks import ChecksDriver
 from lifecycle.drivers.compute import ComputeDriver
 from lifecycle.execution.engine import Engine, EngineOptions
 from lifecycle.execution.events import JsonLinesSink
@@ -29,8 +33,10 @@ from lifecycle.execution.states import StepState
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.formats.nodes_file import load_nodes_file
 from lifecycle.formats.profiles import load_profiles
+from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.scale_out import ScaleOutOptions, grown_cluster, plan_scale_out
+from lifecycle.testbed import client, manager
 from lifecycle.testbed.ironic import BMC_USER, IronicTestbed, machine, running
 from lifecycle.testbed.nova_standin import NovaStandin
 
@@ -48,6 +54,7 @@ MACHINES = [
 ]
 GOOD = ("cmp-ssd-2", "cmp-ssd-3", "cmp-hdd-2", "cmp-hdd-3")
 BAD = "cmp-hdd-4"
+TESTBED_HOSTS = {"cmp-ssd-2": "198.18.0.25", "cmp-ssd-3": "198.18.0.26"}  # real SSH hosts
 
 
 class DeployStandin(Driver):
@@ -78,6 +85,27 @@ class DeployStandin(Driver):
         return StepResult(ok=False, error=f"stand-in does not do {step.action}")
 
 
+class OnTestbed(Driver):
+    """Sends the steps of the testbed hosts to the real driver, the others to the stand-in.
+    After a real `deploy-node` with nova-compute, the host registers in the Nova stand-in
+    (what a real nova-compute does when it first starts; no real Nova runs here)."""
+
+    def __init__(self, name: str, real: Driver, standin: DeployStandin) -> None:
+        self.name = name
+        self.real = real
+        self.standin = standin
+
+    def run(self, step: Step, ctx: StepContext) -> StepResult:
+        if not set(step.nodes) <= set(TESTBED_HOSTS):
+            return self.standin.run(step, ctx)
+        result = self.real.run(step, ctx)
+        services = step.param("services") or ()
+        if result.ok and step.param("playbook") == "deploy-node" and "nova-compute" in services:
+            for host in step.nodes:
+                self.standin.nova.state.add_compute(host)
+        return result
+
+
 def nodes_file(path: Path, ironic: IronicTestbed, passwords: dict[str, str]) -> Path:
     nodes = [
         {
@@ -85,6 +113,7 @@ def nodes_file(path: Path, ironic: IronicTestbed, passwords: dict[str, str]) -> 
             "pm_user": BMC_USER, "pm_password": passwords.get(m.name, PASSWORD),
             "pm_system_id": f"/redfish/v1/Systems/{m.uuid}", "mac": list(m.macs),
             "capabilities": f"profile:compute-{m.name.split('-')[1]},boot_option:local",
+            **({"address": TESTBED_HOSTS[m.name]} if m.name in TESTBED_HOSTS else {}),
         }
         for m in MACHINES
     ]  # fmt: skip
@@ -99,6 +128,25 @@ def ironic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IronicTestbed]:
 
 
 @pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The demo cluster deployed on the testbed, plus one (empty) host per new SSD server:
+    what the server is once Ironic has deployed it."""
+    state = tmp_path_factory.mktemp("testbed") / "state"
+    cluster = load_inventory(ROOT / "inventories" / "demo")
+    try:
+        manager.up(cluster, state)
+        deployed = AnsibleDriver(state_dir=state).run_playbook(
+            "deploy", cluster, artifacts=state / "artifacts" / "deploy"
+        )
+        assert deployed.ok, deployed.error
+        for name, address in TESTBED_HOSTS.items():
+            manager.add_host(state, name, address)
+        yield state
+    finally:
+        manager.down(state)
+
+
+@pytest.fixture(scope="module")
 def nova() -> Iterator[NovaStandin]:
     with NovaStandin() as standin:
         for host in ("cmp-ssd-0", "cmp-ssd-1", "cmp-hdd-0", "cmp-hdd-1"):
@@ -109,7 +157,7 @@ def nova() -> Iterator[NovaStandin]:
 
 
 def run_scale_out(
-    work: Path, ironic: IronicTestbed, nova: NovaStandin, passwords: dict[str, str]
+    work: Path, ironic: IronicTestbed, nova: NovaStandin, passwords: dict[str, str], bed: Path
 ) -> tuple[Plan, Any, Path]:
     """Import the nodes file, plan, and run the plan through the engine; (plan, view, events)."""
     cluster = load_inventory(ROOT / "inventories" / "demo")
@@ -123,10 +171,11 @@ def run_scale_out(
     drivers: dict[str, Driver] = {
         "baremetal": BaremetalDriver(endpoint=ironic.ironic_url, poll_interval=0.2),
         "compute": ComputeDriver(endpoint=nova.url, poll_interval=0.1),
-        "deploy-standin": standin,
+        "ansible": OnTestbed("ansible", AnsibleDriver(state_dir=bed), standin),
+        "checks": OnTestbed("checks", ChecksDriver(), standin),
     }
-    table = {"baremetal": "baremetal", "compute": "compute", "ansible": standin.name,
-             "checks": standin.name}  # fmt: skip
+    table = {"baremetal": "baremetal", "compute": "compute", "ansible": "ansible",
+             "checks": "checks"}  # fmt: skip
     router = Router(table, loader=lambda name, **_: drivers[name])
     journal = open_journal(work / "state", grown.name)
     events = work / "events.jsonl"
@@ -148,7 +197,7 @@ def run_scale_out(
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory, ironic, nova):
+def first_run(tmp_path_factory, ironic, nova, bed):
     work = tmp_path_factory.mktemp("scale-out")
     log_file = work / "lifecycle-debug.log"
     handler = logging.FileHandler(log_file)
@@ -157,12 +206,12 @@ def first_run(tmp_path_factory, ironic, nova):
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)  # the worst case: every library logs its requests
     try:
-        plan, view, events = run_scale_out(work, ironic, nova, {BAD: WRONG})
+        plan, view, events = run_scale_out(work, ironic, nova, {BAD: WRONG}, bed)
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
         handler.close()
-    return {"plan": plan, "view": view, "events": events, "log": log_file, "work": work}
+    return {"plan": plan, "view": view, "events": events, "log": log_file, "work": work, "bed": bed}
 
 
 def baremetal(ironic: IronicTestbed) -> Any:
@@ -226,12 +275,12 @@ def test_planted_passwords_appear_in_no_log_journal_or_output(first_run, ironic)
 
 
 def test_rerun_after_fixing_the_password_continues_and_leaves_active_nodes_alone(
-    first_run, ironic, nova, tmp_path
+    first_run, ironic, nova, bed, tmp_path
 ):
     api = baremetal(ironic)
     before = {n: provision_updated_at(api, n) for n in GOOD}
 
-    _, view, _ = run_scale_out(tmp_path, ironic, nova, {})
+    _, view, _ = run_scale_out(tmp_path, ironic, nova, {}, bed)
 
     assert set(v.state for v in view.steps.values()) == {StepState.SUCCEEDED}
     for node in GOOD:
@@ -240,3 +289,27 @@ def test_rerun_after_fixing_the_password_continues_and_leaves_active_nodes_alone
     assert api.get_node(BAD).provision_state == "active"
     hdd = next(a for a in nova.state.aggregates.values() if a["name"] == "hdd")
     assert BAD in hdd["hosts"]
+
+
+def test_new_ssd_servers_are_testbed_hosts_deployed_over_ssh_and_answer(first_run, bed):
+    view = first_run["view"]
+    cluster = grown_cluster(
+        load_inventory(ROOT / "inventories" / "demo"),
+        load_nodes_file(first_run["work"] / "instackenv.json")[0],
+        load_profiles(),
+    )
+    for node, address in TESTBED_HOSTS.items():
+        deploy = view.steps[f"deploy-node/{node}"]
+        assert deploy.output["playbook"] == "deploy-node" and deploy.output["rc"] == 0
+        assert Path(deploy.output["artifacts"]).is_dir()  # a real ansible-runner call
+        assert view.steps[f"health/{node}"].output["checked"] >= 1  # the real checks driver
+        assert cluster.node(node).address == address
+        answer = _ping(cluster, node, "nova-compute")
+        assert answer is not None and answer["version"] == cluster.release
+    recorded, hosts = manager.status(bed)
+    assert recorded is not None and set(TESTBED_HOSTS) <= {h.name for h in hosts}
+    assert all(h.ssh for h in hosts if h.name in TESTBED_HOSTS)  # recorded: `down` removes them
+
+
+def _ping(cluster: Cluster, node: str, service: str) -> Any:
+    return client.service_status(cluster, node, service, path="/ping")
