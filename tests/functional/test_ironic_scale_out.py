@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from lifecycle.drivers.baremetal import BaremetalDriver
 from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.drivers.checks import ChecksDriver
 from lifecycle.drivers.compute import ComputeDriver
+from lifecycle.errors import UsageError
 from lifecycle.execution.engine import Engine, EngineOptions
 from lifecycle.execution.events import JsonLinesSink
 from lifecycle.execution.paths import open_journal
@@ -134,7 +136,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     state = tmp_path_factory.mktemp("testbed") / "state"
     cluster = load_inventory(ROOT / "inventories" / "demo")
     try:
-        manager.up(cluster, state)
+        _up_when_free(cluster, state)
         deployed = AnsibleDriver(state_dir=state).run_playbook(
             "deploy", cluster, artifacts=state / "artifacts" / "deploy"
         )
@@ -144,6 +146,19 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield state
     finally:
         manager.down(state)
+
+
+def _up_when_free(cluster: Cluster, state: Path, wait: float = 900.0) -> None:
+    """One testbed per machine: wait while another one (another lane, another run) holds it."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            manager.up(cluster, state)
+            return
+        except UsageError as exc:
+            if "already holds" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
 
 
 @pytest.fixture(scope="module")
