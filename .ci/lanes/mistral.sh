@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Mistral lane: a real Mistral 23.0.0 service (api, engine, executor, notifier) with RabbitMQ from
-# Debian, both on 127.0.0.1, running exported plans on the sim driver. Mistral, python-mistralclient
-# and this package go into their own virtualenv (pins: lifecycle/mistral/constraints.txt), cached
-# under $LIFECYCLE_CACHE (default /tmp/lifecycle-cache). Needs root (RabbitMQ runs as root under a
-# temporary directory). About 2 min of installs on a fresh machine, 4-5 min of tests.
+# Debian, both on 127.0.0.1, running exported plans on the sim driver and, on the testbed (SSH hosts
+# in network namespaces, Debian's openssh-server), with the Ansible driver. Mistral,
+# python-mistralclient and this package go into their own virtualenv (pins:
+# lifecycle/mistral/constraints.txt), cached under $LIFECYCLE_CACHE (default /tmp/lifecycle-cache).
+# Needs root (RabbitMQ runs as root under a temporary directory; the testbed makes namespaces).
+# About 2 min of installs on a fresh machine, 6-7 min of tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
@@ -17,6 +19,16 @@ if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null
   [ "$own_policy" = no ] || rm -f /usr/sbin/policy-rc.d
+fi
+# the testbed test (the demo upgrade through Mistral with the Ansible driver) needs sshd and ip
+need_apt=()
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${need_apt[@]}" >/dev/null
 fi
 export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
 venv=$(.venv/bin/python -c 'from lifecycle.mistral.lane import ensure_venv; print(ensure_venv())' \
