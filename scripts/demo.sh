@@ -5,26 +5,10 @@
 # an old demo testbed is taken down first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" != 0 ]; then
-  echo "demo: needs root (network namespaces, links, sshd); run: sudo bash scripts/demo.sh" >&2
-  exit 2
-fi
-need_apt=()
-[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
-command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
-command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "==> installing ${need_apt[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${need_apt[@]}" >/dev/null
-fi
-if [ ! -x .venv/bin/lifecycle ]; then
-  echo "==> creating .venv (pip install -e .[test])"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test]'
-fi
+. scripts/lib.sh
+require_root demo "network namespaces, links, sshd; run: sudo bash scripts/demo.sh" 2
+ensure_testbed_packages
+ensure_venv
 chmod 600 inventories/demo/secrets.yaml
 
 export LIFECYCLE_STATE_DIR="${LIFECYCLE_STATE_DIR:-/run/lifecycle-testbed}"

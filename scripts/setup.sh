@@ -4,16 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
-command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
-command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
-if [ ${#need_apt[@]} -gt 0 ]; then
+. scripts/lib.sh
+missing=$(testbed_packages | tr '\n' ' ')
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    ensure_testbed_packages
   else
-    echo "setup: missing ${need_apt[*]}; run as root or install them" >&2
+    echo "setup: missing ${missing}(the testbed needs them); run as root or install them" >&2
   fi
 fi
 

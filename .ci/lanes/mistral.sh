@@ -8,7 +8,8 @@
 # About 2 min of installs on a fresh machine, 6-7 min of tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -x .venv/bin/python ] || bash scripts/setup.sh
+. scripts/lib.sh
+ensure_venv
 if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
   # keep Debian from starting its system-wide broker (on 0.0.0.0): the lane runs its own
   own_policy=no
@@ -16,20 +17,11 @@ if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     own_policy=yes
   fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null
+  apt_install rabbitmq-server
   [ "$own_policy" = no ] || rm -f /usr/sbin/policy-rc.d
 fi
 # the testbed test (the demo upgrade through Mistral with the Ansible driver) needs sshd and ip
-need_apt=()
-[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
-command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
-command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${need_apt[@]}" >/dev/null
-fi
+ensure_testbed_packages
 export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
 venv=$(.venv/bin/python -c 'from lifecycle.mistral.lane import ensure_venv; print(ensure_venv())' \
   2> >(grep -v 'is ignored: it is neither a file' >&2))  # fails the lane here if pip fails

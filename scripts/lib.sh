@@ -1,0 +1,35 @@
+# Shared by scripts/*.sh and .ci/lanes/*.sh (source it from the repository's root).
+
+# require_root WHO WHY [STATUS]: stop unless root, saying who needs it and why.
+require_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "$1: needs root ($2)" >&2
+    exit "${3:-1}"
+  fi
+}
+
+# apt_install PACKAGE...: install Debian packages quietly (nothing when none are named).
+apt_install() {
+  [ $# -gt 0 ] || return 0
+  echo "==> installing $*"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# testbed_packages: what the testbed needs and this machine lacks (sshd, ssh, ip).
+testbed_packages() {
+  [ -x /usr/sbin/sshd ] || echo openssh-server
+  command -v ssh >/dev/null 2>&1 || echo openssh-client
+  command -v ip >/dev/null 2>&1 || echo iproute2
+}
+
+# ensure_testbed_packages: install what testbed_packages names (root only).
+ensure_testbed_packages() {
+  # shellcheck disable=SC2046  # one word per package
+  apt_install $(testbed_packages)
+}
+
+# ensure_venv: the project's .venv, made by scripts/setup.sh when missing.
+ensure_venv() {
+  [ -x .venv/bin/lifecycle ] || bash scripts/setup.sh
+}
