@@ -5,6 +5,8 @@
    call per batch keeps the ratio near 1 (target <= 1.5x); one call per host would make it ~10x,
    which the bench also measures. On 2 cores the hosts' own work (a module run and two daemon
    restarts each) competes for the CPU with Ansible, so the ratio grows with the machine's load.
+   The same comparison with a light step (ceph-flag: one small file per host, no restart) shows
+   the cost of the runner call itself, with little per-host work competing for the 2 cores.
 2. With --demo: the whole demo upgrade (train -> ussuri) through `lifecycle run --driver testbed`,
    its wall time against the plan's makespan (the plan's estimates are for real clouds).
 
@@ -44,12 +46,17 @@ def bench_cluster(hosts: int = 10) -> Cluster:
 
 
 def time_step(driver: AnsibleDriver, cluster: Cluster, nodes: tuple[str, ...], release: str,
-              run: int, artifacts: Path) -> float:  # fmt: skip
+              run: int, artifacts: Path, light: bool = False) -> float:  # fmt: skip
+    params = (
+        {"playbook": "ceph-flag", "flag": "noout", "state": "unset" if run % 2 else "set"}
+        if light
+        else {"playbook": "upgrade-node", "services": SERVICES, "release": release}
+    )  # fmt: skip
     step = make_step(
-        f"bench/{len(nodes)}-hosts/{run}",
+        f"bench/{len(nodes)}-hosts/{run}{'-light' if light else ''}",
         "ansible.playbook",
         "data-plane",
-        {"playbook": "upgrade-node", "services": SERVICES, "release": release},
+        params,
         nodes=nodes,
     )
     ctx = StepContext(run_id="bench", cluster=cluster, artifacts_dir=artifacts)
@@ -58,7 +65,8 @@ def time_step(driver: AnsibleDriver, cluster: Cluster, nodes: tuple[str, ...], r
     elapsed = time.perf_counter() - start
     if not result.ok:
         raise SystemExit(f"bench step failed: {result.error}")
-    assert all(r["changed"] > 0 for r in result.hosts.values()), "every host must restart"
+    if not light:
+        assert all(r["changed"] > 0 for r in result.hosts.values()), "every host must restart"
     return elapsed
 
 
@@ -76,6 +84,10 @@ def batch_ratio(workdir: Path, repeat: int) -> dict[str, float]:
         for run in range(repeat):  # a new version each call, so every call really restarts
             one.append(time_step(driver, cluster, names[:1], f"v{2 * run}", run, workdir / "a"))
             ten.append(time_step(driver, cluster, names, f"v{2 * run + 1}", run, workdir / "a"))
+        light_one, light_ten = [], []
+        for run in range(2 * repeat):  # set/unset in turn, so every call changes every host
+            light_one.append(time_step(driver, cluster, names[:1], "", run, workdir / "a", True))
+            light_ten.append(time_step(driver, cluster, names, "", run, workdir / "a", True))
         # the alternative this driver refuses: one runner call per host, one after the other
         start = time.perf_counter()
         for index, name in enumerate(names):
@@ -87,6 +99,9 @@ def batch_ratio(workdir: Path, repeat: int) -> dict[str, float]:
             "ratio": statistics.median(ten) / statistics.median(one),
             "per_host_calls_s": per_host,
             "per_host_ratio": per_host / statistics.median(one),
+            "light_one_s": statistics.median(light_one),
+            "light_ten_s": statistics.median(light_ten),
+            "light_ratio": statistics.median(light_ten) / statistics.median(light_one),
         }
     finally:
         manager.down(state)
@@ -132,6 +147,10 @@ def main() -> None:
             f"upgrade-node batch step: 1 host {batch['one_host_s']:.2f}s, "
             f"10 hosts {batch['ten_hosts_s']:.2f}s -> ratio {batch['ratio']:.2f}x "
             f"(target <= 1.5x; median of {args.repeat})"
+        )
+        print(
+            f"light ceph-flag step: 1 host {batch['light_one_s']:.2f}s, 10 hosts "
+            f"{batch['light_ten_s']:.2f}s -> ratio {batch['light_ratio']:.2f}x"
         )
         print(
             f"same 10 hosts, one runner call per host: {batch['per_host_calls_s']:.2f}s -> "
