@@ -14,20 +14,32 @@ def chain_size(rollout: Rollout, spec: ServiceSpec, members: int) -> int:
     return max(1, min(allowed, policy))
 
 
+def chain_batches(members: list[str], size: int, canary: bool) -> list[list[str]]:
+    """The members cut into batches of `size`; with `canary`, the first member goes alone."""
+    head = members[:1] if canary else []
+    rest = members[len(head) :]
+    return ([head] if head else []) + [rest[i : i + size] for i in range(0, len(rest), size)]
+
+
 def service_chain(
     rollout: Rollout, hop: Hop, spec: ServiceSpec, phase: str, entry: list[str], rotation: int
 ) -> str:
     """Upgrade one service across its members, batch after batch; returns the final step.
-    A quorum service is gated after every batch (the member must rejoin before the next goes)."""
+
+    A quorum service is gated after every batch (the member must rejoin before the next goes).
+    A service without quorum on several members is gated after its first member as well:
+    `health/<service>/<first-node>` is the control plane's canary (a new API that does not answer
+    on one controller stops the rollout while the others still serve), and the second member's
+    upgrade depends on it; then once more after the last batch."""
     members = list(rollout.cluster.members[spec.name])
     shift = rotation % len(members)
     members = members[shift:] + members[:shift]  # staggered starts let chains pipeline
     size = chain_size(rollout, spec, len(members))
     gated = spec.quorum is not Quorum.NONE
+    chain = chain_batches(members, size, canary=not gated and len(members) >= 2)
     previous = entry
-    for i in range(0, len(members), size):
-        batch = members[i : i + size]
-        label = batch[0] if len(batch) == 1 else f"batch-{i // size + 1}"
+    for number, batch in enumerate(chain, start=1):
+        label = batch[0] if len(batch) == 1 else f"batch-{number}"
         instances = [f"{spec.name}@{n}" for n in batch]
         params = {"playbook": act.UPGRADE_SERVICE, "service": spec.name}
         step = rollout.upgrade(
@@ -41,7 +53,7 @@ def service_chain(
             spec.duration,
             batch=spec.name,
         )
-        if gated or i + size >= len(members):
+        if gated or number == 1 or number == len(chain):
             step = rollout.health(
                 hop, (spec.name, label), phase, [spec.name], batch, [step], batch=spec.name
             )
