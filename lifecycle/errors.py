@@ -110,6 +110,19 @@ class UnsafePlan(LifecycleError):
         super().__init__("\n".join(lines))
 
 
+class PreflightRefused(UnsafePlan):
+    """Something known before planning makes the run unsafe (a 1- or 2-member quorum store, an
+    aggregate with no migration target); each finding says what to do. --force overrides."""
+
+    def __init__(self, findings: Sequence[object]) -> None:
+        super().__init__(findings)
+        lines = [f"refused before planning: {len(self.violations)} finding(s)"]
+        lines += [f"  - {f}" for f in self.violations]
+        lines.append("  (--force runs it anyway, and the override is recorded)")
+        self.message = "\n".join(lines)
+        self.args = (self.message,)
+
+
 # --- execution -------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from lifecycle.errors import CatalogError, DependencyCycle
 from lifecycle.model.release import Release, ReleaseTrain
-from lifecycle.model.service import Quorum, ServiceSpec, Tier
+from lifecycle.model.service import CARRIED, Quorum, ServiceSpec, Tier
 
 _SERVICE_KEYS = {
     "tier",
@@ -24,6 +24,7 @@ _SERVICE_KEYS = {
     "follows",
     "duration",
     "ceph",
+    "carries",
 }
 
 
@@ -77,7 +78,14 @@ def _service(name: str, raw: dict[str, Any]) -> ServiceSpec:
         follows=tuple(raw.get("follows", ())),
         duration=float(raw.get("duration", 120)),
         ceph=bool(raw.get("ceph", False)),
+        carries=_carries(name, raw.get("carries")),
     )
+
+
+def _carries(name: str, value: Any) -> str | None:
+    if value is not None and value not in CARRIED:
+        raise _fail(f"services.{name}.carries", f"one of {', '.join(CARRIED)}, not {value!r}")
+    return None if value is None else str(value)
 
 
 def _train(product: str, raw: dict[str, Any]) -> ReleaseTrain:

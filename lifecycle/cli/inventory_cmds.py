@@ -19,6 +19,7 @@ INVENTORY = click.option(
 def validate_cmd(inventory: str) -> None:
     """Check an inventory (cluster.yaml, its imports and its secrets) and summarise it."""
     from lifecycle.catalog import load_catalog
+    from lifecycle.cli.preflight_out import validate_lines
     from lifecycle.formats.inventory import inventory_warnings, load_inventory
     from lifecycle.formats.secrets import load_secrets
     from lifecycle.model.topology import build_topology, check_acyclic
@@ -50,7 +51,10 @@ def validate_cmd(inventory: str) -> None:
     warnings = inventory_warnings(cluster)
     for warning in warnings:
         click.echo(f"  warning: {warning}")
-    click.echo(f"ok: {len(warnings)} warning(s)")
+    findings, found = validate_lines(cluster)  # what an upgrade would meet (planning/preflight)
+    for line in findings:
+        click.echo(line)
+    click.echo(f"ok: {len(warnings) + found} warning(s)")
 
 
 @click.command("graph")

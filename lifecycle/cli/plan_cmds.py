@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lifecycle.cli.preflight_out import announce
 from lifecycle.errors import UsageError
 from lifecycle.planning.plan import Plan
 
@@ -76,6 +77,7 @@ def plan_upgrade_cmd(
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
     cluster = load_inventory(inventory)
+    announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
     plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target))
     emit_plan(plan, cluster, fmt, gantt, output, force)
 
@@ -103,6 +105,7 @@ def plan_scale_out_cmd(
     from lifecycle.cli.nodes_cmds import scale_out_inputs
 
     inputs = scale_out_inputs(inventory, nodes_file, profiles_dir, image, ironic_url, cloud)
+    announce(inputs.cluster, "scale-out", force)  # the cluster with its new servers
     emit_plan(inputs.plan, inputs.cluster, fmt, gantt, output, force)
 
 

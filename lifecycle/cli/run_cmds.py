@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from lifecycle.cli.preflight_out import announce
 from lifecycle.errors import ResumeRefused, UsageError
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
@@ -150,6 +151,8 @@ def execute_operation(
             " inventory:"
             " plan again",
         )
+    ceph = any(key == "ceph_to" for key, _ in plan.extra)
+    preflight_overridden = announce(cluster, plan.operation, force, ceph=ceph)
     overridden = check_safe(plan, cluster, force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
@@ -165,7 +168,10 @@ def execute_operation(
     intent = dict(intent, inventory=str(Path(inventory).resolve()), driver=setup.driver)
     if setup.sim_scale is not None:
         intent["sim_scale"] = setup.sim_scale
-    overrides = {"force": bool(force), "overridden": [str(v) for v in overridden]}
+    overrides = {
+        "force": bool(force),
+        "overridden": preflight_overridden + [str(v) for v in overridden],
+    }
     if engine == "mistral":  # the Mistral backend journals the run the same way
         from lifecycle.mistral.backend import launch_from_cli
 

@@ -31,6 +31,7 @@ PLAYBOOKS = frozenset(p.stem for p in PLAYBOOK_DIR.glob("*.yml"))
 VERB_PLAYBOOKS = {
     "compute.evacuate": "evacuate",
     "compute.enable": "enable",
+    "compute.drain_network": "drain-network",  # a stand-in: no Neutron on the testbed
     "checks.precheck": "health",
     "checks.health": "health",
     "checks.postcheck": "health",

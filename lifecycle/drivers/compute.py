@@ -15,6 +15,14 @@ Actions (on every node of the step):
   waiting for the host's nova-compute service to register first (a new compute appears a few
   seconds after it is deployed).
 - `compute.aggregate_remove` {aggregate}.
+- `compute.drain_network` {agents, targets}: move the host's routers (an L3 agent's) and DHCP
+  networks (a DHCP agent's) to the least loaded live, enabled agent of the same binary on one of
+  `targets`, through Neutron (openstacksdk's network proxy; Networking API v2.0, "L3 agent
+  scheduler" and "DHCP agent scheduler"). A legacy router is hosted by one L3 agent only, so it is
+  removed from its agent, then added to the target (a short cut, instead of one for the whole
+  upgrade); a network may be served by several DHCP agents, so it is added first, then removed.
+  HA and distributed routers are left alone: keepalived (or every compute) already carries them.
+  The network endpoint: `network_endpoint` (or $LIFECYCLE_NEUTRON_URL) without auth, else `cloud`.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Any
 
 import tenacity
 
+from lifecycle.catalog import load_catalog
 from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.drivers.openstack_conn import ThreadConnections
 from lifecycle.drivers.openstack_conn import connect as openstack_connect
@@ -32,6 +41,8 @@ from lifecycle.errors import DriverError
 from lifecycle.planning.plan import Step
 
 BINARY = "nova-compute"
+# agent binary -> what it hosts ("routers" | "networks"), from the catalog's `carries`
+CARRIES = {n: s.carries for n, s in load_catalog().services.items() if s.carries}
 TIMEOUTS = {"migration": 1800.0, "register": 300.0}
 
 
@@ -47,13 +58,18 @@ class ComputeDriver(Driver):
         poll_interval: float = 1.0,
         timeouts: Mapping[str, float] | None = None,
         connect: Callable[[], Any] | None = None,
+        network_endpoint: str | None = None,
     ) -> None:
         self.cloud = cloud or os.environ.get("OS_CLOUD")
         self.endpoint = endpoint or os.environ.get("LIFECYCLE_NOVA_URL")
+        self.network_endpoint = network_endpoint or os.environ.get("LIFECYCLE_NEUTRON_URL")
         self.poll_interval = poll_interval
         self.timeouts = {**TIMEOUTS, **(timeouts or {})}
         self._conns = ThreadConnections(
             connect or (lambda: openstack_connect(self.cloud, self.endpoint, "compute"))
+        )
+        self._net_conns = ThreadConnections(
+            connect or (lambda: openstack_connect(self.cloud, self.network_endpoint, "network"))
         )
 
     @property
@@ -61,8 +77,14 @@ class ComputeDriver(Driver):
         """The compute proxy of this thread's connection."""
         return self._conns.get().compute
 
+    @property
+    def network(self) -> Any:
+        """The network (Neutron) proxy of this thread's connection."""
+        return self._net_conns.get().network
+
     def close(self) -> None:
         self._conns.close()
+        self._net_conns.close()
 
     # --- the Driver interface ---------------------------------------------------------------
 
@@ -96,6 +118,7 @@ class ComputeDriver(Driver):
             "enable": lambda h: self._service(h).status == "enabled",
             "disable": lambda h: self._service(h).status == "disabled",
             "evacuate": lambda h: self._service(h).status == "disabled" and not self._servers(h),
+            "drain_network": lambda h: not any(self._held(h, step).values()),
         }
         check = checks.get(step.verb)
         return None if check is None else all(check(h) for h in step.nodes)
@@ -202,6 +225,71 @@ class ComputeDriver(Driver):
             )
         return str(server.compute_host)
 
+    # --- network nodes (Neutron) --------------------------------------------------------------
+
+    def _agents(self, binary: str, host: str | None = None) -> list[Any]:
+        query = {"binary": binary, **({"host": host} if host else {})}
+        return list(self.network.agents(**query))
+
+    def _hosted(self, agent: Any) -> list[Any]:
+        """What one agent hosts: an L3 agent's movable routers, a DHCP agent's networks."""
+        if CARRIES[agent.binary] == "networks":
+            return list(self.network.dhcp_agent_hosting_networks(agent))
+        routers = self.network.agent_hosted_routers(agent)
+        return [r for r in routers if not (r.is_ha or r.is_distributed)]
+
+    def _held(self, host: str, step: Step) -> dict[str, list[str]]:
+        """binary -> ids of what the host's agents of that binary still host."""
+        agents = step.param("agents") or ()
+        return {
+            binary: [item.id for a in self._agents(binary, host) for item in self._hosted(a)]
+            for binary in (agents if isinstance(agents, tuple) else (str(agents),))
+            if binary in CARRIES
+        }
+
+    def drain_network(self, host: str, step: Step) -> dict[str, Any]:
+        raw = step.param("agents") or ()
+        listed = step.param("targets")
+        targets = set(listed if isinstance(listed, tuple) else ()) - {host}
+        moved: dict[str, dict[str, str]] = {}
+        for binary in raw if isinstance(raw, tuple) else (str(raw),):
+            if binary not in CARRIES:
+                raise DriverError(f"{step.id}: {binary} hosts no routers or networks")
+            sources = self._agents(binary, host)
+            if not sources:
+                raise DriverError(f"{host}: no {binary} registered in Neutron")
+            peers = [
+                a
+                for a in self._agents(binary)
+                if a.host in targets and a.is_alive and a.is_admin_state_up
+            ]
+            if not peers:
+                raise DriverError(
+                    f"{host}: no live, enabled {binary} on {', '.join(sorted(targets))}"
+                )
+            moved[CARRIES[binary]] = self._move(sources, peers)
+        return {"moved": moved}
+
+    def _move(self, sources: list[Any], peers: list[Any]) -> dict[str, str]:
+        """Move what `sources` host to the least loaded of `peers`; item id -> new host."""
+        hosted = {p.id: {item.id for item in self._hosted(p)} for p in peers}
+        out: dict[str, str] = {}
+        for source in sources:
+            for item in self._hosted(source):
+                already = [p for p in peers if item.id in hosted[p.id]]
+                target = already[0] if already else min(peers, key=lambda p: len(hosted[p.id]))
+                if CARRIES[source.binary] == "routers":  # one L3 agent per legacy router
+                    self.network.remove_router_from_agent(source, item)
+                    if not already:
+                        self.network.add_router_to_agent(target, item)
+                else:  # a network may have several DHCP agents: no gap
+                    if not already:
+                        self.network.add_dhcp_agent_to_network(target, item)
+                    self.network.remove_dhcp_agent_from_network(source, item)
+                hosted[target.id].add(item.id)
+                out[item.id] = str(target.host)
+        return out
+
 
 _VERBS: dict[str, Callable[[ComputeDriver, str, Step], dict[str, Any]]] = {
     "aggregate_add": ComputeDriver.aggregate_add,
@@ -209,4 +297,5 @@ _VERBS: dict[str, Callable[[ComputeDriver, str, Step], dict[str, Any]]] = {
     "enable": ComputeDriver.enable,
     "disable": ComputeDriver.disable,
     "evacuate": ComputeDriver.evacuate,
+    "drain_network": ComputeDriver.drain_network,
 }

@@ -80,8 +80,14 @@ class SimState:
 
         services = load_catalog().services
         versions, instances = {}, {}
+        carried: dict[str, dict[str, list[str]]] = {"routers": {}, "networks": {}}
         for node in cluster.nodes:
             for svc in cluster.services_of(node):
+                kind = services[svc].carries if svc in services else None
+                if kind:  # each network node starts with a few routers / DHCP networks
+                    carried[kind][node.name] = [
+                        f"{kind[:-1]}-{node.name}-{i}" for i in range(instances_per_host)
+                    ]
                 ceph = svc in services and services[svc].ceph
                 versions[f"{svc}@{node.name}"] = (
                     cluster.ceph_release if ceph else cluster.release
@@ -94,6 +100,8 @@ class SimState:
             "cluster": cluster.name,
             "versions": versions,
             "instances": instances,
+            **carried,
+            "cut_off": [],  # routers and networks that were on a node while it was disrupted
             "aggregates": {n.name: cluster.aggregate_of(n) for n in cluster.nodes},
             "dead": [],
             "disabled": [],
@@ -266,6 +274,7 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
     if verb == "ansible.playbook":
         playbook = step.param("playbook")
         if playbook in ("upgrade-service", "upgrade-node"):
+            _cut_off(data, step)
             services = step.param("services") or (str(step.param("service")),)
             names = services if isinstance(services, tuple) else (str(services),)
             targets = step.upgrades or tuple(f"{s}@{n}" for s in names for n in step.nodes)
@@ -278,6 +287,8 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
         return None
     if verb == "compute.evacuate":
         return _evacuate(data, step)
+    if verb == "compute.drain_network":
+        return _drain_network(data, step)
     if verb == "compute.enable":
         data["disabled"] = [h for h in data["disabled"] if h not in step.nodes]
     return None
@@ -322,3 +333,43 @@ def _evacuate(data: dict[str, Any], step: Step) -> str | None:
             data["instances"][targets[i % len(targets)]].append(vm)
         data["instances"][host] = []
     return None
+
+
+def _carried(data: dict[str, Any], agent: str) -> dict[str, list[str]]:
+    """Per node, the routers or networks (the catalog's `carries`) the agent holds there."""
+    from lifecycle.catalog import load_catalog
+
+    spec = load_catalog().services.get(agent)
+    kind = spec.carries if spec else None
+    return data.setdefault(kind, {}) if kind else {}
+
+
+def _drain_network(data: dict[str, Any], step: Step) -> str | None:
+    """Move each node's routers / networks to the least loaded live peer agent of the step's
+    targets, as the compute driver does through the Networking API."""
+    agents, targets = step.param("agents") or (), step.param("targets")
+    targets = targets if isinstance(targets, tuple) else ()
+    for host in step.nodes:
+        for agent in agents if isinstance(agents, tuple) else (str(agents),):
+            held = _carried(data, agent)
+            moving = held.get(host, [])
+            peers = [
+                t
+                for t in targets
+                if t != host and t not in data["dead"] and f"{agent}@{t}" in data["versions"]
+            ]
+            if moving and not peers:
+                return f"{host}: no live {agent} on {', '.join(targets or ()) or 'any peer'}"
+            for item in moving:
+                target = min(peers, key=lambda t: len(held.get(t, [])))
+                held.setdefault(target, []).append(item)
+            held[host] = []
+    return None
+
+
+def _cut_off(data: dict[str, Any], step: Step) -> None:
+    """Record the routers and networks still on an agent the step disrupts."""
+    for instance in step.disrupts:
+        agent, _, host = instance.partition("@")
+        held = _carried(data, agent)
+        data.setdefault("cut_off", []).extend(held.get(host, []))

@@ -44,6 +44,11 @@ class Quorum(enum.Enum):
         return members - 1
 
 
+# What a Neutron agent can host that moves to a peer agent (Networking API: L3 agent scheduler,
+# DHCP agent scheduler): a router of an L3 agent, a network of a DHCP agent.
+CARRIED = ("routers", "networks")
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """One service of the catalog."""
@@ -58,6 +63,7 @@ class ServiceSpec:
     follows: tuple[str, ...] = ()  # control services this one may lag but never lead (Nova skew)
     duration: float = 120.0  # seconds to upgrade one instance, an estimate for scheduling
     ceph: bool = False  # upgraded with the Ceph release, not the OpenStack one
+    carries: str | None = None  # "routers" | "networks": what moves off before a disruption
 
     @property
     def is_data_plane(self) -> bool:

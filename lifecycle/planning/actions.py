@@ -17,6 +17,7 @@ POSTCHECK = "checks.postcheck"
 PLAYBOOK = "ansible.playbook"
 EVACUATE = "compute.evacuate"
 ENABLE = "compute.enable"
+DRAIN_NETWORK = "compute.drain_network"  # routers and DHCP networks off a network node
 
 UPGRADE_SERVICE = "upgrade-service"
 UPGRADE_NODE = "upgrade-node"

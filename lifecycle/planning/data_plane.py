@@ -6,6 +6,7 @@ from __future__ import annotations
 from lifecycle.model.cluster import Evacuate, NodeSpec
 from lifecycle.model.service import ServiceSpec, Tier
 from lifecycle.planning import actions as act
+from lifecycle.planning.network import drain_network
 from lifecycle.planning.rollout import Hop, Rollout
 
 
@@ -78,6 +79,7 @@ def _batch(
 ) -> str:
     names = tuple(n.name for n in batch)
     extra = {"aggregate": aggregate} if aggregate else {}
+    moved = drain_network(rollout, hop, label, batch, entry)  # routers and networks go first
     deps = entry
     if evacuate:
         mode = rollout.cluster.policies.evacuate.value
@@ -102,7 +104,15 @@ def _batch(
     params = {"playbook": act.UPGRADE_NODE, "services": services}
     deps = [
         rollout.upgrade(
-            hop, (label,), "data-plane", params, names, instances, deps, duration, batch=label
+            hop,
+            (label,),
+            "data-plane",
+            params,
+            names,
+            instances,
+            deps + moved,
+            duration,
+            batch=label,
         )
     ]
     if evacuate:
