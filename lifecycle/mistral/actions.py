@@ -195,7 +195,7 @@ class ChecksAction(StepAction):
 
 
 class ComputeAction(StepAction):
-    """`compute.*` steps: evacuate, enable, aggregate_add."""
+    """`compute.*` steps: evacuate, enable, aggregate_add, drain_network."""
 
     kind = "compute"
 
