@@ -165,9 +165,7 @@ def _heading(plan: Plan, group: Group) -> str:
     steps = list(_steps(group))
     start = min(plan.start_of[s.id] for s in steps)
     end = max(plan.end_of(s.id) for s in steps)
-    return (
-        f"{group.label}  ({plural(len(steps), 'step')}, {clock_text(start)} - {clock_text(end)})"
-    )
+    return f"{group.label}  ({plural(len(steps), 'step')}, {clock_text(start)} - {clock_text(end)})"
 
 
 def _lines(plan: Plan, items: tuple[Group | Step, ...], pad: str) -> Iterable[str]:
