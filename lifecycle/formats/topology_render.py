@@ -123,6 +123,7 @@ def _hosts(dot: graphviz.Digraph, cluster: Cluster) -> None:
     groups: dict[str, dict[str, list[NodeSpec]]] = {}
     for node in cluster.nodes:
         groups.setdefault(node.failure_domain, {}).setdefault(node.role, []).append(node)
+    members: list[tuple[str, str, str]] = []  # role, a host of the box, the box
     for d_index, (domain, roles) in enumerate(sorted(groups.items())):
         count = sum(len(nodes) for nodes in roles.values())
         with dot.subgraph(name=f"cluster_domain_{d_index}") as box:
@@ -143,13 +144,16 @@ def _hosts(dot: graphviz.Digraph, cluster: Cluster) -> None:
                         group.node(_id("host", node.name), label, fillcolor=HOST_COLOUR)
                     for upper, lower in itertools.pairwise(nodes):  # a column, not a long row
                         group.edge(_id("host", upper.name), _id("host", lower.name), style="invis")
-                dot.edge(
-                    _id("role", role),
-                    _id("host", nodes[0].name),
-                    lhead=name,
-                    dir="back",
-                    style=ARROWS["member"][0],
-                )
+                members.append((role, nodes[0].name, name))
+
+    for role, host, box_name in members:  # after the boxes, which declare the hosts
+        dot.edge(
+            _id("role", role),
+            _id("host", host),
+            lhead=box_name,
+            dir="back",
+            style=ARROWS["member"][0],
+        )
 
 
 def _legend(dot: graphviz.Digraph) -> None:
