@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -194,3 +197,17 @@ def test_cli_refuses_a_bad_gantt_name_or_start_before_printing_the_plan(
     assert main([*args, "--gantt", str(tmp_path / "p.svg"), "--start", "22h"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "--start" in err and "ISO 8601" in err
+
+
+def test_the_cli_loads_no_drawing_library_until_it_draws() -> None:
+    code = (
+        "import sys\n"
+        "from lifecycle.cli.main import main\n"
+        "try:\n    main(['plan', 'upgrade', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('matplotlib', 'graphviz') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
