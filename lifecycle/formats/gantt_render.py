@@ -16,6 +16,7 @@ from lifecycle.formats.pictures import page_paths, picture_format
 from lifecycle.planning.gantt import GanttChart
 
 if TYPE_CHECKING:
+    from matplotlib.collections import PolyCollection
     from matplotlib.figure import Figure
 
 PHASE_COLOURS = {
@@ -40,6 +41,22 @@ def _colour(phase: str) -> str:
     return PHASE_COLOURS.get(phase, "#868e96")
 
 
+def _bars(chart: GanttChart) -> PolyCollection:
+    """Every bar as one collection: a thousand separate patches take seconds to draw."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgba
+
+    boxes, colours = [], []
+    for y, row in enumerate(chart.rows):
+        for bar in row.bars:
+            half = 0.39 if bar.down else 0.25
+            x0, x1 = bar.start, bar.start + max(bar.duration, 1.0)
+            boxes.append([(x0, y - half), (x1, y - half), (x1, y + half), (x0, y + half)])
+            colour = OTHER_HOP if bar.other_hop else _colour(bar.phase)
+            colours.append(to_rgba(colour, 1.0 if bar.down or bar.other_hop else 0.45))
+    return PolyCollection(boxes, facecolors=colours, linewidths=0)
+
+
 def draw(chart: GanttChart) -> Figure:
     """One chart as a matplotlib Figure (not attached to pyplot: no global state)."""
     from matplotlib.figure import Figure
@@ -48,18 +65,7 @@ def draw(chart: GanttChart) -> Figure:
     rows = chart.rows
     fig = Figure(figsize=(15, 1.9 + 0.26 * len(rows)), layout="constrained")
     ax = fig.add_subplot()
-    for y, row in enumerate(rows):
-        for bar in row.bars:
-            colour = OTHER_HOP if bar.other_hop else _colour(bar.phase)
-            ax.barh(
-                y,
-                max(bar.duration, 1.0),
-                left=bar.start,
-                height=0.78 if bar.down else 0.5,
-                color=colour,
-                alpha=1.0 if bar.down or bar.other_hop else 0.45,
-                linewidth=0,
-            )
+    ax.add_collection(_bars(chart))
     ax.set_yticks(range(len(rows)), [row.label for row in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top
     lo, hi = chart.window
