@@ -23,6 +23,19 @@ testbed_packages() {
   command -v ip >/dev/null 2>&1 || echo iproute2
 }
 
+# picture_packages: what `lifecycle graph` needs and this machine lacks (Graphviz's dot, and a
+# font for its PNG and PDF text; matplotlib ships its own for the Gantt chart).
+picture_packages() {
+  command -v dot >/dev/null 2>&1 || echo graphviz
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || echo fonts-dejavu-core
+}
+
+# ensure_picture_packages: install what picture_packages names (root only).
+ensure_picture_packages() {
+  # shellcheck disable=SC2046  # one word per package
+  apt_install $(picture_packages)
+}
+
 # ensure_testbed_packages: install what testbed_packages names (root only).
 ensure_testbed_packages() {
   # shellcheck disable=SC2046  # one word per package

@@ -5,12 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/lib.sh
-missing=$(testbed_packages | tr '\n' ' ')
+missing=$( (testbed_packages; picture_packages) | tr '\n' ' ')
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
-    ensure_testbed_packages
+    # shellcheck disable=SC2086  # one word per package
+    apt_install $missing
   else
-    echo "setup: missing ${missing}(the testbed needs them); run as root or install them" >&2
+    echo "setup: missing ${missing}(the testbed and lifecycle graph need them); run as root or install them" >&2
   fi
 fi
 

@@ -59,25 +59,35 @@ def validate_cmd(inventory: str) -> None:
 
 @click.command("graph")
 @INVENTORY
-@click.option("--output", "-o", required=True, help="file to write: .svg, or .dot for Graphviz")
 @click.option(
-    "--format", "-f", "fmt", type=click.Choice(["svg", "dot"]), help="default: from the suffix"
+    "--output",
+    "-o",
+    required=True,
+    help="file to write: .svg (the default), .png, .pdf, or .dot/.gv for Graphviz text",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["svg", "png", "pdf", "dot"]),
+    help="default: from the suffix",
 )
 def graph_cmd(inventory: str, output: str, fmt: str | None) -> None:
-    """Draw the cluster's nodes, service instances and dependencies."""
+    """Draw the cluster: services by dependency, roles, hosts grouped by failure domain."""
     from lifecycle.catalog import load_catalog
     from lifecycle.formats.inventory import load_inventory
-    from lifecycle.formats.topology_render import to_dot, to_svg
+    from lifecycle.formats.pictures import picture_format
+    from lifecycle.formats.topology_render import render
     from lifecycle.model.topology import build_topology, check_acyclic
 
+    fmt = fmt or picture_format(output, "--output", extra=("dot",))
     catalog = load_catalog()
     cluster = load_inventory(inventory, catalog)
     graph = build_topology(cluster, catalog)
     check_acyclic(graph)
-    fmt = fmt or ("dot" if output.endswith((".dot", ".gv")) else "svg")
-    text = to_dot(graph) if fmt == "dot" else to_svg(cluster, catalog)
+    data = render(cluster, catalog, fmt)
     try:
-        Path(output).write_text(text, encoding="utf-8")
+        Path(output).write_bytes(data)
     except OSError as exc:
         raise UsageError.at(output, "--output", f"a writable file ({exc.strerror})") from exc
     click.echo(f"wrote {output} ({fmt}: {graph.number_of_nodes()} vertices)")

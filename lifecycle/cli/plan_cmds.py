@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -19,14 +20,20 @@ def _write(path: str, text: str) -> None:
 
 
 def emit_plan(
-    plan: Plan, cluster: object, fmt: str, gantt: str | None, output: str | None, force: bool
+    plan: Plan,
+    cluster: object,
+    fmt: str,
+    gantt: str | None,
+    output: str | None,
+    force: bool,
+    start: str | None = None,
 ) -> None:
     """Verify, then print or write the plan; an unsafe plan needs --force, which is reported."""
     from lifecycle.formats.plan_json import plan_to_json
-    from lifecycle.planning.gantt import render_gantt_svg
     from lifecycle.planning.render import render_tree
     from lifecycle.planning.verifier import check_safe
 
+    when = _gantt_inputs(gantt, start)  # a bad file name or time fails before anything is printed
     overridden = check_safe(plan, cluster, force=force)  # type: ignore[arg-type]
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
@@ -36,13 +43,37 @@ def emit_plan(
     else:
         click.echo(text, nl=False)
     if gantt:
-        _write(gantt, render_gantt_svg(plan))
+        from lifecycle.formats.gantt_render import write_gantt
+        from lifecycle.planning.gantt import gantt_charts
+
+        for written in write_gantt(gantt_charts(plan, when), gantt):
+            click.echo(f"wrote {written}", err=True)
+
+
+def _gantt_inputs(gantt: str | None, start: str | None) -> datetime | None:
+    """Check --gantt's suffix and parse --start (UsageError, exit 2, when wrong)."""
+    from lifecycle.formats.pictures import picture_format
+    from lifecycle.planning.gantt import parse_start
+
+    if gantt:
+        picture_format(gantt, "--gantt")
+    return parse_start(start) if start else None
 
 
 _common = [
     click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml"),
     click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text"),
-    click.option("--gantt", help="write the schedule as an SVG Gantt chart to this file"),
+    click.option(
+        "--gantt",
+        help="write the schedule as a Gantt chart, one row per host: .svg (default), .png or "
+        ".pdf; a plan of several hops gives one page per hop in a PDF, else one file per hop "
+        "(plan-1-ussuri.png, plan-2-victoria.png, ...)",
+    ),
+    click.option(
+        "--start",
+        help="when the run starts (ISO 8601, e.g. 2026-12-01T22:00+01:00): the Gantt chart "
+        "shows wall-clock times; without it, hours:minutes from the start",
+    ),
     click.option("--output", "-o", help="write the plan to this file instead of stdout"),
     click.option("--force", is_flag=True, help="emit a plan the safety verifier refuses"),
 ]
@@ -69,6 +100,7 @@ def plan_upgrade_cmd(
     ceph_target: str | None,
     fmt: str,
     gantt: str | None,
+    start: str | None,
     output: str | None,
     force: bool,
 ) -> None:
@@ -79,7 +111,7 @@ def plan_upgrade_cmd(
     cluster = load_inventory(inventory)
     announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
     plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target))
-    emit_plan(plan, cluster, fmt, gantt, output, force)
+    emit_plan(plan, cluster, fmt, gantt, output, force, start)
 
 
 @plan_group.command("scale-out")
@@ -98,6 +130,7 @@ def plan_scale_out_cmd(
     cloud: str | None,
     fmt: str,
     gantt: str | None,
+    start: str | None,
     output: str | None,
     force: bool,
 ) -> None:
@@ -106,7 +139,7 @@ def plan_scale_out_cmd(
 
     inputs = scale_out_inputs(inventory, nodes_file, profiles_dir, image, ironic_url, cloud)
     announce(inputs.cluster, "scale-out", force)  # the cluster with its new servers
-    emit_plan(inputs.plan, inputs.cluster, fmt, gantt, output, force)
+    emit_plan(inputs.plan, inputs.cluster, fmt, gantt, output, force, start)
 
 
 @plan_group.command("verify")

@@ -1,21 +1,30 @@
-"""Pictures of a cluster's topology: SVG in pure Python, or Graphviz dot text.
+"""Pictures of a cluster's topology, laid out by Graphviz's `dot` (SVG, PNG, PDF, or dot text).
 
-The SVG has two parts. Above, the services the cluster runs, in layers by dependency depth
-(a service sits one layer below the deepest service it depends on), coloured by tier, with an
-arrow from each service to what it depends on and its instance count. Below, the nodes as
-columns grouped by role, with address, failure domain and aggregate.
+Three layers, top to bottom:
+- the services the cluster runs, coloured by tier, each with its instance count; a solid arrow
+  A -> B says A depends on B, so B sits above A and is upgraded first (the catalog's depends_on);
+- the roles; a dashed arrow role -> service says the role's hosts run that service;
+- the hosts, grouped in one box per failure domain (rack, AZ); a dotted arrow host -> role says
+  the host is a member of that role. Each host shows its address and aggregate.
+A legend explains the three arrows and the tier colours. `dot` routes edges around boxes.
+
+The `graphviz` Python package builds the dot text (it quotes names) and runs `dot` (the Debian
+package graphviz; scripts/lib.sh installs it), which does the layout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from xml.sax.saxutils import escape
-
-import networkx as nx
+import itertools
+import textwrap
+from collections import Counter
+from typing import TYPE_CHECKING
 
 from lifecycle.catalog import Catalog
-from lifecycle.model import Cluster
-from lifecycle.model.topology import DEPENDS_ON
+from lifecycle.errors import LifecycleError
+from lifecycle.model import Cluster, NodeSpec
+
+if TYPE_CHECKING:
+    import graphviz
 
 TIER_COLOURS = {
     "infra": "#f4d03f",
@@ -24,23 +33,13 @@ TIER_COLOURS = {
     "storage": "#d7bde2",
     "unknown": "#e5e7e9",
 }
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 176, 34, 16, 46, 20
-NODE_W, NODE_H, PER_ROW = 120, 52, 8
-
-
-def _depths(cluster: Cluster, catalog: Catalog) -> dict[str, int]:
-    present = set(cluster.members)
-    graph: nx.DiGraph = nx.DiGraph()
-    graph.add_nodes_from(present)
-    for service in present:
-        spec = catalog.services.get(service)
-        for dep in spec.depends_on if spec else ():
-            if dep in present:
-                graph.add_edge(dep, service)
-    depth: dict[str, int] = {}
-    for service in nx.topological_sort(graph):
-        depth[service] = max((depth[p] + 1 for p in graph.predecessors(service)), default=0)
-    return depth
+ROLE_COLOUR = "#fdebd0"
+HOST_COLOUR = "#fbfcfc"
+FONT = "DejaVu Sans"
+ARROWS = {  # kind -> (style, what it means), shared by the edges and the legend
+    "depends": ("solid", "A depends on B: B is upgraded first"),
+    "member": ("dashed", "the hosts in the box are members of the role"),
+}
 
 
 def _tier(catalog: Catalog, service: str) -> str:
@@ -48,138 +47,163 @@ def _tier(catalog: Catalog, service: str) -> str:
     return spec.tier.label if spec else "unknown"
 
 
-def to_svg(cluster: Cluster, catalog: Catalog) -> str:
-    """An SVG picture of the cluster's services (layered by dependency) and nodes (by role)."""
-    depth = _depths(cluster, catalog)
-    layers: dict[int, list[str]] = {}
-    for service in sorted(depth, key=lambda s: (_tier(catalog, s), s)):
-        layers.setdefault(depth[service], []).append(service)
-    widest = max((len(v) for v in layers.values()), default=1)
-    width = max(widest * (BOX_W + GAP_X), PER_ROW * (NODE_W + 8)) + 2 * MARGIN
-    where: dict[str, tuple[float, float]] = {}
-    parts: list[str] = []
-    y = MARGIN + 30.0
-    for level in sorted(layers):
-        row = layers[level]
-        x = MARGIN + (width - 2 * MARGIN - len(row) * (BOX_W + GAP_X)) / 2
-        for service in row:
-            where[service] = (x, y)
-            x += BOX_W + GAP_X
-        y += BOX_H + GAP_Y
-    parts += _edges(cluster, catalog, where)
-    for service, (x, sy) in where.items():
-        count = len(cluster.members[service])
-        parts.append(_box(x, sy, BOX_W, BOX_H, TIER_COLOURS[_tier(catalog, service)],
-                          [f"{service} ({count})"]))  # fmt: skip
-    y += 20
-    parts.append(_text(MARGIN, y, f"Nodes of {cluster.name} by role", bold=True))
-    y += 16
-    node_parts, y = _node_rows(cluster, y, width)
-    parts += node_parts
-    height = y + 20
+def _id(kind: str, name: str) -> str:
+    """Vertex ids by kind, so a role and a service (or host) of the same name stay apart."""
+    return f"{kind}.{name}"  # no colon: in an edge, a colon names a port
+
+
+def to_graph(cluster: Cluster, catalog: Catalog) -> graphviz.Digraph:
+    """The picture as a graphviz.Digraph (its `.source` is the dot text)."""
+    import graphviz
+
     title = f"{cluster.name}: {len(cluster.nodes)} nodes, release {cluster.release}"
-    return "\n".join(
-        [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}"'
-            f' viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11">',
-            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6"'
-            ' markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#566573"/>'
-            "</marker></defs>",
-            '<rect width="100%" height="100%" fill="white"/>',
-            _text(MARGIN, MARGIN + 8, title, bold=True),
-            *_legend(width),
-            *parts,
-            "</svg>",
-        ]
+    dot = graphviz.Digraph(cluster.name)
+    dot.attr(
+        "graph",
+        label=title,
+        labelloc="t",
+        fontname=FONT,
+        fontsize="16",
+        rankdir="TB",
+        newrank="true",
+        nodesep="0.2",
+        ranksep="0.6",
+        splines="spline",
+        compound="true",
     )
+    dot.attr("node", fontname=FONT, fontsize="10", shape="box", style="rounded,filled")
+    dot.attr("edge", color="#566573", arrowsize="0.7")
+    _services(dot, cluster, catalog)
+    _roles(dot, cluster)
+    _hosts(dot, cluster)
+    _legend(dot)
+    return dot
 
 
-def _edges(cluster: Cluster, catalog: Catalog, where: dict[str, tuple[float, float]]) -> list[str]:
-    out = []
-    for service, (x, y) in where.items():
-        spec = catalog.services.get(service)
-        for dep in spec.depends_on if spec else ():
-            if dep not in where:
-                continue
-            dx, dy = where[dep]
-            out.append(
-                f'<line x1="{x + BOX_W / 2:.0f}" y1="{y:.0f}" x2="{dx + BOX_W / 2:.0f}"'
-                f' y2="{dy + BOX_H:.0f}" stroke="#566573" stroke-opacity="0.6"'
-                ' marker-end="url(#arrow)"/>'
+def _services(dot: graphviz.Digraph, cluster: Cluster, catalog: Catalog) -> None:
+    members = cluster.members
+    with dot.subgraph(name="cluster_services") as box:
+        box.attr(label="services", style="rounded", color="#aab7b8", fontname=FONT)
+        for service in sorted(members):
+            count = len(members[service])
+            tier = _tier(catalog, service)
+            box.node(
+                _id("service", service),
+                f"{service}\n{count} instance{'s' if count != 1 else ''}",
+                fillcolor=TIER_COLOURS.get(tier, TIER_COLOURS["unknown"]),
             )
-    return out
+        for service in sorted(members):
+            spec = catalog.services.get(service)
+            for dep in sorted(spec.depends_on) if spec else ():
+                if dep in members:  # drawn dep -> service so that dot ranks dep above
+                    box.edge(_id("service", dep), _id("service", service), dir="back")
 
 
-def _node_rows(cluster: Cluster, y: float, width: float) -> tuple[list[str], float]:
-    """One band per role, its nodes left to right, wrapping at the picture's width."""
-    out = []
-    per_row = max(1, int((width - 2 * MARGIN) // (NODE_W + 8)))
-    for role in cluster.roles:
-        members = [n for n in cluster.nodes if n.role == role.name]
-        if not members:
-            continue
-        label = role.name + (f" (aggregate {role.aggregate})" if role.aggregate else "")
-        out.append(_text(MARGIN, y + 12, f"{label}: {len(members)} nodes", bold=True))
-        y += 20
-        for index, node in enumerate(members):
-            if index and index % per_row == 0:
-                y += NODE_H + 8
-            lines = [node.name, node.address or "no address", node.failure_domain]
-            x = MARGIN + (index % per_row) * (NODE_W + 8)
-            out.append(_box(x, y, NODE_W, NODE_H, "#fbfcfc", lines))
-        y += NODE_H + 16
-    return out, y
+def _roles(dot: graphviz.Digraph, cluster: Cluster) -> None:
+    """One box per role, naming the services its hosts run (no edge per service: those would
+    cross the whole dependency picture)."""
+    sizes = Counter(node.role for node in cluster.nodes)
+    with dot.subgraph(name="roles") as layer:
+        layer.attr(rank="same")
+        for role in cluster.roles:
+            head = f"{role.name}: {sizes[role.name]} host{'s' if sizes[role.name] != 1 else ''}"
+            extra = [f"aggregate {role.aggregate}"] if role.aggregate else []
+            runs = textwrap.wrap("runs " + ", ".join(role.services), width=34)
+            layer.node(
+                _id("role", role.name),
+                "\n".join([head, *extra, *runs]),
+                style="filled",
+                fillcolor=ROLE_COLOUR,
+            )
 
 
-def _legend(width: float) -> list[str]:
-    out = []
-    x = width - MARGIN - len(TIER_COLOURS) * 80
-    for tier, colour in TIER_COLOURS.items():
-        out.append(_box(x, MARGIN, 72, 18, colour, [tier]))
-        x += 80
-    return out
+def _hosts(dot: graphviz.Digraph, cluster: Cluster) -> None:
+    """A box per failure domain holding a box per role; one membership arrow per role box
+    (compound: it ends on the box's border, never through a host)."""
+    groups: dict[str, dict[str, list[NodeSpec]]] = {}
+    for node in cluster.nodes:
+        groups.setdefault(node.failure_domain, {}).setdefault(node.role, []).append(node)
+    members: list[tuple[str, str, str]] = []  # role, a host of the box, the box
+    for d_index, (domain, roles) in enumerate(sorted(groups.items())):
+        count = sum(len(nodes) for nodes in roles.values())
+        with dot.subgraph(name=f"cluster_domain_{d_index}") as box:
+            box.attr(
+                label=f"failure domain {domain}: {count} host{'s' if count != 1 else ''}",
+                labelloc="b",  # the top stays clear for the arrows coming in
+                style="rounded,filled",
+                fillcolor="#f2f3f4",
+                color="#7f8c8d",
+                fontname=FONT,
+            )
+            for r_index, (role, nodes) in enumerate(roles.items()):
+                name = f"cluster_domain_{d_index}_{r_index}"
+                with box.subgraph(name=name) as group:
+                    group.attr(label=role, labelloc="t", style="rounded,filled", fillcolor="white")
+                    for node in nodes:
+                        label = f"{node.name}\n{node.address or 'no address'}"
+                        group.node(_id("host", node.name), label, fillcolor=HOST_COLOUR)
+                    for upper, lower in itertools.pairwise(nodes):  # a column, not a long row
+                        group.edge(_id("host", upper.name), _id("host", lower.name), style="invis")
+                members.append((role, nodes[0].name, name))
 
-
-def _box(x: float, y: float, w: float, h: float, fill: str, lines: list[str]) -> str:
-    texts = []
-    step = h / (len(lines) + 1)
-    for i, line in enumerate(lines):
-        ty = y + step * (i + 1) + 4
-        texts.append(
-            f'<text x="{x + w / 2:.0f}" y="{ty:.0f}" text-anchor="middle">{escape(line)}</text>'
+    for role, host, box_name in members:  # after the boxes, which declare the hosts
+        dot.edge(
+            _id("role", role),
+            _id("host", host),
+            lhead=box_name,
+            dir="back",
+            style=ARROWS["member"][0],
         )
-    return (
-        f'<g><rect x="{x:.0f}" y="{y:.0f}" width="{w:.0f}" height="{h:.0f}" rx="4" fill="{fill}"'
-        f' stroke="#2c3e50"/>{"".join(texts)}</g>'
-    )
 
 
-def _text(x: float, y: float, text: str, bold: bool = False) -> str:
-    weight = ' font-weight="bold"' if bold else ""
-    return f'<text x="{x:.0f}" y="{y:.0f}"{weight}>{escape(text)}</text>'
+def _legend(dot: graphviz.Digraph) -> None:
+    """Sample arrows with their meaning, and the tier colours."""
+    samples = {"depends": ("service A", "service B"), "member": ("host box", "role")}
+    with dot.subgraph(name="cluster_legend") as box:
+        box.attr(label="legend", style="rounded", color="#aab7b8", fontname=FONT)
+        box.attr("node", fontsize="9", style="rounded", shape="box")
+        previous = None
+        for kind, (tail, head) in samples.items():
+            style, meaning = ARROWS[kind]
+            with box.subgraph(name=f"legend_{kind}") as row:
+                row.attr(rank="same")
+                row.node(f"legend.{kind}.tail", tail)
+                row.node(f"legend.{kind}.head", head)
+                row.edge(
+                    f"legend.{kind}.tail",
+                    f"legend.{kind}.head",
+                    label=f"  {meaning}  ",
+                    style=style,
+                    fontname=FONT,
+                    fontsize="9",
+                )
+            if previous:
+                box.edge(previous, f"legend.{kind}.tail", style="invis")
+            previous = f"legend.{kind}.tail"
+        cells = "".join(
+            f'<TD BGCOLOR="{colour}">{tier}</TD>' for tier, colour in TIER_COLOURS.items()
+        )
+        box.node(
+            "legend.tiers",
+            f'<<TABLE BORDER="0" CELLSPACING="2"><TR><TD>service tier:</TD>{cells}</TR></TABLE>>',
+            shape="plaintext",
+        )
+        box.edge(str(previous), "legend.tiers", style="invis")
 
 
-def to_dot(graph: nx.DiGraph) -> str:
-    """Graphviz dot text of a topology graph: one cluster box per node holding its instances."""
-    lines = [f'digraph "{_q(str(graph.graph.get("cluster", "cluster")))}" {{', "  rankdir=LR;"]
-    nodes = [v for v, data in graph.nodes(data=True) if data.get("kind") == "node"]
-    for index, node in enumerate(nodes):
-        data = graph.nodes[node]
-        lines.append(f'  subgraph "cluster_{index}" {{')
-        lines.append(f'    label="{_q(node)} ({_q(str(data.get("role")))})";')
-        for inst in sorted(graph.predecessors(node)):
-            tier = graph.nodes[inst].get("tier", "unknown")
-            colour = TIER_COLOURS.get(tier, TIER_COLOURS["unknown"])
-            lines.append(f'    "{_q(inst)}" [shape=box style=filled fillcolor="{colour}"];')
-        lines.append("  }")
-    lines += _dot_edges(graph.edges(data=True))
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+def render(cluster: Cluster, catalog: Catalog, fmt: str) -> bytes:
+    """The picture as bytes in `fmt` ("svg", "png", "pdf" or "dot" for the dot text).
 
+    Raises LifecycleError (exit 1) when Graphviz's `dot` program is missing."""
+    import graphviz
 
-def _dot_edges(edges: Iterable[tuple[str, str, dict[str, object]]]) -> list[str]:
-    return [f'  "{_q(u)}" -> "{_q(v)}";' for u, v, data in edges if data.get("kind") == DEPENDS_ON]
-
-
-def _q(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    dot = to_graph(cluster, catalog)
+    if fmt == "dot":
+        return dot.source.encode()
+    try:
+        return bytes(dot.pipe(format=fmt))
+    except graphviz.ExecutableNotFound:
+        raise LifecycleError(
+            "drawing needs Graphviz's `dot` program: install the Debian package graphviz "
+            "(scripts/setup.sh does), or write .dot text with -o FILE.dot"
+        ) from None
