@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.planning.plan import Plan
-from lifecycle.planning.render import plural, render_tree
+from lifecycle.planning.render import duration_text, plural, render_tree
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,11 @@ def test_counts_are_singular_or_plural_and_jargon_is_explained_once() -> None:
     assert "(1 steps" not in tree
     assert "makespan" not in tree and "lower bound" not in tree
     second = tree.splitlines()[1]
-    assert second.startswith(f"{len(plan.steps)} steps, estimated duration 2h10m (at best 2h01m:")
+    estimate, at_best = duration_text(plan.makespan), duration_text(plan.lower_bound)
+    assert second.startswith(
+        f"{len(plan.steps)} steps, estimated duration {estimate} (at best {at_best}:"
+    )
+    assert duration_text(7800) == "2h10m"
     assert tree.count("estimated duration") == 1 and tree.count("at best") == 1
     assert tree.splitlines()[2] == f"plan digest {plan.digest}"
     assert plural(1, "step") == "1 step" and plural(2, "step") == "2 steps"
