@@ -91,6 +91,7 @@ class Snapshot:
     interrupted: tuple[str, ...]
     stopping: str
     again_stops: bool  # a Ctrl-C paused the run: another one stops it at once
+    halted: bool = False  # stopped at once: nothing is waited for
 
 
 def _hops(plan: Plan) -> tuple[dict[str, str], list[str]]:
@@ -127,6 +128,7 @@ class Tracker:
         self.interrupted: list[str] = []
         self.stopping = ""
         self.again_stops = False
+        self.halted = False
         self.finished = ""
 
     def apply(self, event: Event) -> None:
@@ -152,7 +154,7 @@ class Tracker:
                 self.stopping = str(event.get("reason", ""))
                 self.again_stops = event.get("why") == "pause" and "Ctrl-C" in self.stopping
                 if event.get("why") == "interrupt":
-                    self.again_stops = False
+                    self.again_stops, self.halted = False, True
             elif kind == "run-finished":
                 self.finished = str(event.get("state", ""))
 
@@ -162,7 +164,7 @@ class Tracker:
             running = dict(self.running)
             done, observed = set(self.done), dict(self.observed)
             failed, interrupted = tuple(self.failed), tuple(self.interrupted)
-            stopping, again = self.stopping, self.again_stops
+            stopping, again, halted = self.stopping, self.again_stops, self.halted
         plan = self.plan
         in_flight = {sid: max(0.0, now - start) for sid, (start, _) in running.items()}
         est = estimate(plan, done, in_flight, observed)
@@ -194,6 +196,7 @@ class Tracker:
             interrupted=interrupted,
             stopping=stopping,
             again_stops=again,
+            halted=halted,
         )
 
     def _hop(self, running: Mapping[str, object], done: set[str]) -> str:
@@ -260,8 +263,8 @@ def step_timing(step: RunningStep) -> str:
 
 def stopping_text(snap: Snapshot) -> str:
     """What a winding-down run is waiting for (the countdown after a Ctrl-C)."""
-    if not snap.stopping:
-        return ""
+    if not snap.stopping or snap.halted:
+        return snap.stopping
     waits = [s.left for s in snap.running if s.left is not None]
     longest = f", about {clock_text(max(0.0, max(waits)))}" if waits else ""
     text = f"{snap.stopping}: no new step starts"
