@@ -24,6 +24,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from lifecycle.execution.controller import Stop
 from lifecycle.execution.eta import Estimate, RunClock, estimate, run_clock
 from lifecycle.execution.events import Event, EventSink
 from lifecycle.execution.journal import Journal
@@ -34,6 +35,7 @@ from lifecycle.planning.render import hop_of
 
 MODES = ("live", "lines", "off")
 SHOWN = 8  # running steps listed by name; the rest are counted
+ESTIMATE_EVERY = 1.0  # seconds between two walks of the plan for the time left
 
 
 def clock_text(seconds: float | None) -> str:
@@ -91,7 +93,7 @@ class Snapshot:
     interrupted: tuple[str, ...]
     stopping: str
     again_stops: bool  # a Ctrl-C paused the run: another one stops it at once
-    halted: bool = False  # stopped at once: nothing is waited for
+    stop_kind: str = ""  # a controller.Stop value, or "interrupt" (stopped at once)
 
 
 def _hops(plan: Plan) -> tuple[dict[str, str], list[str]]:
@@ -117,6 +119,8 @@ class Tracker:
         self._lock = threading.Lock()
         steps = view.steps if view else {}
         self.done = {sid for sid, s in steps.items() if s.state.done}
+        self.done_by_phase = Counter(plan.by_id[sid].phase for sid in self.done)
+        self._estimate: tuple[float, Estimate] | None = None  # (when, what): see snapshot
         self.first_start = {sid: s.started for sid, s in steps.items() if s.started}
         self.observed = {
             sid: s.ended - s.started
@@ -128,7 +132,7 @@ class Tracker:
         self.interrupted: list[str] = []
         self.stopping = ""
         self.again_stops = False
-        self.halted = False
+        self.stop_kind = ""
         self.finished = ""
 
     def apply(self, event: Event) -> None:
@@ -142,7 +146,9 @@ class Tracker:
                 self.first_start.setdefault(sid, ts)
             elif kind == "step-succeeded":
                 self.running.pop(sid, None)
-                self.done.add(sid)
+                if sid not in self.done and sid in self.plan.by_id:
+                    self.done.add(sid)
+                    self.done_by_phase[self.plan.by_id[sid].phase] += 1
                 self.observed[sid] = ts - self.first_start.get(sid, ts)
             elif kind in ("step-failed", "step-retrying", "step-interrupted"):
                 self.running.pop(sid, None)
@@ -152,22 +158,27 @@ class Tracker:
                     self.interrupted.append(sid)
             elif kind == "run-stopping":
                 self.stopping = str(event.get("reason", ""))
-                self.again_stops = event.get("why") == "pause" and "Ctrl-C" in self.stopping
-                if event.get("why") == "interrupt":
-                    self.again_stops, self.halted = False, True
+                self.stop_kind = str(event.get("why", ""))
+                self.again_stops = self.stop_kind == Stop.PAUSE.value and "Ctrl-C" in self.stopping
             elif kind == "run-finished":
                 self.finished = str(event.get("state", ""))
 
     def snapshot(self, now: float) -> Snapshot:
-        """The frame at wall-clock time `now`."""
+        """The frame at wall-clock time `now`. The estimate walks the whole plan, so it is
+        computed at most once per ESTIMATE_EVERY seconds of `now` (a line per step of a
+        10,000-step run must not cost 10,000 walks); everything else is current."""
         with self._lock:
             running = dict(self.running)
-            done, observed = set(self.done), dict(self.observed)
+            in_flight = {sid: max(0.0, now - start) for sid, (start, _) in running.items()}
+            cached = self._estimate
+            if cached is None or not 0.0 <= now - cached[0] < ESTIMATE_EVERY:
+                cached = (now, estimate(self.plan, self.done, in_flight, self.observed))
+                self._estimate = cached
+            done, phases_done = len(self.done), Counter(self.done_by_phase)
             failed, interrupted = tuple(self.failed), tuple(self.interrupted)
-            stopping, again, halted = self.stopping, self.again_stops, self.halted
-        plan = self.plan
-        in_flight = {sid: max(0.0, now - start) for sid, (start, _) in running.items()}
-        est = estimate(plan, done, in_flight, observed)
+            stopping, again, kind = self.stopping, self.again_stops, self.stop_kind
+            hop = self._hop(running)
+        plan, est = self.plan, cached[1]
         factor = est.pace if est.pace else 1.0
         steps = tuple(
             RunningStep(
@@ -181,25 +192,24 @@ class Tracker:
             )
             for sid, (_, attempt) in sorted(running.items(), key=lambda item: item[1][0])
         )
-        done_by_phase = Counter(plan.by_id[sid].phase for sid in done if sid in plan.by_id)
-        phases = tuple((p, done_by_phase[p], n) for p, n in self.phase_total.items())
+        phases = tuple((p, phases_done[p], n) for p, n in self.phase_total.items())
         return Snapshot(
             run=self.run_id,
             elapsed=self.clock.at(now),
             estimate=est,
-            done=len(done),
+            done=done,
             total=len(plan.steps),
             phases=phases,
-            hop=self._hop(running, done),
+            hop=hop,
             running=steps,
             failed=failed,
             interrupted=interrupted,
             stopping=stopping,
             again_stops=again,
-            halted=halted,
+            stop_kind=kind,
         )
 
-    def _hop(self, running: Mapping[str, object], done: set[str]) -> str:
+    def _hop(self, running: Mapping[str, object]) -> str:
         """The hops of the running steps (hops overlap: the next hop's control plane starts while
         the last one's computes roll), else of the next step due by the schedule; "" for a
         single-hop plan. E.g. "1/3 ussuri + 2/3 victoria"."""
@@ -207,8 +217,10 @@ class Tracker:
             return ""
         current = {self.hop_of[sid] for sid in running if self.hop_of[sid]}
         if not current:
-            due = [(t, s.id) for s, t in self.plan.scheduled() if s.id not in done]
-            current = {self.hop_of[sid] for _, sid in sorted(due)[:1] if self.hop_of[sid]}
+            due = min(
+                ((t, s.id) for s, t in self.plan.scheduled() if s.id not in self.done), default=None
+            )
+            current = {self.hop_of[due[1]]} if due and self.hop_of[due[1]] else set()
         n = len(self.hops)
         return " + ".join(
             f"{self.hops.index(h) + 1}/{n} {h}" for h in sorted(current, key=self.hops.index)
@@ -263,11 +275,14 @@ def step_timing(step: RunningStep) -> str:
 
 def stopping_text(snap: Snapshot) -> str:
     """What a winding-down run is waiting for (the countdown after a Ctrl-C)."""
-    if not snap.stopping or snap.halted:
+    if not snap.stopping or snap.stop_kind == "interrupt":
         return snap.stopping
     waits = [s.left for s in snap.running if s.left is not None]
     longest = f", about {clock_text(max(0.0, max(waits)))}" if waits else ""
-    text = f"{snap.stopping}: no new step starts"
+    tidy = snap.stop_kind == Stop.THRESHOLD.value  # gates and re-enabling still run
+    text = f"{snap.stopping}: " + (
+        "only steps that disrupt nothing still start" if tidy else "no new step starts"
+    )
     if snap.running:
         text += f"; waiting for {len(snap.running)} running step(s){longest}"
     if snap.again_stops:
