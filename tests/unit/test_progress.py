@@ -4,6 +4,7 @@ observed pace, and the display model (running steps with hosts, hops, the pause 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 from tests.unit.test_engine_support import small_cluster, step
 
 R = RunState
+INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
 
 
 def chain():
@@ -109,7 +111,8 @@ def test_remaining_time_of_a_long_branch_is_its_critical_path():
 
 
 def lab():
-    return load_inventory("inventories/lab")
+    (INVENTORIES / "lab" / "secrets.yaml").chmod(0o600)  # git does not keep the mode
+    return load_inventory(str(INVENTORIES / "lab"))
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +193,28 @@ def test_a_pause_by_ctrl_c_counts_down_what_still_runs_and_says_how_to_stop_now(
     assert "Ctrl-C again to stop now" in text
     tracker.apply({"event": "run-stopping", "why": "pause", "reason": "paused by ops", "ts": 11.0})
     assert "Ctrl-C again" not in stopping_text(tracker.snapshot(41.0))  # paused from elsewhere
+
+
+# --- the CLI off a terminal -------------------------------------------------------------------
+
+
+def test_a_run_off_a_terminal_says_its_id_first_then_one_line_per_step_event(
+    tmp_path, monkeypatch, capsys
+):
+    from lifecycle.cli.main import main
+
+    (INVENTORIES / "demo" / "secrets.yaml").chmod(0o600)  # git does not keep the mode
+    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LIFECYCLE_SIM_SCALE", "0")
+    monkeypatch.setenv("LIFECYCLE_JOURNAL_SYNC", "NORMAL")
+    monkeypatch.delenv("LIFECYCLE_SIM_FAULTS", raising=False)
+    code = main(["run", "upgrade", "-i", str(INVENTORIES / "demo"), "--to", "ussuri", "-y"])
+    captured = capsys.readouterr()
+    assert code == 0
+    lines = captured.err.splitlines()
+    run_id = captured.out.split()[1]
+    assert lines[0].startswith(f"run {run_id} started: upgrade of demo, train -> ussuri")
+    starts = [line for line in lines if line.split()[1:2] == ["start"]]
+    dones = [line for line in lines if line.split()[1:2] == ["done"]]
+    assert len(starts) == len(dones) > 10
+    assert lines[-1].endswith("run succeeded: every step succeeded")
