@@ -93,7 +93,7 @@ class Snapshot:
     interrupted: tuple[str, ...]
     stopping: str
     again_stops: bool  # a Ctrl-C paused the run: another one stops it at once
-    stop_kind: str = ""  # a controller.Stop value, or "interrupt" (stopped at once)
+    stop_kind: str = ""  # a controller.Stop value, "interrupt" (stopped at once) or "finished"
 
 
 def _hops(plan: Plan) -> tuple[dict[str, str], list[str]]:
@@ -133,7 +133,6 @@ class Tracker:
         self.stopping = ""
         self.again_stops = False
         self.stop_kind = ""
-        self.finished = ""
 
     def apply(self, event: Event) -> None:
         kind, sid, ts = event["event"], event.get("step", ""), float(event.get("ts", 0.0))
@@ -160,8 +159,9 @@ class Tracker:
                 self.stopping = str(event.get("reason", ""))
                 self.stop_kind = str(event.get("why", ""))
                 self.again_stops = self.stop_kind == Stop.PAUSE.value and "Ctrl-C" in self.stopping
-            elif kind == "run-finished":
-                self.finished = str(event.get("state", ""))
+            elif kind == "run-finished":  # the last frame says how it ended, and no more hints
+                self.stopping = f"run {event.get('state')}: {event.get('reason')}"
+                self.stop_kind, self.again_stops = "finished", False
 
     def snapshot(self, now: float) -> Snapshot:
         """The frame at wall-clock time `now`. The estimate walks the whole plan, so it is
@@ -275,7 +275,7 @@ def step_timing(step: RunningStep) -> str:
 
 def stopping_text(snap: Snapshot) -> str:
     """What a winding-down run is waiting for (the countdown after a Ctrl-C)."""
-    if not snap.stopping or snap.stop_kind == "interrupt":
+    if not snap.stopping or snap.stop_kind in ("interrupt", "finished"):
         return snap.stopping
     waits = [s.left for s in snap.running if s.left is not None]
     longest = f", about {clock_text(max(0.0, max(waits)))}" if waits else ""
