@@ -25,6 +25,7 @@ from typing import Any
 
 from lifecycle.drivers.base import StepContext, StepResult
 from lifecycle.errors import DriverError
+from lifecycle.execution.audit import current_user, record_audit
 from lifecycle.execution.controller import Readiness, Stop, decide
 from lifecycle.execution.events import Event, EventSink, Fanout
 from lifecycle.execution.interrupts import PAUSE, STOP, Interrupts
@@ -302,8 +303,6 @@ class Engine:
     def _pause_by_keyboard(self) -> None:
         """The first Ctrl-C goes through the journal like `lifecycle pause RUN`, so the pause, who
         asked and when are on record the same way whichever terminal it came from."""
-        from lifecycle.execution.audit import current_user, record_audit
-
         self.journal.add_control(self.run_id, "pause", self.clock(), f"{current_user()} (Ctrl-C)")
         record_audit(self.journal, self.run_id, {"pause": "Ctrl-C"})
         self._next_poll = 0.0  # read it on this very turn
