@@ -14,8 +14,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import IO
 
 from rich.console import Console, Group, RenderableType
@@ -149,6 +150,8 @@ class Tracker:
                     self.done.add(sid)
                     self.done_by_phase[self.plan.by_id[sid].phase] += 1
                 self.observed[sid] = ts - self.first_start.get(sid, ts)
+                if self._estimate and self._estimate[1].pace is None:
+                    self._estimate = None  # the first pace: do not wait a second to show it
             elif kind in ("step-failed", "step-retrying", "step-interrupted"):
                 self.running.pop(sid, None)
                 if kind == "step-failed":
@@ -415,6 +418,29 @@ class Quiet:
         pass
 
 
+Writer = Callable[[str], None]
+
+
+class FirstLine:
+    """For a run whose view is not known when the display opens (Mistral starts and journals it):
+    print the run's first line when its run-started event arrives, then pass events on."""
+
+    def __init__(self, inner: EventSink, tracker: Tracker, driver: str, write: Writer) -> None:
+        self.inner, self.tracker, self.driver, self.write = inner, tracker, driver, write
+        self._said = False
+
+    def emit(self, event: Event) -> None:
+        if event["event"] == "run-started" and not self._said:
+            self._said = True
+            self.tracker.apply(event)
+            plan, snap = self.tracker.plan, self.tracker.snapshot(time.time())
+            self.write(run_line(plan, snap, self.driver, resumed=False))
+        self.inner.emit(event)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def open_display(
     mode: str,
     plan: Plan,
@@ -425,22 +451,32 @@ def open_display(
 ) -> EventSink:
     """The progress sink for `mode` (one of MODES), after printing the run's first line to
     `stream` (stderr: stdout is the report's). Without a view (a run another service starts and
-    journals) the run is known from its events and no first line is printed here."""
+    journals) the first line waits for the run's run-started event."""
     out = stream or sys.stderr
-    tracker = Tracker(plan)
-    first = ""
-    if view is not None and journal is not None:
-        transitions = journal.run_transitions(view.run.id)
-        activity = [t for s in view.steps.values() for t in (s.started, s.ended) if t is not None]
-        tracker = Tracker(plan, view, run_clock(transitions, activity))
-        resumed = sum(1 for t in transitions if t.state is RunState.RUNNING) > 1
-        first = run_line(plan, tracker.snapshot(time.time()), driver, resumed)
+    console = Console(file=out)
+    write: Writer = _line_writer(out)
     if mode == "live":
-        console = Console(file=out)
-        if first:
-            console.print(first, markup=False, highlight=False)
+        write = partial(console.print, markup=False, highlight=False)
+    if view is None or journal is None:
+        tracker = Tracker(plan)
+        return FirstLine(_display(mode, tracker, console, out), tracker, driver, write)
+    transitions = journal.run_transitions(view.run.id)
+    activity = [t for s in view.steps.values() for t in (s.started, s.ended) if t is not None]
+    tracker = Tracker(plan, view, run_clock(transitions, activity))
+    resumed = sum(1 for t in transitions if t.state is RunState.RUNNING) > 1
+    write(run_line(plan, tracker.snapshot(time.time()), driver, resumed))
+    return _display(mode, tracker, console, out)
+
+
+def _display(mode: str, tracker: Tracker, console: Console, out: IO[str]) -> EventSink:
+    if mode == "live":
         return LiveDisplay(tracker, console)
-    if first:
-        out.write(first + "\n")
-        out.flush()
     return LineDisplay(tracker, out) if mode == "lines" else Quiet()
+
+
+def _line_writer(out: IO[str]) -> Writer:
+    def write(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    return write

@@ -218,3 +218,16 @@ def test_a_run_off_a_terminal_says_its_id_first_then_one_line_per_step_event(
     dones = [line for line in lines if line.split()[1:2] == ["done"]]
     assert len(starts) == len(dones) > 10
     assert lines[-1].endswith("run succeeded: every step succeeded")
+
+
+def test_a_run_started_elsewhere_says_its_id_first_when_its_first_event_comes():
+    """Mistral starts and journals the run: the display learns the id from the events."""
+    out = io.StringIO()
+    display = open_display("lines", chain(), None, None, "sim", stream=out)
+    assert out.getvalue() == ""
+    display.emit({"event": "run-started", "run": "t-1", "ts": 100.0})
+    display.emit({"event": "step-started", "step": "a", "attempt": 1, "ts": 100.0})
+    display.emit({"event": "step-succeeded", "step": "a", "attempt": 1, "ts": 150.0})
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("run t-1 started: t of t, 2 steps")
+    assert "remaining ~2:30 (pace 0.5x plan)" in lines[2]  # b: 300 s at twice the plan's speed
