@@ -1,7 +1,8 @@
 """One exception root with families; every error carries a message an operator can act on.
 
 Exit statuses: 2 for bad input (inventory, imports, arguments), 3 for a plan refused as unsafe,
-4 for a run that stopped on failure or needs the operator, 1 for anything else we raise.
+4 for a run that stopped on failure or needs the operator, 130 for a run the operator stopped at
+once (Ctrl-C twice), 1 for anything else we raise.
 A bug in lifecycle itself is never one of these: it is an ordinary exception with a traceback.
 """
 
@@ -142,6 +143,13 @@ class ResumeRefused(ExecutionError):
 
 class RunStopped(ExecutionError):
     """The run stopped at a safe point: failure threshold, abort, pause or an operator decision."""
+
+
+class RunInterrupted(RunStopped):
+    """The operator stopped the run at once (Ctrl-C twice): steps in flight were left mid-way,
+    recorded as interrupted; the run is paused and resumable. 128 + SIGINT, as shells report."""
+
+    exit_code = 130
 
 
 class IllegalTransition(RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -93,12 +94,25 @@ def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
     from lifecycle.execution.paths import state_dir as resolve
     from lifecycle.execution.runner import Setup
 
+    # --progress: redrawn; default: redrawn on a terminal, one line per step event elsewhere
     progress = kw.pop("progress", None)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    return Setup(
-        resolve(state_dir), driver, progress=progress, argv=["lifecycle", *sys.argv[1:]], **kw
-    )
+    mode = "off" if progress is False else "live" if progress or sys.stderr.isatty() else "lines"
+    return Setup(resolve(state_dir), driver, progress=mode, argv=["lifecycle", *sys.argv[1:]], **kw)
+
+
+def _report(view: Any, journal: Any = None) -> None:
+    """Print the run's report. A run stopped by Ctrl-C twice leaves now, without waiting for the
+    driver calls it abandoned (their threads cannot be stopped; the journal has been written)."""
+    from lifecycle.errors import RunInterrupted
+    from lifecycle.execution.runner import conclude
+
+    try:
+        click.echo(conclude(view, journal))
+    except RunInterrupted as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exc.exit_code)
 
 
 RUN_OPTIONS = [
@@ -108,7 +122,9 @@ RUN_OPTIONS = [
     click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True),
     click.option("--sim-scale", type=float, help="sim: durations x this [env LIFECYCLE_SIM_SCALE]"),
     click.option(
-        "--progress/--no-progress", default=None, help="live progress (default: on a tty)"
+        "--progress/--no-progress",
+        default=None,
+        help="live progress, redrawn (default: on a terminal; elsewhere one line per step)",
     ),
     click.option(
         "--engine",
@@ -135,7 +151,7 @@ def execute_operation(
 ) -> None:
     """Plan `intent["operation"]` with its PLANNERS entry, prove it safe, run it and report.
     Other command families (scale-out) call this with their own intent and RUN_OPTIONS."""
-    from lifecycle.execution.runner import conclude, launch
+    from lifecycle.execution.runner import launch
     from lifecycle.planning.verifier import check_safe
 
     inventory_cluster = _load_cluster(inventory)
@@ -178,7 +194,7 @@ def execute_operation(
         view = launch_from_cli(setup, cluster, plan, intent, overrides, mistral_url)
     else:
         view = launch(setup, cluster, plan, intent, overrides)
-    click.echo(conclude(view))
+    _report(view)
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -258,7 +274,7 @@ def resume_cmd(
 ) -> None:
     """Resume a run after a crash, a pause or a failure: finished steps never run again."""
     from lifecycle.execution.paths import locate_run, state_dir
-    from lifecycle.execution.runner import conclude, resume
+    from lifecycle.execution.runner import resume
 
     root = state_dir(opts.pop("state_dir"))
     mistral_url = opts.pop("mistral_url", None)
@@ -272,7 +288,7 @@ def resume_cmd(
 
             setup = _setup(str(root), intent.get("driver", "sim"), **opts)
             view = resume_from_cli(setup, run_id, mistral_url)
-            click.echo(conclude(view, journal))
+            _report(view, journal)
             return
         path = inventory or intent.get("inventory")
         if not path:
@@ -286,7 +302,7 @@ def resume_cmd(
         secrets = _run_secrets(inventory_cluster, intent)
         setup = _setup(str(root), intent.get("driver", "sim"), secrets=secrets, **opts)
         view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
-        click.echo(conclude(view, journal))
+        _report(view, journal)
     finally:
         journal.close()
 

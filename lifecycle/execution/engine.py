@@ -5,13 +5,16 @@ Each turn: read operator controls, ask the controller which steps start, journal
 drivers); then wait for the first to finish, journal the outcomes (one transaction) and go round.
 Retries wait out their backoff as RETRYING steps; a timeout fails the step; the failure threshold
 winds the run down at a safe point.
+
+The operator's Ctrl-C (counted by `Interrupts`, installed by whoever drives the run) is read between
+turns: the first becomes a `pause` control in the journal, exactly as `lifecycle pause RUN` from
+another terminal would leave; the second stops at once, recording the steps in flight as
+INTERRUPTED (resume probes them) and the run as PAUSED.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -22,8 +25,10 @@ from typing import Any
 
 from lifecycle.drivers.base import StepContext, StepResult
 from lifecycle.errors import DriverError
+from lifecycle.execution.audit import current_user, record_audit
 from lifecycle.execution.controller import Readiness, Stop, decide
 from lifecycle.execution.events import Event, EventSink, Fanout
+from lifecycle.execution.interrupts import PAUSE, STOP, Interrupts
 from lifecycle.execution.journal import Journal
 from lifecycle.execution.policies import PolicyTable
 from lifecycle.execution.records import RunTransition, StepTransition
@@ -79,6 +84,7 @@ class Engine:
         redactor: Redactor | None = None,
         secrets: Any = None,
         clock: Callable[[], float] = time.time,
+        interrupts: Interrupts | None = None,
     ) -> None:
         self.journal = journal
         self.plan = plan
@@ -99,6 +105,9 @@ class Engine:
         self._abandoned: set[Future[StepResult]] = set()
         self.stop: Stop | None = None
         self.stop_reason = ""
+        self.interrupts = interrupts or Interrupts()
+        self._presses = 0  # Ctrl-C presses already acted on
+        self._halted = False  # stopped at once: nothing in flight is waited for
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -118,35 +127,14 @@ class Engine:
         self._next_poll = 0.0
         self._emit("run-started", steps=len(self.plan.steps), done=_count_done(t.states))
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="step")
-        restore = self._trap_interrupt()
         try:
-            while self._turn(pool, ready):
-                if self._interrupted:
-                    self._request_stop(Stop.PAUSE, "interrupted (Ctrl-C): paused at a safe point")
+            while not self._heed_interrupts() and self._turn(pool, ready):
+                pass
         finally:
-            restore()
             self._flush()
+            # a halted run's driver calls are abandoned: their threads cannot be stopped from here
             pool.shutdown(wait=False, cancel_futures=True)
         return self._conclude(view)
-
-    def _trap_interrupt(self) -> Callable[[], None]:
-        """First Ctrl-C: pause at the next safe point (the handler only sets a flag, so it can
-        never interrupt a journal write half-way); a second Ctrl-C interrupts for real."""
-        self._interrupted = False
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-
-        def handler(signum: int, frame: object) -> None:
-            if self._interrupted:
-                raise KeyboardInterrupt
-            self._interrupted = True
-
-        previous = signal.signal(signal.SIGINT, handler)
-
-        def restore() -> None:
-            signal.signal(signal.SIGINT, previous)
-
-        return restore
 
     def _turn(self, pool: ThreadPoolExecutor, ready: Readiness) -> bool:
         """One round of the loop; False when the run has nothing left to do now."""
@@ -300,6 +288,53 @@ class Engine:
         if rank.index(stop) > rank.index(self.stop):
             self.stop, self.stop_reason = stop, reason
             self._emit("run-stopping", why=stop.value, reason=reason)
+
+    def _heed_interrupts(self) -> bool:
+        """Act on new Ctrl-C presses; True once the run must stop now (the second press)."""
+        presses = self.interrupts.presses
+        if presses > self._presses:
+            if self._presses < PAUSE <= presses:
+                self._pause_by_keyboard()
+            if presses >= STOP:
+                self._halt()
+            self._presses = presses
+        return self._halted
+
+    def _pause_by_keyboard(self) -> None:
+        """The first Ctrl-C goes through the journal like `lifecycle pause RUN`, so the pause, who
+        asked and when are on record the same way whichever terminal it came from."""
+        self.journal.add_control(self.run_id, "pause", self.clock(), f"{current_user()} (Ctrl-C)")
+        record_audit(self.journal, self.run_id, {"pause": "Ctrl-C"})
+        self._next_poll = 0.0  # read it on this very turn
+
+    def _halt(self) -> None:
+        """The second Ctrl-C: record every step in flight as INTERRUPTED (its driver call is left
+        to finish or die with the process; resume probes its effect) and end the run PAUSED."""
+        self._flush()
+        stopped = []
+        for future, flight in list(self._flights.items()):
+            if future.done():  # finished already: its outcome is known, record that instead
+                del self._flights[future]
+                self._finish(flight, _result(future))
+                continue
+            sid = flight.step.id
+            self._set(sid, StepState.INTERRUPTED, flight.attempt)
+            self.tally.busy.difference_update(flight.step.nodes)
+            self._abandoned.add(future)
+            stopped.append(sid)
+            self._emit("step-interrupted", step=sid, attempt=flight.attempt)
+        self._flights.clear()
+        self._flush()
+        what = (
+            f"{len(stopped)} step(s) in flight recorded as interrupted: {', '.join(stopped[:5])}"
+            if stopped
+            else "no step was in flight"
+        )
+        if self.stop is not Stop.ABORT:  # an abort already asked for stays an abort
+            self.stop = Stop.PAUSE
+        self.stop_reason = f"stopped by Ctrl-C twice; {what}"
+        self._halted = True
+        self._emit("run-stopping", why="interrupt", reason=self.stop_reason, steps=stopped)
 
     def _poll_controls(self) -> None:
         for control in self.journal.controls(self.run_id, after=self._control_seq):

@@ -28,7 +28,10 @@ def report(view: RunView, journal: Journal | None = None) -> dict[str, Any]:
         "ended": view.ended,
         "counts": {k: len(v) for k, v in by_state.items() if v},
         "done": by_state["succeeded"] + by_state["skipped"],
-        "left": by_state["pending"] + by_state["retrying"] + by_state["running"],
+        "left": by_state["pending"]
+        + by_state["retrying"]
+        + by_state["running"]
+        + by_state["interrupted"],
         "failed": [
             {"step": sid, "error": view.steps[sid].error, "hosts": view.steps[sid].hosts}
             for sid in by_state["failed"]

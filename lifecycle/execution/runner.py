@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lifecycle.errors import ResumeRefused, RunStopped
+from lifecycle.errors import ResumeRefused, RunInterrupted, RunStopped
 from lifecycle.execution.audit import record_audit
 from lifecycle.execution.engine import Engine, EngineOptions
 from lifecycle.execution.events import EventSink, Fanout, JsonLinesSink
+from lifecycle.execution.interrupts import Interrupts
 from lifecycle.execution.journal import Journal
 from lifecycle.execution.lock import ClusterLock
 from lifecycle.execution.paths import lock_path, open_journal
@@ -22,7 +23,7 @@ from lifecycle.execution.replay import RunView, replay
 from lifecycle.execution.report import render, report
 from lifecycle.execution.routing import Router
 from lifecycle.execution.runs import check_resumable, new_run_id, reopen, settle, start_run
-from lifecycle.execution.states import RunState
+from lifecycle.execution.states import RunState, StepState
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
 
@@ -35,7 +36,7 @@ class Setup:
     driver: str = "sim"
     concurrency: int = 4
     events: str | None = None
-    progress: bool = False
+    progress: str = "off"  # progress.MODES: live (redrawn), lines (one per event), off
     sim_scale: float | None = None
     secrets: Any = None
     argv: Sequence[str] | None = None
@@ -114,15 +115,14 @@ def _redactor(setup: Setup) -> Redactor:
 
 
 def _drive(setup: Setup, journal: Journal, view: RunView, cluster: Cluster, plan: Plan) -> RunView:
+    from lifecycle.execution.progress import open_display
+
     router = setup.router()
-    sinks: list[EventSink] = []
+    interrupts = Interrupts()
+    # first: the display prints the run's id before anything else is said about the run
+    sinks: list[EventSink] = [open_display(setup.progress, plan, view, journal, setup.driver)]
     if setup.events:
         sinks.append(JsonLinesSink(setup.events))
-    if setup.progress:
-        from lifecycle.execution.progress import RichProgress
-
-        done = [sid for sid, s in view.steps.items() if s.state.done]
-        sinks.append(RichProgress(plan, done=done))
     sink = Fanout(sinks)
     engine = Engine(
         journal,
@@ -134,9 +134,11 @@ def _drive(setup: Setup, journal: Journal, view: RunView, cluster: Cluster, plan
         sink=sink,
         redactor=_redactor(setup),
         secrets=setup.secrets,
+        interrupts=interrupts,
     )
     try:
-        return engine.execute(view)
+        with interrupts.installed():
+            return engine.execute(view)
     finally:
         sink.close()
         router.close()
@@ -152,6 +154,8 @@ def conclude(view: RunView, journal: Journal | None = None) -> str:
         RunState.FAILED: f"fix the cause, then `lifecycle resume {view.run.id}`",
         RunState.ABORTED: "the run was aborted; start a new one",
     }.get(view.state, "")
+    if view.state is RunState.PAUSED and view.in_state(StepState.INTERRUPTED):
+        raise RunInterrupted(f"{text}\n{hint}; steps interrupted mid-flight are probed first")
     raise RunStopped(f"{text}\n{hint}".rstrip())
 
 

@@ -126,7 +126,8 @@ def settle(
 ) -> RunView:
     """Decide, before the engine runs again, about every step a previous process did not finish.
 
-    RUNNING (caught mid-flight) and FAILED steps are probed: effect there -> SUCCEEDED; else
+    RUNNING (caught mid-flight), INTERRUPTED (stopped mid-flight by the operator) and FAILED
+    steps are probed: effect there -> SUCCEEDED; else
     re-run if idempotent, or if the driver's probe is exact and says the effect is absent;
     otherwise IN_DOUBT until the operator says `--accept` or `--rerun`. RETRYING steps (an
     attempt failed, the next had not started) simply run again."""
@@ -139,7 +140,7 @@ def settle(
         state, step = step_view.state, plan.by_id[sid]
         attempt = step_view.attempts
         new, note = _settle_one(state, sid, accept, rerun)
-        if new is None and state in (StepState.RUNNING, StepState.FAILED):
+        if new is None and state in _PROBED:
             new, note = _probe(router, step, StepContext(run_id=view.run.id, cluster=cluster))
         if new is None:
             continue
@@ -147,6 +148,10 @@ def settle(
     if out:
         journal.record_steps(out)
     return replay(journal, view.run.id, plan)
+
+
+# steps whose effect is unknown when the engine starts again: they are probed before anything runs
+_PROBED = (StepState.RUNNING, StepState.INTERRUPTED, StepState.FAILED)
 
 
 def _probe(router: Router, step: Step, ctx: StepContext) -> tuple[StepState, str]:
@@ -165,9 +170,9 @@ def _probe(router: Router, step: Step, ctx: StepContext) -> tuple[StepState, str
 def _settle_one(
     state: StepState, sid: str, accept: Collection[str], rerun: Collection[str]
 ) -> tuple[StepState | None, str]:
-    if sid in accept and state in (StepState.IN_DOUBT, StepState.RUNNING, StepState.FAILED):
+    if sid in accept and (state is StepState.IN_DOUBT or state in _PROBED):
         return StepState.SUCCEEDED, "accepted by the operator"
-    if sid in rerun and state in (StepState.IN_DOUBT, StepState.RUNNING, StepState.FAILED):
+    if sid in rerun and (state is StepState.IN_DOUBT or state in _PROBED):
         return StepState.PENDING, "re-run by the operator"
     if state is StepState.RETRYING:
         return StepState.PENDING, "resumed between attempts"

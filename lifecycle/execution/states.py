@@ -18,6 +18,9 @@ class StepState(enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     IN_DOUBT = "in-doubt"  # caught mid-flight, effect unknown, not safe to re-run: operator decides
+    # in flight when the operator stopped the run (Ctrl-C twice); resume probes it like a step a
+    # dead process left RUNNING, the difference being that the journal says why it stopped
+    INTERRUPTED = "interrupted"
     SKIPPED = "skipped"
 
     @property
@@ -41,11 +44,12 @@ class RunState(enum.Enum):
 S = StepState
 STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     S.PENDING: frozenset({S.RUNNING, S.SKIPPED}),
-    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.RETRYING, S.IN_DOUBT, S.PENDING}),
+    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.RETRYING, S.IN_DOUBT, S.PENDING, S.INTERRUPTED}),
     S.RETRYING: frozenset({S.RUNNING, S.FAILED, S.PENDING}),
     # resume after the operator fixed the cause: probe, then done or run again
     S.FAILED: frozenset({S.PENDING, S.SUCCEEDED}),
     S.IN_DOUBT: frozenset({S.SUCCEEDED, S.PENDING}),  # --accept / --rerun
+    S.INTERRUPTED: frozenset({S.SUCCEEDED, S.PENDING, S.IN_DOUBT}),  # resume: as RUNNING
     S.SUCCEEDED: frozenset(),  # a finished step is never run again
     S.SKIPPED: frozenset(),
 }

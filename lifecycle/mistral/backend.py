@@ -318,10 +318,10 @@ def _sink(setup: Setup, plan: Plan, view_done: list[str]) -> EventSink:
     sinks: list[EventSink] = []
     if setup.events:
         sinks.append(JsonLinesSink(setup.events))
-    if setup.progress:
-        from lifecycle.execution.progress import RichProgress
+    if setup.progress != "off":
+        from lifecycle.execution.progress import open_display
 
-        sinks.append(RichProgress(plan, done=view_done))
+        sinks.append(open_display(setup.progress, plan, None, None, setup.driver))
     return Fanout(sinks)
 
 

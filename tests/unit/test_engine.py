@@ -282,15 +282,3 @@ def test_replay_of_a_finished_run_matches_the_engine_view():
 def test_unused_step_context_fields_do_not_leak_secrets_into_repr():
     ctx = StepContext(run_id="r", cluster=small_cluster(), secrets={"x": {"password": "pw-123"}})
     assert "pw-123" not in repr(ctx)
-
-
-def test_remaining_time_follows_the_schedule_at_the_observed_pace():
-    from lifecycle.execution.progress import Estimate
-
-    plan = build_plan(
-        "t", "t", [step("a", "x.y", duration=100.0), step("b", "x.y", ["a"], duration=300.0)]
-    )
-    estimate = Estimate(plan)
-    assert estimate.remaining(5.0) is None  # nothing finished: no pace yet
-    estimate.done("a")
-    assert estimate.remaining(50.0) == pytest.approx(150.0)  # twice as fast as planned
