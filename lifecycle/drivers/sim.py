@@ -31,6 +31,7 @@ from typing import Any
 from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.errors import UsageError
 from lifecycle.model.cluster import Cluster
+from lifecycle.planning.actions import expected_release
 from lifecycle.planning.plan import Step
 
 ENV_SCALE = "LIFECYCLE_SIM_SCALE"
@@ -271,6 +272,13 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
             targets = step.upgrades or tuple(f"{s}@{n}" for s in names for n in step.nodes)
             for target in targets:
                 data["versions"][target] = release
+        elif playbook == "deploy-node":
+            services = step.param("services")
+            for service in map(str, services if isinstance(services, tuple) else ()):
+                for node in step.nodes:
+                    data["versions"][f"{service}@{node}"] = expected_release(
+                        step, service, _is_ceph(service)
+                    )
         elif playbook == "db-migrate":
             data["migrations"][str(step.param("project"))] = f"{step.param('phase')}@{release}"
         elif playbook == "ceph-flag":
@@ -289,18 +297,24 @@ def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
     down = [n for n in nodes if n in dead]
     if down:
         return f"not answering: {', '.join(down)}"
-    release = step.param("release")
     services = step.param("services")
-    if step.verb == "health" and isinstance(services, tuple) and isinstance(release, str):
-        behind = [
-            f"{s}@{n}"
-            for s in services
-            for n in step.nodes
-            if f"{s}@{n}" in data["versions"] and data["versions"][f"{s}@{n}"] != release
-        ]
-        if behind:
-            return f"not at {release}: {', '.join(behind)}"
-    return None
+    if step.verb != "health" or not isinstance(services, tuple):
+        return None
+    behind: dict[str, list[str]] = {}
+    for service in map(str, services):
+        wanted = expected_release(step, service, _is_ceph(service))
+        for node in step.nodes:
+            have = data["versions"].get(f"{service}@{node}")
+            if wanted is not None and have is not None and have != wanted:
+                behind.setdefault(wanted, []).append(f"{service}@{node} (at {have})")
+    return "; ".join(f"not at {r}: {', '.join(late)}" for r, late in behind.items()) or None
+
+
+def _is_ceph(service: str) -> bool:
+    from lifecycle.catalog import load_catalog
+
+    spec = load_catalog().services.get(service)
+    return spec is not None and spec.ceph
 
 
 def _evacuate(data: dict[str, Any], step: Step) -> str | None:
