@@ -273,8 +273,8 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
             for target in targets:
                 data["versions"][target] = release
         elif playbook == "deploy-node":
-            services = step.param("services")
-            for service in map(str, services if isinstance(services, tuple) else ()):
+            listed = step.param("services")
+            for service in map(str, listed if isinstance(listed, tuple) else ()):
                 for node in step.nodes:
                     data["versions"][f"{service}@{node}"] = expected_release(
                         step, service, _is_ceph(service)
