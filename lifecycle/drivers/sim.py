@@ -97,6 +97,7 @@ class SimState:
             "instances": instances,
             "aggregates": {n.name: cluster.aggregate_of(n) for n in cluster.nodes},
             "dead": [],
+            "lost": {},  # node -> when it died: {step, attempt, run}
             "disabled": [],
             "flags": {},
             "migrations": {},
@@ -172,14 +173,17 @@ class SimDriver(Driver):
             return StepResult(ok=False, error=injected)
         down = self._unreachable(state, step.nodes)
         if down:
-            return _unreachable(step, down, "unreachable before the step started")
+            return _unreachable(step, {n: _lost_before(state, n, step, ctx) for n in down})
         dying = [f.node for f in self._faults("die", step) if f.node in step.nodes]
         if dying:
             time.sleep(pause / 2)
+            when = {"step": step.id, "attempt": ctx.attempt, "run": ctx.run_id}
             with state.lock:
                 state.data["dead"] = sorted(set(state.data["dead"]) | set(dying))
+                state.data.setdefault("lost", {}).update({n: when for n in dying})
                 state.save()
-            return _unreachable(step, dying, "died during the step")
+            why = f"died during this step (attempt {ctx.attempt})"
+            return _unreachable(step, {n: why for n in dying})
         time.sleep(pause)
         with state.lock:
             error = _apply(state.data, step, ctx.cluster)
@@ -251,11 +255,28 @@ def _hosts(step: Step, status: str) -> dict[str, Any]:
     return {n: {"status": status} for n in step.nodes}
 
 
-def _unreachable(step: Step, down: list[str], why: str) -> StepResult:
+def _lost_before(state: SimState, node: str, step: Step, ctx: StepContext) -> str:
+    """When `node` was lost, as an operator needs it: during which step and attempt."""
+    with state.lock:
+        lost = state.data.get("lost", {}).get(node)
+    if not isinstance(lost, dict):
+        return "down before this step started"
+    if lost.get("run") != ctx.run_id:
+        when = f"{lost.get('step')} of run {lost.get('run')}"
+    elif lost.get("step") == step.id:
+        when = f"attempt {lost.get('attempt')} of this step"
+    else:
+        when = f"{lost.get('step')} (attempt {lost.get('attempt')})"
+    return f"died during {when}; still down at attempt {ctx.attempt}"
+
+
+def _unreachable(step: Step, down: dict[str, str]) -> StepResult:
+    """A failed result naming each unreachable node and when it was lost."""
     hosts = _hosts(step, "ok")
-    for node in down:
+    for node, why in down.items():
         hosts[node] = {"status": "unreachable", "msg": why}
-    return StepResult(ok=False, error=f"{', '.join(down)} unreachable ({why})", hosts=hosts)
+    error = "; ".join(f"{node} unreachable ({why})" for node, why in down.items())
+    return StepResult(ok=False, error=error, hosts=hosts)
 
 
 def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
