@@ -233,8 +233,20 @@ def import_steps(node: NewNode) -> tuple[Step, Step]:
         credentials=node.bmc.credentials,
         macs=node.macs,
         properties=tuple(f"{k}={v}" for k, v in node.properties),
+        # what the nodes file says for Ironic beyond the basics (absent when it says nothing,
+        # so that plans of plain nodes files stay as they were)
+        uuid=node.uuid,
+        interfaces=_pairs(node.interfaces),
+        driver_info=_pairs(node.driver_info),
+        ports=tuple(p.to_json() for p in node.ports) or None,
+        resource_class=node.resource_class,
+        conductor_group=node.conductor_group,
     )
     return enroll, _step(node.name, "inspect", "baremetal.inspect", enroll.id)
+
+
+def _pairs(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...] | None:
+    return tuple(f"{k}={v}" for k, v in pairs) or None
 
 
 def _chain(a: Assignment, releases: Releases, catalog: str, opts: ScaleOutOptions) -> list[Step]:
