@@ -262,12 +262,11 @@ def _lost_before(state: SimState, node: str, step: Step, ctx: StepContext) -> st
     if not isinstance(lost, dict):
         return "down before this step started"
     if lost.get("run") != ctx.run_id:
-        when = f"{lost.get('step')} of run {lost.get('run')}"
-    elif lost.get("step") == step.id:
-        when = f"attempt {lost.get('attempt')} of this step"
-    else:
-        when = f"{lost.get('step')} (attempt {lost.get('attempt')})"
-    return f"died during {when}; still down at attempt {ctx.attempt}"
+        return f"died during {lost.get('step')} of run {lost.get('run')}, before this step"
+    if lost.get("step") == step.id:
+        attempt = lost.get("attempt")
+        return f"died during attempt {attempt} of this step; still down at attempt {ctx.attempt}"
+    return f"died during {lost.get('step')} (attempt {lost.get('attempt')}), before this step"
 
 
 def _unreachable(step: Step, down: dict[str, str]) -> StepResult:
