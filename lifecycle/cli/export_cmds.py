@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lifecycle.errors import UsageError
+
+if TYPE_CHECKING:
+    from lifecycle.model.cluster import Cluster
+    from lifecycle.planning.plan import Plan
 
 
 @click.group("export")
@@ -14,15 +19,13 @@ def export_group() -> None:
     """Write plans in other systems' formats."""
 
 
-def _load_plan(plan_file: str) -> object:
-    from lifecycle.formats.plan_json import plan_from_json
+def _load_plan(plan_file: str, cluster: Cluster) -> Plan:
+    from lifecycle.formats.plan_check import check_plan
+    from lifecycle.formats.plan_json import load_plan_file
 
-    try:
-        return plan_from_json(Path(plan_file).read_text())
-    except OSError as exc:
-        raise UsageError.at(plan_file, "", f"cannot read: {exc.strerror}") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError.at(plan_file, "", f"a plan in lifecycle's JSON form ({exc})") from exc
+    plan = load_plan_file(plan_file)
+    check_plan(plan, cluster, plan_file)
+    return plan
 
 
 @export_group.command("mistral")
@@ -56,7 +59,6 @@ def export_mistral(
     """Export an upgrade plan (or any plan JSON) as a Mistral workbook."""
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.mistral.export import export_plan
-    from lifecycle.planning.plan import Plan
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
     from lifecycle.planning.verifier import check_safe
 
@@ -64,8 +66,7 @@ def export_mistral(
         raise UsageError.at("command line", "--to / --plan", "exactly one of --to and --plan")
     cluster = load_inventory(inventory)
     if plan_file:
-        plan = _load_plan(plan_file)
-        assert isinstance(plan, Plan)
+        plan = _load_plan(plan_file, cluster)
     else:
         plan = plan_upgrade(cluster, UpgradeIntent(str(target), ceph_target))
     for violation in check_safe(plan, cluster, force=force):

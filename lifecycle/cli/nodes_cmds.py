@@ -63,6 +63,7 @@ def scale_out_inputs(
 
     cluster = load_inventory(inventory)
     new_nodes, _ = load_nodes_file(nodes_file)
+    warn_ignored(new_nodes)
     profiles = load_profiles(profiles_dir)
     inspected: dict[str, Any] = {}
     if ironic_url or cloud:
@@ -95,6 +96,7 @@ def scale_out_planner(cluster: Any, intent: dict[str, Any]) -> Any:
     from lifecycle.planning.scale_out import plan_scale_out
 
     new_nodes, _, (profiles, options) = _intent_inputs(cluster, intent)
+    warn_ignored(new_nodes)
     return plan_scale_out(cluster, new_nodes, profiles, options=options)
 
 
@@ -113,6 +115,13 @@ def scale_out_secrets(cluster: Any, intent: dict[str, Any]) -> Any:
     _, logins, _ = _intent_inputs(cluster, intent)
     base = load_secrets(cluster) if cluster.credentials else Secrets()
     return base.merged(logins)
+
+
+def warn_ignored(new_nodes: Sequence[Any]) -> None:
+    """Say which keys of the nodes file TripleO would take but lifecycle ignores, and why."""
+    for node in new_nodes:
+        for warning in node.warnings:
+            click.echo(f"warning: {warning}", err=True)
 
 
 def _inspected(driver: Any, names: Sequence[str]) -> Iterator[tuple[str, Any]]:
@@ -152,6 +161,7 @@ def import_cmd(
 
     cluster = load_inventory(inventory)
     new_nodes, logins = load_nodes_file(nodes_file)
+    warn_ignored(new_nodes)
     driver = _driver(ironic_url, cloud)
     ctx = StepContext(run_id="nodes-import", cluster=cluster, secrets=dict(logins.items()))
 

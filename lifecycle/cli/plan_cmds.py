@@ -148,17 +148,14 @@ def plan_scale_out_cmd(
 @click.argument("plan_file")
 def plan_verify_cmd(inventory: str, plan_file: str, force: bool) -> None:
     """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks."""
-    import json
-
     from lifecycle.formats.inventory import load_inventory
-    from lifecycle.formats.plan_json import plan_from_dict
+    from lifecycle.formats.plan_check import check_plan
+    from lifecycle.formats.plan_json import load_plan_file
     from lifecycle.planning.verifier import check_safe
 
     cluster = load_inventory(inventory)
-    try:
-        plan = plan_from_dict(json.loads(Path(plan_file).read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError.at(plan_file, "", f"a plan in lifecycle's JSON form ({exc})") from exc
+    plan = load_plan_file(plan_file)
+    check_plan(plan, cluster, plan_file)
     overridden = check_safe(plan, cluster, force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)

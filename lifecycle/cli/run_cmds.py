@@ -29,15 +29,12 @@ def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
 
 
 def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
-    from lifecycle.formats.plan_json import plan_from_json
+    from lifecycle.formats.plan_check import check_plan
+    from lifecycle.formats.plan_json import load_plan_file
 
-    path = Path(intent["plan_file"])
-    try:
-        return plan_from_json(path.read_text())
-    except OSError as exc:
-        raise UsageError.at(str(path), "", f"a readable plan JSON file ({exc.strerror})") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError.at(str(path), "", f"a plan in lifecycle's JSON form ({exc})") from exc
+    plan = load_plan_file(intent["plan_file"])
+    check_plan(plan, cluster, intent["plan_file"])
+    return plan
 
 
 def _plan_scale_out(cluster: Cluster, intent: dict[str, Any]) -> Plan:

@@ -25,6 +25,7 @@ after a partial failure continues, and active nodes are never touched.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -268,8 +269,9 @@ class BaremetalDriver(Driver):
         if node is None:
             node = self.api.create_node(
                 name=name, driver=step.param("driver"), driver_info=info,
-                properties=_properties(step), resource_class="baremetal",
-                **_interfaces(str(step.param("driver"))),
+                properties=_properties(step),
+                resource_class=str(step.param("resource_class") or "baremetal"),
+                **_interfaces(step), **_node_fields(step),
             )  # fmt: skip
         elif node.provision_state == "enroll":
             node = self.api.update_node(node, driver_info={**(node.driver_info or {}), **info})
@@ -279,10 +281,14 @@ class BaremetalDriver(Driver):
         return {"uuid": node.id, "provision_state": node.provision_state}
 
     def _ensure_ports(self, node: Any, step: Step) -> None:
+        """A port per MAC; a port the nodes file cabled (`ports`: physical_network,
+        local_link_connection) is created with that too, as TripleO's importer does."""
         have = {p.address for p in self.api.ports(node_uuid=node.id)}
+        cabled = {p["address"]: p for p in map(json.loads, _strings(step.param("ports")))}
         for mac in _strings(step.param("macs")):
             if mac not in have:
-                self.api.create_port(node_uuid=node.id, address=mac)
+                extra = {k: v for k, v in cabled.get(mac, {}).items() if k != "address"}
+                self.api.create_port(node_uuid=node.id, address=mac, **extra)
 
     def inspect(self, name: str, step: Step, ctx: StepContext) -> dict[str, Any]:
         node = self._settled(name)
@@ -393,17 +399,40 @@ def _driver_info(step: Step, ctx: StepContext) -> dict[str, str]:
     }
     if prefix == "redfish" and step.param("system_id"):
         info["redfish_system_id"] = str(step.param("system_id"))
-    return info
+    # the nodes file's own driver_info (redfish_verify_ca, ipmi_port, deploy_kernel...); never
+    # a login: those come from the secrets above and win
+    return {**_pairs(step.param("driver_info")), **info}
 
 
-def _interfaces(driver: str) -> dict[str, str]:
-    if driver == "redfish":
-        return {"inspect_interface": "redfish", "boot_interface": "redfish-virtual-media"}
-    return {}
+def _interfaces(step: Step) -> dict[str, str]:
+    """Ironic interfaces: ours for Redfish (virtual media), then what the nodes file says."""
+    ours = {}
+    if step.param("driver") == "redfish":
+        ours = {"inspect_interface": "redfish", "boot_interface": "redfish-virtual-media"}
+    return {**ours, **_pairs(step.param("interfaces"))}
 
 
-def _properties(step: Step) -> dict[str, str]:
-    pairs = (p.split("=", 1) for p in _strings(step.param("properties")) if "=" in p)
+def _node_fields(step: Step) -> dict[str, Any]:
+    """The node's UUID and conductor group, where the nodes file gives them."""
+    fields: dict[str, Any] = {}
+    if step.param("uuid"):
+        fields["id"] = str(step.param("uuid"))  # openstacksdk's Node.id is Ironic's uuid
+    if step.param("conductor_group"):
+        fields["conductor_group"] = str(step.param("conductor_group"))
+    return fields
+
+
+def _properties(step: Step) -> dict[str, Any]:
+    """Ironic properties; `root_device` hints are a mapping (JSON in the plan)."""
+    found: dict[str, Any] = _pairs(step.param("properties"))
+    if "root_device" in found:
+        found["root_device"] = json.loads(found["root_device"])
+    return found
+
+
+def _pairs(value: object) -> dict[str, str]:
+    """A plan's "key=value" strings as a mapping."""
+    pairs = (p.split("=", 1) for p in _strings(value) if "=" in p)
     return {k: v for k, v in pairs}
 
 

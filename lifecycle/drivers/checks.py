@@ -16,6 +16,7 @@ from lifecycle.catalog import load_catalog
 from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.errors import DriverError
 from lifecycle.model.cluster import Cluster
+from lifecycle.planning.actions import expected_release
 from lifecycle.planning.plan import Step
 from lifecycle.testbed import client
 
@@ -63,22 +64,24 @@ class ChecksDriver(Driver):
 
     def expectations(self, step: Step, cluster: Cluster) -> list[Expect]:
         catalog = load_catalog()
-        release = step.param("release")
-        ceph_release = step.param("ceph_release")
+
+        def is_ceph(service: str) -> bool:
+            spec = catalog.services.get(service)
+            return spec is not None and spec.ceph
+
         if step.verb == "precheck":
             return _all(cluster, lambda service: None)
         if step.verb == "postcheck":
-            return _all(
-                cluster,
-                lambda s: ceph_release if catalog.services[s].ceph else release,
-            )
+            # an OpenStack-only upgrade's postcheck names no Ceph release: Ceph daemons any
+            release, ceph_release = step.param("release"), step.param("ceph_release")
+            return _all(cluster, lambda s: ceph_release if is_ceph(s) else release)
         if step.verb != "health":
             raise DriverError(f"checks driver cannot run {step.action!r} (step {step.id})")
         raw = step.param("services")
         services = raw if isinstance(raw, tuple) else ()
         nodes = step.nodes
         return [
-            Expect(node, service, str(release) if release else None)
+            Expect(node, str(service), expected_release(step, str(service), is_ceph(str(service))))
             for service in services
             for node in cluster.members.get(str(service), ())
             if not nodes or node in nodes

@@ -31,6 +31,7 @@ from typing import Any
 from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.errors import UsageError
 from lifecycle.model.cluster import Cluster
+from lifecycle.planning.actions import expected_release
 from lifecycle.planning.plan import Step
 
 ENV_SCALE = "LIFECYCLE_SIM_SCALE"
@@ -104,6 +105,7 @@ class SimState:
             "cut_off": [],  # routers and networks that were on a node while it was disrupted
             "aggregates": {n.name: cluster.aggregate_of(n) for n in cluster.nodes},
             "dead": [],
+            "lost": {},  # node -> when it died: {step, attempt, run}
             "disabled": [],
             "flags": {},
             "migrations": {},
@@ -179,14 +181,17 @@ class SimDriver(Driver):
             return StepResult(ok=False, error=injected)
         down = self._unreachable(state, step.nodes)
         if down:
-            return _unreachable(step, down, "unreachable before the step started")
+            return _unreachable(step, {n: _lost_before(state, n, step, ctx) for n in down})
         dying = [f.node for f in self._faults("die", step) if f.node in step.nodes]
         if dying:
             time.sleep(pause / 2)
+            when = {"step": step.id, "attempt": ctx.attempt, "run": ctx.run_id}
             with state.lock:
                 state.data["dead"] = sorted(set(state.data["dead"]) | set(dying))
+                state.data.setdefault("lost", {}).update({n: when for n in dying})
                 state.save()
-            return _unreachable(step, dying, "died during the step")
+            why = f"died during this step (attempt {ctx.attempt})"
+            return _unreachable(step, {n: why for n in dying})
         time.sleep(pause)
         with state.lock:
             error = _apply(state.data, step, ctx.cluster)
@@ -258,11 +263,27 @@ def _hosts(step: Step, status: str) -> dict[str, Any]:
     return {n: {"status": status} for n in step.nodes}
 
 
-def _unreachable(step: Step, down: list[str], why: str) -> StepResult:
+def _lost_before(state: SimState, node: str, step: Step, ctx: StepContext) -> str:
+    """When `node` was lost, as an operator needs it: during which step and attempt."""
+    with state.lock:
+        lost = state.data.get("lost", {}).get(node)
+    if not isinstance(lost, dict):
+        return "down before this step started"
+    if lost.get("run") != ctx.run_id:
+        return f"died during {lost.get('step')} of run {lost.get('run')}, before this step"
+    if lost.get("step") == step.id:
+        attempt = lost.get("attempt")
+        return f"died during attempt {attempt} of this step; still down at attempt {ctx.attempt}"
+    return f"died during {lost.get('step')} (attempt {lost.get('attempt')}), before this step"
+
+
+def _unreachable(step: Step, down: dict[str, str]) -> StepResult:
+    """A failed result naming each unreachable node and when it was lost."""
     hosts = _hosts(step, "ok")
-    for node in down:
+    for node, why in down.items():
         hosts[node] = {"status": "unreachable", "msg": why}
-    return StepResult(ok=False, error=f"{', '.join(down)} unreachable ({why})", hosts=hosts)
+    error = "; ".join(f"{node} unreachable ({why})" for node, why in down.items())
+    return StepResult(ok=False, error=error, hosts=hosts)
 
 
 def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
@@ -280,6 +301,13 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
             targets = step.upgrades or tuple(f"{s}@{n}" for s in names for n in step.nodes)
             for target in targets:
                 data["versions"][target] = release
+        elif playbook == "deploy-node":
+            listed = step.param("services")
+            for service in map(str, listed if isinstance(listed, tuple) else ()):
+                for node in step.nodes:
+                    data["versions"][f"{service}@{node}"] = expected_release(
+                        step, service, _is_ceph(service)
+                    )
         elif playbook == "db-migrate":
             data["migrations"][str(step.param("project"))] = f"{step.param('phase')}@{release}"
         elif playbook == "ceph-flag":
@@ -300,18 +328,24 @@ def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
     down = [n for n in nodes if n in dead]
     if down:
         return f"not answering: {', '.join(down)}"
-    release = step.param("release")
     services = step.param("services")
-    if step.verb == "health" and isinstance(services, tuple) and isinstance(release, str):
-        behind = [
-            f"{s}@{n}"
-            for s in services
-            for n in step.nodes
-            if f"{s}@{n}" in data["versions"] and data["versions"][f"{s}@{n}"] != release
-        ]
-        if behind:
-            return f"not at {release}: {', '.join(behind)}"
-    return None
+    if step.verb != "health" or not isinstance(services, tuple):
+        return None
+    behind: dict[str, list[str]] = {}
+    for service in map(str, services):
+        wanted = expected_release(step, service, _is_ceph(service))
+        for node in step.nodes:
+            have = data["versions"].get(f"{service}@{node}")
+            if wanted is not None and have is not None and have != wanted:
+                behind.setdefault(wanted, []).append(f"{service}@{node} (at {have})")
+    return "; ".join(f"not at {r}: {', '.join(late)}" for r, late in behind.items()) or None
+
+
+def _is_ceph(service: str) -> bool:
+    from lifecycle.catalog import load_catalog
+
+    spec = load_catalog().services.get(service)
+    return spec is not None and spec.ceph
 
 
 def _evacuate(data: dict[str, Any], step: Step) -> str | None:

@@ -66,6 +66,8 @@ class _Tally:
     not_before: dict[str, float] = field(default_factory=dict)
     failed_nodes: set[str] = field(default_factory=set)
     busy: set[str] = field(default_factory=set)
+    # RETRYING steps' last failed attempt (error, hosts): what a retry cancelled at the end says
+    retry_of: dict[str, tuple[str | None, dict[str, Any] | None]] = field(default_factory=dict)
 
 
 class Engine:
@@ -235,6 +237,7 @@ class Engine:
         if self.policies.may_retry(step, flight.attempt, idempotent):
             due = self.clock() + self.policies.backoff(step, flight.attempt)
             self._set(step.id, StepState.RETRYING, flight.attempt, output, error, hosts, due)
+            t.retry_of[step.id] = (error, hosts)
             t.not_before[step.id] = due
             self.ready.again(step.id)
             self._emit("step-retrying", step=step.id, attempt=flight.attempt, error=error)
@@ -357,10 +360,28 @@ class Engine:
             failed = [sid for sid, s in states.items() if s is StepState.FAILED]
             final = RunState.FAILED
             reason = self.stop_reason or f"{len(failed)} step(s) failed: {', '.join(failed[:5])}"
+        if final in (RunState.FAILED, RunState.ABORTED):
+            self._cancel_retries(final)
         run_transition(self.run_id, view.state, final)
         self.journal.record_run(RunTransition(self.run_id, final, self.clock(), reason))
         self._emit("run-finished", state=final.value, reason=reason)
         return replay(self.journal, self.run_id, self.plan)
+
+    def _cancel_retries(self, final: RunState) -> None:
+        """A run that ends leaves no step live: a step waiting between attempts (RETRYING) when
+        the run stops fails with its last attempt's error and why no retry came. A paused run
+        keeps them: resume runs them again. RUNNING cannot remain here: the loop ends only when
+        no call is in flight, and a call past its deadline was failed by `_expire`."""
+        t = self.tally
+        waiting = [sid for sid, state in t.states.items() if state is StepState.RETRYING]
+        why = "the run was aborted" if final is RunState.ABORTED else "the run stopped"
+        for sid in waiting:
+            error, hosts = t.retry_of.get(sid, (None, None))
+            attempt = t.attempts.get(sid, 0)
+            note = f"attempt {attempt} failed; not retried: {why}"
+            self._set(sid, StepState.FAILED, attempt, None, f"{error or 'failed'}; {note}", hosts)
+            self._emit("step-failed", step=sid, attempt=attempt, error=note)
+        self._flush()
 
     # --- journal and events -----------------------------------------------------------------
 

@@ -26,10 +26,10 @@ from typing import Any
 from mistral_lib import actions
 
 from lifecycle.drivers.base import Driver, StepContext, StepResult
-from lifecycle.errors import DriverError, LifecycleError
+from lifecycle.errors import DriverError, InputError, LifecycleError
 from lifecycle.execution.redact import Redactor
 from lifecycle.execution.routing import MODES, Router
-from lifecycle.formats.plan_json import plan_from_dict
+from lifecycle.formats.plan_json import step_from_dict as parse_step
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Step
 
@@ -43,8 +43,7 @@ _GUARD = threading.Lock()
 
 def step_from_dict(raw: Mapping[str, Any]) -> Step:
     """A step from its plan-JSON form (the same parser the journal's plans go through)."""
-    wrapper = {"operation": "", "cluster": "", "from": None, "to": None, "lower_bound": 0}
-    return plan_from_dict({**wrapper, "steps": [dict(raw)]}).steps[0]
+    return parse_step(dict(raw), "step input")[0]
 
 
 def _router(mode: str, options: Mapping[str, Mapping[str, Any]]) -> Router:
@@ -143,8 +142,8 @@ class StepAction(actions.Action):
     def run(self, context: Any) -> actions.Result:
         try:
             step = step_from_dict(self.step)
-        except (KeyError, TypeError, ValueError) as exc:
-            return actions.Result(error={"error": f"malformed step input: {exc!r}"})
+        except (InputError, KeyError, TypeError, ValueError) as exc:
+            return actions.Result(error={"error": f"malformed step input: {exc}"})
         if self.kind and step.driver != self.kind:
             msg = f"{type(self).__name__} runs {self.kind}.* steps, not {step.action}"
             return actions.Result(error={"step": step.id, "ok": False, "error": msg})

@@ -48,6 +48,20 @@ def db_phase(step: Step) -> tuple[str, str] | None:
     return str(step.param("project")), str(step.param("phase"))
 
 
+def expected_release(step: Step, service: str, ceph: bool) -> str | None:
+    """The release `service` must report after `step` (a health gate, a postcheck, a deploy).
+
+    A step names the OpenStack release as `release` and, when it touches Ceph daemons of a
+    cluster with its own Ceph release, that one as `ceph_release`: Ceph runs its own release train
+    (nautilus, octopus, ...) beside OpenStack's, as TripleO deploys it. A Ceph daemon expects
+    `ceph_release` when the step gives one, else `release` (a Ceph hop's gates name the Ceph
+    target as `release`); None means any release will do."""
+    raw = step.param("ceph_release") if ceph else None
+    if raw is None:
+        raw = step.param("release")
+    return str(raw) if raw is not None else None
+
+
 def make_step(
     step_id: str, action: str, phase: str, params: Mapping[str, Any] | None = None, **fields: Any
 ) -> Step:

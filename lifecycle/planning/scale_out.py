@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lifecycle.catalog import load_catalog
 from lifecycle.errors import PlanningError
 from lifecycle.formats.nodes_file import NewNode
 from lifecycle.model.cluster import Cluster, NodeSpec, RoleSpec
@@ -72,6 +73,22 @@ class Assignment:
         return self.role.aggregate or self.profile.aggregate
 
 
+@dataclass(frozen=True)
+class Releases:
+    """What a new server's services run: OpenStack services at `openstack`, Ceph daemons at
+    `ceph` (the cluster's `ceph_release`; None when the cluster names none, and then Ceph daemons
+    follow `openstack`, as the sim and the playbooks' `ceph_release | default(cluster_release)`)."""
+
+    openstack: str
+    ceph: str | None
+
+    def params(self, services: Sequence[str]) -> dict[str, Any]:
+        """`release`, and `ceph_release` only when `services` hold a Ceph daemon."""
+        known = load_catalog().services
+        has_ceph = any(s in known and known[s].ceph for s in services)
+        return {"release": self.openstack, "ceph_release": self.ceph if has_ceph else None}
+
+
 def plan_scale_out(
     cluster: Cluster,
     new_nodes: Sequence[NewNode],
@@ -83,17 +100,17 @@ def plan_scale_out(
     """The plan that brings `new_nodes` into `cluster`; PlanningError names every problem."""
     opts = options or ScaleOutOptions()
     assignments = assign(cluster, new_nodes, profiles, inspected or {}, opts)
-    release = opts.release or cluster.release
+    releases = Releases(opts.release or cluster.release, cluster.ceph_release)
     catalog = profiles_to_json(profiles)
     steps: list[Step] = []
     for a in assignments:
-        steps.extend(_chain(a, release, catalog, opts))
+        steps.extend(_chain(a, releases, catalog, opts))
     return build_plan(
         OPERATION,
         cluster.name,
         steps,
         source=cluster.release,
-        target=release,
+        target=releases.openstack,
         inventory_digest=cluster.digest,
         extra=(("new_nodes", tuple(a.node.name for a in assignments)),),
     )
@@ -216,12 +233,25 @@ def import_steps(node: NewNode) -> tuple[Step, Step]:
         credentials=node.bmc.credentials,
         macs=node.macs,
         properties=tuple(f"{k}={v}" for k, v in node.properties),
+        # what the nodes file says for Ironic beyond the basics (absent when it says nothing,
+        # so that plans of plain nodes files stay as they were)
+        uuid=node.uuid,
+        interfaces=_pairs(node.interfaces),
+        driver_info=_pairs(node.driver_info),
+        ports=tuple(p.to_json() for p in node.ports) or None,
+        resource_class=node.resource_class,
+        conductor_group=node.conductor_group,
     )
     return enroll, _step(node.name, "inspect", "baremetal.inspect", enroll.id)
 
 
-def _chain(a: Assignment, release: str, catalog: str, opts: ScaleOutOptions) -> list[Step]:
+def _pairs(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...] | None:
+    return tuple(f"{k}={v}" for k, v in pairs) or None
+
+
+def _chain(a: Assignment, releases: Releases, catalog: str, opts: ScaleOutOptions) -> list[Step]:
     name, services = a.node.name, a.role.services
+    release = releases.params(services)
     chain = list(import_steps(a.node))
     chain.append(
         _step(
@@ -239,16 +269,14 @@ def _chain(a: Assignment, release: str, catalog: str, opts: ScaleOutOptions) -> 
     chain.append(
         _step(
             name, "deploy-node", "ansible.playbook", chain[-1].id,
-            playbook="deploy-node", services=services, release=release,
+            playbook="deploy-node", services=services, **release,
         )
     )  # fmt: skip
     if a.aggregate and "nova-compute" in services:
         chain.append(
             _step(name, "aggregate", "compute.aggregate_add", chain[-1].id, aggregate=a.aggregate)
         )
-    chain.append(
-        _step(name, "health", "checks.health", chain[-1].id, services=services, release=release)
-    )
+    chain.append(_step(name, "health", "checks.health", chain[-1].id, services=services, **release))
     return chain
 
 

@@ -23,6 +23,7 @@ def test_instackenv_fields() -> None:
     assert ssd.profile == "compute-ssd"
     assert dict(ssd.properties) == {
         "cpu": "8", "memory_mb": "16384", "local_gb": "100", "cpu_arch": "x86_64",
+        "capabilities": "profile:compute-ssd,boot_option:local",  # all go to Ironic, as TripleO
     }  # fmt: skip
     assert hdd.bmc.driver == "ipmi"  # legacy pxe_ipmitool
     assert hdd.macs == ("52:54:00:aa:bb:02",)
