@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every check on a fresh machine: set-up, lint, types, the unit lane (with property, golden and
+# Every check on a fresh machine: set-up, lint, types, docs, the unit lane (with property, golden and
 # crash tests), then each functional lane (testbed, Ironic, Mistral), which installs what it needs.
 # Ends with one line summing every lane: "lifecycle: N passed, N failed, N skipped".
 set -uo pipefail
@@ -14,6 +14,14 @@ step() { echo; echo "==> $*"; }
 step lint;  .venv/bin/ruff check lifecycle tests bench scripts || status=1
             .venv/bin/ruff format --check lifecycle tests bench scripts || status=1
 step types; .venv/bin/mypy || status=1
+step docs   # the operator documentation (docs/): any mkdocs warning fails the run
+if [ ! -x .venv/bin/mkdocs ]; then
+  .venv/bin/pip install -q -e ".[docs]" 2>&1 | grep -v "is ignored: it is neither a file"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
+site=$(mktemp -d)
+.venv/bin/mkdocs build --strict --site-dir "$site" || status=1
+rm -rf "$site"
 step "unit lane"
 PYTEST_ADDOPTS="--junitxml=$results/unit.xml" \
   .venv/bin/pytest -q -m "not testbed and not ironic and not mistral" tests || status=1
