@@ -1,8 +1,8 @@
 """`lifecycle nodes import|list|show` and `lifecycle profiles match`: new servers in Ironic.
 
 Ironic is reached with --ironic-url (or $LIFECYCLE_IRONIC_URL, a standalone Ironic without auth)
-or --cloud (or $OS_CLOUD, a clouds.yaml entry). `scale_out_inputs` is what `lifecycle plan
-scale-out` and `lifecycle run scale-out` call to load everything a scale-out plan needs.
+or --os-cloud (alias --cloud; also `lifecycle --os-cloud` and $OS_CLOUD: a clouds.yaml
+entry). `scale_out_inputs` is what `lifecycle plan scale-out` and `lifecycle run scale-out` call to load everything a scale-out plan needs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def ironic_options(func: F) -> F:
-    func = click.option("--cloud", help="clouds.yaml entry (default: $OS_CLOUD)")(func)
+    func = click.option(
+        "--os-cloud",
+        "--cloud",
+        "cloud",
+        metavar="NAME",
+        help="clouds.yaml entry (default: lifecycle --os-cloud, $OS_CLOUD)",
+    )(func)
     func = click.option(
         "--ironic-url", help="standalone Ironic endpoint, no auth (default: $LIFECYCLE_IRONIC_URL)"
     )(func)
@@ -31,9 +37,10 @@ PROFILES = click.option("--profiles", "profiles_dir", help="hardware profiles di
 
 
 def _driver(ironic_url: str | None, cloud: str | None) -> Any:
+    from lifecycle.cli.context import OPTIONS
     from lifecycle.drivers.baremetal import BaremetalDriver
 
-    return BaremetalDriver(cloud=cloud, endpoint=ironic_url)
+    return BaremetalDriver(cloud=cloud or OPTIONS.os_cloud, endpoint=ironic_url)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,13 @@ def plan_upgrade_cmd(
 @click.option("--profiles", "profiles_dir", help="hardware profiles directory")
 @click.option("--image", help="image to deploy on the new servers")
 @click.option("--ironic-url", help="standalone Ironic to match already inspected servers now")
-@click.option("--cloud", help="clouds.yaml entry instead of --ironic-url")
+@click.option(
+    "--os-cloud",
+    "--cloud",
+    "cloud",
+    metavar="NAME",
+    help="clouds.yaml entry instead of --ironic-url",
+)
 @_with_common
 def plan_scale_out_cmd(
     inventory: str,
@@ -100,8 +106,10 @@ def plan_scale_out_cmd(
     force: bool,
 ) -> None:
     """Plan adding new servers: enroll, inspect, match profiles, deploy, join their aggregate."""
+    from lifecycle.cli.context import OPTIONS
     from lifecycle.cli.nodes_cmds import scale_out_inputs
 
+    cloud = cloud or OPTIONS.os_cloud
     inputs = scale_out_inputs(inventory, nodes_file, profiles_dir, image, ironic_url, cloud)
     emit_plan(inputs.plan, inputs.cluster, fmt, gantt, output, force)
 

@@ -43,8 +43,10 @@ from lifecycle.model.release import ReleaseTrain
 T = TypeVar("T")
 TOP_KEYS = (
     "cluster", "release", "ceph_release", "roles", "nodes", "nodes_file",
-    "baremetal_deployment", "policies", "credentials",
+    "baremetal_deployment", "policies", "credentials", "driver",
 )  # fmt: skip
+# `driver:` names a mode of lifecycle.execution.routing.MODES (a test keeps the two equal)
+DRIVER_MODES = ("sim", "testbed", "cloud")
 ROLE_KEYS = ("services", "aggregate", "profile", "role_file")
 NODE_KEYS = ("name", "role", "failure_domain", "address", "bmc")
 BMC_KEYS = ("driver", "address", "system_id", "credentials")
@@ -113,6 +115,7 @@ class _Loader:
         nodes = self._nodes(top, {role.name: role for role in roles}, name or "overcloud")
         policies = read_policies(r, top.get("policies"), {x.aggregate for x in roles} - {None})
         credentials = self._credentials(top.get("credentials"))
+        driver = r.choice("driver", top["driver"], DRIVER_MODES) if "driver" in top else None
         r.raise_if_any()
         assert name is not None and release is not None  # a problem was raised otherwise
         return Cluster(
@@ -124,6 +127,7 @@ class _Loader:
             policies=policies or Policies(),
             credentials=credentials,
             source=str(Path(self.source.file).resolve()),
+            driver=driver,
         )
 
     # --- scalars -----------------------------------------------------------------------------

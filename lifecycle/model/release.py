@@ -24,11 +24,24 @@ class ReleaseTrain:
     max_jump: int = 1  # releases one hop may cross (Ceph: 2 majors)
 
     def get(self, name: str) -> Release:
+        """The release named `name` or one of its code names, in any case (`Antelope`,
+        `2023.1`); an unknown name raises UnsupportedUpgrade with the closest names."""
+        wanted = name.strip().casefold()
         for release in self.releases:
-            if name == release.name or name in release.aliases:
+            if wanted in (n.casefold() for n in (release.name, *release.aliases)):
                 return release
-        known = ", ".join(r.name for r in self.releases)
-        raise UnsupportedUpgrade(f"unknown {self.product} release {name!r}; known: {known}")
+        raise UnsupportedUpgrade(f"unknown {self.product} release {name!r}{self._suggest(name)}")
+
+    def _suggest(self, name: str) -> str:
+        import difflib
+
+        spelled = {n.casefold(): r for r in self.releases for n in (r.name, *r.aliases)}
+        close = difflib.get_close_matches(name.casefold(), list(spelled), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(
+            f"{r.name} ({', '.join(r.aliases)})" if r.aliases else r.name for r in self.releases
+        )
+        return f"{hint} known releases (code names): {known}"
 
     def names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.releases)
