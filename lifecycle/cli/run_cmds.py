@@ -227,7 +227,8 @@ def _run_log(path: Path) -> Any:
 def _first_line(run_id: str | None, plan: Plan, driver: str, log: Path) -> str:
     """The first line of a run: its id, what it changes, the driver (SIMULATED for sim) and
     where its log is kept."""
-    change = f", {plan.source} -> {plan.target}" if plan.source and plan.target else ""
+    moves = plan.source and plan.target and plan.source != plan.target
+    change = f", {plan.source} -> {plan.target}" if moves else ""
     sim = ": SIMULATED, nothing is touched" if driver == "sim" else ""
     head = f"run {run_id}" if run_id else "run (on Mistral)"
     return f"{head}: {plan.operation} of {plan.cluster}{change}, driver {driver}{sim}\nlog: {log}"
@@ -409,12 +410,13 @@ RUN_COLUMNS = (
     Column("driver", "Driver"),
     Column("simulated", "Simulated", _show_simulated),
     Column("state", "State"),
+    Column("done", "Done"),
     Column("steps", "Steps"),
 )
 
 
 def run_rows(root: Path) -> list[dict[str, Any]]:
-    """One row per run under `root`, by start time: RUN_COLUMNS plus done/total counts."""
+    """One row per run under `root`, by start time, with the keys of RUN_COLUMNS."""
     from lifecycle.execution.replay import replay
     from lifecycle.execution.report import is_simulated, iso
     from lifecycle.execution.run_index import all_runs
@@ -440,9 +442,8 @@ def run_rows(root: Path) -> list[dict[str, Any]]:
                     "driver": record.intent.get("driver"),
                     "simulated": is_simulated(record.intent),
                     "state": view.state.value,
-                    "steps": f"{done}/{len(view.steps)}",
                     "done": done,
-                    "total": len(view.steps),
+                    "steps": len(view.steps),
                 }
             )
     finally:

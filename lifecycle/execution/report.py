@@ -108,7 +108,8 @@ def report(view: RunView, journal: Journal | None = None) -> dict[str, Any]:
 
 def headline(data: dict[str, Any]) -> str:
     """`run ID (upgrade of demo, train -> ussuri, SIMULATED): succeeded`."""
-    change = f", {data['from']} -> {data['to']}" if data.get("from") and data.get("to") else ""
+    moves = data.get("from") and data.get("to") and data["from"] != data["to"]
+    change = f", {data['from']} -> {data['to']}" if moves else ""
     sim = f", {SIMULATED}" if data.get("simulated") else ""
     return (
         f"run {data['run']} ({data['operation']} of {data['cluster']}{change}{sim}):"

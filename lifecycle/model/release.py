@@ -41,7 +41,7 @@ class ReleaseTrain:
         known = ", ".join(
             f"{r.name} ({', '.join(r.aliases)})" if r.aliases else r.name for r in self.releases
         )
-        return f"{hint} known releases (code names): {known}"
+        return f"{hint}; known: {known}" if not close else f"{hint} known: {known}"
 
     def names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.releases)

@@ -52,6 +52,8 @@ def start(state: Path, inventory: Path = DEMO, **kw: str) -> subprocess.Popen[st
             "--ceph-to",
             "octopus",
             "-y",
+            "--driver",
+            "sim",
             "--no-progress",
         ],
         cwd=ROOT,
@@ -95,7 +97,17 @@ def test_a_second_run_on_the_same_cluster_is_refused_with_the_holders_id(tmp_pat
     first = start(tmp_path)
     holder = run_id_of(tmp_path, first)
     second = cli(
-        tmp_path, "run", "upgrade", "-i", str(DEMO), "--to", "ussuri", "-y", "--no-progress"
+        tmp_path,
+        "run",
+        "upgrade",
+        "-i",
+        str(DEMO),
+        "--to",
+        "ussuri",
+        "-y",
+        "--driver",
+        "sim",
+        "--no-progress",
     )
     assert second.returncode == 4
     assert holder in second.stderr and "busy" in second.stderr
@@ -176,6 +188,8 @@ def test_secrets_of_the_inventory_appear_nowhere(tmp_path):
         "--to",
         "ussuri",
         "-y",
+        "--driver",
+        "sim",
         "--no-progress",
         "--events",
         str(events),
