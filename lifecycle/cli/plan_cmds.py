@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lifecycle.cli.output import emit_show, output_options
 from lifecycle.errors import UsageError
 from lifecycle.planning.plan import Plan
 
@@ -118,8 +119,12 @@ def plan_scale_out_cmd(
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
 @click.option("--force", is_flag=True, help="report violations but exit 0")
 @click.argument("plan_file")
-def plan_verify_cmd(inventory: str, plan_file: str, force: bool) -> None:
-    """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks."""
+@output_options(default="text", extra=("text",))
+def plan_verify_cmd(
+    inventory: str, plan_file: str, force: bool, fmt: str, columns_: tuple[str, ...]
+) -> None:
+    """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks
+    (exit 3)."""
     import json
 
     from lifecycle.formats.inventory import load_inventory
@@ -129,15 +134,29 @@ def plan_verify_cmd(inventory: str, plan_file: str, force: bool) -> None:
     cluster = load_inventory(inventory)
     try:
         plan = plan_from_dict(json.loads(Path(plan_file).read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except OSError as exc:
+        raise UsageError.at(plan_file, "", f"a readable plan JSON file ({exc.strerror})") from exc
+    except (ValueError, KeyError, TypeError) as exc:
         raise UsageError.at(plan_file, "", f"a plan in lifecycle's JSON form ({exc})") from exc
     overridden = check_safe(plan, cluster, force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
-    click.echo(
-        f"{plan_file}: {len(plan.steps)} steps, "
-        + ("safe" if not overridden else f"{len(overridden)} violation(s) overridden")
-    )
+    data = {
+        "plan": plan_file,
+        "digest": plan.digest,
+        "operation": plan.operation,
+        "cluster": plan.cluster,
+        "steps": len(plan.steps),
+        "safe": not overridden,
+        "violations": [str(v) for v in overridden],
+    }
+    if fmt.lower() == "text" and not columns_:
+        click.echo(
+            f"{plan_file}: {len(plan.steps)} steps, "
+            + ("safe" if not overridden else f"{len(overridden)} violation(s) overridden")
+        )
+        return
+    emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)
 
 
 COMMANDS: list[click.Command] = [plan_group]
