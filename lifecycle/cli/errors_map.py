@@ -51,8 +51,10 @@ def _openstacksdk(exc: BaseException) -> tuple[int, str] | None:
         return None
     if isinstance(exc, sdk.ConfigException):
         return 2, (
-            f"clouds.yaml: {exc}\nlist its entries with `openstack --os-cloud NAME ...`, or give"
-            " --ironic-url for a standalone Ironic"
+            f"clouds.yaml: {exc}\ndefine the cloud in clouds.yaml (./clouds.yaml,"
+            " ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml or"
+            " $OS_CLIENT_CONFIG_FILE) and name it with --os-cloud, or give --ironic-url for a"
+            " standalone Ironic"
         )
     if isinstance(exc, sdk.HttpException):
         return 1, f"OpenStack API error: {exc}"

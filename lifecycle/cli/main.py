@@ -80,8 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
     except LifecycleError as exc:
         return _fail(exc, exc.exit_code, str(exc))
-    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
-        click.echo("error: interrupted; nothing more was done", err=True)
+    except click.exceptions.Abort as exc:  # a question answered no, or Ctrl-C at a prompt
+        click.echo("error: aborted: not confirmed; nothing was done", err=True)
+        _debug_traceback(exc)
+        return 130
+    except KeyboardInterrupt as exc:
+        click.echo("error: interrupted", err=True)
         _debug_traceback(exc)
         return 130
     except click.ClickException as exc:

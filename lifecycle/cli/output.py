@@ -79,10 +79,14 @@ def select(available: Sequence[Column], wanted: Sequence[str]) -> tuple[Column, 
     for col in available:
         by_name[col.key.lower()] = col
         by_name[col.title.lower()] = col
-    chosen, unknown = [], []
+    chosen: list[Column] = []
+    unknown: list[str] = []
     for name in wanted:
-        col = by_name.get(name.lower())
-        (chosen.append(col) if col else unknown.append(name))
+        found = by_name.get(name.lower())
+        if found is None:
+            unknown.append(name)
+        else:
+            chosen.append(found)
     if unknown:
         known = ", ".join(c.key for c in available)
         raise UsageError.at(

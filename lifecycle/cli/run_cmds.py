@@ -33,7 +33,7 @@ def choose_driver(given: str | None, cluster: Cluster) -> str:
     raise UsageError.at(
         cluster.source or "cluster.yaml",
         "driver",
-        "a driver, and lifecycle never assumes one: pass --driver sim (simulate: touch"
+        "none given, and lifecycle never assumes one: pass --driver sim (simulate: touch"
         " nothing), --driver testbed (the local testbed) or --driver cloud (Ironic and Nova"
         " through clouds.yaml), or write `driver: sim|testbed|cloud` in cluster.yaml",
     )
@@ -458,9 +458,11 @@ def run_rows(root: Path) -> list[dict[str, Any]]:
 def runs_list(state_dir: str | None, fmt: str, columns_: tuple[str, ...]) -> None:
     """Every run of every cluster, oldest first: when, what, from which release to which,
     on which driver (SIMULATED for sim), and how far it got."""
+    from lifecycle.cli.output import select
     from lifecycle.execution.paths import state_dir as resolve
 
     root = resolve(state_dir)
+    select(RUN_COLUMNS, columns_)  # an unknown column is an error even with no runs
     rows = run_rows(root)
     if not rows:
         click.echo(
