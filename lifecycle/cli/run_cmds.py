@@ -111,12 +111,16 @@ def _load_secrets(cluster: Cluster) -> Any:
 
 
 def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
+    from lifecycle.cli.context import OPTIONS
     from lifecycle.execution.paths import state_dir as resolve
     from lifecycle.execution.runner import Setup
 
     progress = kw.pop("progress", None)
     if progress is None:
         progress = sys.stderr.isatty()
+    if OPTIONS.os_cloud and "driver_options" not in kw:  # `lifecycle --os-cloud` / $OS_CLOUD
+        cloud = {"cloud": OPTIONS.os_cloud}
+        kw["driver_options"] = {"baremetal": cloud, "compute": cloud}
     return Setup(
         resolve(state_dir), driver, progress=progress, argv=["lifecycle", *sys.argv[1:]], **kw
     )

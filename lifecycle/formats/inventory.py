@@ -4,6 +4,9 @@ Every mistake becomes a Problem naming the file, the line, the field path and wh
 all the problems of one file are reported together. Paths inside cluster.yaml (roles_data,
 role_file, nodes_file, baremetal_deployment, credentials) are relative to its directory.
 
+`driver: sim|testbed|cloud` (optional) says how `lifecycle run` and `lifecycle export mistral`
+reach the cluster when `--driver` is not given; with neither they refuse to guess (exit 2).
+
 Besides the form of DESIGN.md, roles and nodes may be imported:
 
 ```yaml

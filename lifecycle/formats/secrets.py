@@ -6,7 +6,8 @@ credentials:                       # name -> BMC login; nodes refer to it by bmc
 ssh: {user: root, private_key_file: keys/id_ed25519}
 ```
 
-The file must have mode 0600. Error messages name fields and kinds, never values.
+The file must have mode 0600, and so must the inventory's `nodes_file` when it holds BMC
+passwords (instackenv.json's pm_password). Error messages name fields and kinds, never values.
 """
 
 from __future__ import annotations

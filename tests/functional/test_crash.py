@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -72,10 +73,12 @@ def recorded_run(state: Path, proc: subprocess.Popen[bytes]) -> str | None:
     db = state / "demo.db"
     while True:
         if db.exists():
+            # closing() even when the query fails: a connection left open keeps the -shm of a
+            # WAL the child later deletes, and this process's next connection reads it as
+            # "database disk image is malformed"
             try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-                rows = con.execute("SELECT id FROM runs").fetchall()
-                con.close()
+                with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                    rows = con.execute("SELECT id FROM runs").fetchall()
                 if rows:
                     return str(rows[0][0])
             except sqlite3.OperationalError:
