@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lifecycle.cli.complete import complete_ceph_release, complete_release
 from lifecycle.cli.run_cmds import DRIVERS, choose_driver
 from lifecycle.errors import UsageError
 
@@ -28,8 +29,15 @@ def _load_plan(plan_file: str) -> object:
 
 @export_group.command("mistral")
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
-@click.option("--to", "target", help="OpenStack release to upgrade to (plans an upgrade)")
-@click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
+@click.option(
+    "--to",
+    "target",
+    shell_complete=complete_release,
+    help="OpenStack release to upgrade to (plans an upgrade)",
+)
+@click.option(
+    "--ceph-to", "ceph_target", shell_complete=complete_ceph_release, help="Ceph release too"
+)
 @click.option("--plan", "plan_file", help="export this plan JSON instead of planning an upgrade")
 @click.option(
     "--driver",

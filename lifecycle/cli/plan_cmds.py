@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lifecycle.cli.complete import complete_ceph_release, complete_release
 from lifecycle.cli.output import emit_show, output_options
 from lifecycle.errors import UsageError
 from lifecycle.planning.plan import Plan
@@ -60,8 +61,16 @@ def plan_group() -> None:
 
 
 @plan_group.command("upgrade")
-@click.option("--to", "target", required=True, help="OpenStack release to reach")
-@click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    shell_complete=complete_release,
+    help="OpenStack release to reach (name or code name, any case)",
+)
+@click.option(
+    "--ceph-to", "ceph_target", shell_complete=complete_ceph_release, help="Ceph release too"
+)
 @_with_common
 def plan_upgrade_cmd(
     inventory: str,

@@ -145,7 +145,11 @@ class _Loader:
             return train.get(text).name
         except UnsupportedUpgrade:
             known = ", ".join(train.names())
-            self.reader.problem(path, f"a known {train.product} release ({known}), got {text!r}")
+            close = train.closest(text)
+            hint = f"; did you mean {close!r}?" if close else ""
+            self.reader.problem(
+                path, f"a known {train.product} release ({known}), got {text!r}{hint}"
+            )
             return None
 
     def _credentials(self, value: object) -> str | None:

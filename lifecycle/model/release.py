@@ -30,18 +30,24 @@ class ReleaseTrain:
         for release in self.releases:
             if wanted in (n.casefold() for n in (release.name, *release.aliases)):
                 return release
-        raise UnsupportedUpgrade(f"unknown {self.product} release {name!r}{self._suggest(name)}")
+        raise UnsupportedUpgrade(f"unknown {self.product} release {name!r}{self.suggest(name)}")
 
-    def _suggest(self, name: str) -> str:
+    def closest(self, name: str) -> str | None:
+        """The release name or code name nearest to a mistyped `name` (difflib), if any."""
         import difflib
 
-        spelled = {n.casefold(): r for r in self.releases for n in (r.name, *r.aliases)}
-        close = difflib.get_close_matches(name.casefold(), list(spelled), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        spelled = [n.casefold() for r in self.releases for n in (r.name, *r.aliases)]
+        close = difflib.get_close_matches(name.strip().casefold(), spelled, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def suggest(self, name: str) -> str:
+        """`; did you mean 'ussuri'? known: ...` (the closest name or code name, then every
+        release with its code names), to follow a message about an unknown `name`."""
+        close = self.closest(name)
         known = ", ".join(
             f"{r.name} ({', '.join(r.aliases)})" if r.aliases else r.name for r in self.releases
         )
-        return f"{hint}; known: {known}" if not close else f"{hint} known: {known}"
+        return f"; did you mean {close!r}? known: {known}" if close else f"; known: {known}"
 
     def names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.releases)
