@@ -47,7 +47,8 @@ def configure_logging(options: GlobalOptions) -> None:
 
             raise UsageError.at(options.log_file, "--log-file", f"a writable file ({exc})") from exc
         handlers[-1].setFormatter(log_formatter())
-        handlers[-1].setLevel(logging.DEBUG)
+        # DEBUG (HTTP bodies of client libraries) only when asked for: -vv or --debug
+        handlers[-1].setLevel(logging.DEBUG if level <= logging.DEBUG else logging.INFO)
     for handler in handlers:
         root.addHandler(handler)
     options.handlers.extend(handlers)

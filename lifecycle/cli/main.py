@@ -39,7 +39,9 @@ Shell completion (commands, options, release names, run ids):
 @click.option("-v", "--verbose", count=True, help="more log output (-vv: debug)")
 @click.option("-q", "--quiet", is_flag=True, help="only errors in the log output")
 @click.option("--debug", is_flag=True, help="debug log output, and a traceback on any error")
-@click.option("--log-file", metavar="PATH", help="also write the debug log to this file")
+@click.option(
+    "--log-file", metavar="PATH", help="also write the log here (INFO; DEBUG with -vv, --debug)"
+)
 @click.option(
     "--os-cloud",
     envvar="OS_CLOUD",
