@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -179,8 +178,7 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """An ASCII-boxed table (cliff's look) that never wraps when piped: the width is the
-    terminal's on a tty and unbounded otherwise."""
+    """An ASCII-boxed table (cliff's look) at the width of its content."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -191,7 +189,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         table.add_column(Text(title), overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # Text: "[x]" is data, not rich markup
-    width = None if sys.stdout.isatty() else 10_000
+    width = 10_000  # never wrap, as cliff's tables: a narrow terminal scrolls, a pipe greps
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, no_color=True, highlight=False, emoji=False)
     console.print(table, crop=False, soft_wrap=False)
