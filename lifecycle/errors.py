@@ -1,9 +1,18 @@
 """One exception root with families; every error carries a message an operator can act on.
 
-Exit statuses: 2 for bad input (inventory, imports, arguments), 3 for a plan refused as unsafe,
-4 for a run that stopped on failure or needs the operator, 130 for a run the operator stopped at
-once (Ctrl-C twice), 1 for anything else we raise.
-A bug in lifecycle itself is never one of these: it is an ordinary exception with a traceback.
+Exit statuses (also in `lifecycle --help`):
+
+- 0: success.
+- 1: any other error: a LifecycleError of no family below, an OpenStack API error, an
+  unreachable endpoint, or an unexpected exception (a bug: `--debug` shows its traceback).
+- 2: bad input: inventory, imports, files, arguments, an unknown run id or release, a plan that
+  cannot be made, an OpenStack endpoint not configured (clouds.yaml, --os-cloud, --ironic-url).
+- 3: the safety verifier refused the plan (UnsafePlan; `--force` overrides).
+- 4: the run failed, stopped at a safe point, or was refused (cluster locked, not resumable).
+- 130: interrupted (Ctrl-C), or a confirmation answered no.
+
+The CLI (lifecycle/cli/main.py) prints every one of them as one `error: ...` paragraph on
+stderr, never a traceback unless `--debug` is given.
 """
 
 from __future__ import annotations
@@ -74,6 +83,12 @@ class CatalogError(InputError):
 
 class UsageError(InputError):
     """A command-line argument is wrong (an unknown release, a missing option)."""
+
+
+class UnknownRun(LifecycleError):
+    """No recorded run matches the run id, prefix or `last` given (bad input: exit 2)."""
+
+    exit_code = 2
 
 
 # --- planning --------------------------------------------------------------------------------

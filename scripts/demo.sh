@@ -25,10 +25,8 @@ echo "==> lifecycle run upgrade --inventory inventories/demo --to ussuri --drive
 status=0
 $lifecycle run upgrade --inventory inventories/demo --to ussuri --driver testbed --yes || status=$?
 echo "==> report"
-$lifecycle runs list | tail -n 3
-run_id=$($lifecycle runs list -f json | .venv/bin/python -c \
-  'import json, sys; runs = json.load(sys.stdin); print(runs[-1]["run"] if runs else "")' || true)
-[ -n "$run_id" ] && $lifecycle runs show "$run_id" | head -n 40
+$lifecycle runs list
+$lifecycle runs show last | head -n 40 || true
 echo "==> every service after the upgrade (GET / on each daemon)"
 .venv/bin/python - <<'PY'
 from lifecycle.formats.inventory import load_inventory

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lifecycle.cli.complete import complete_ceph_release, complete_release
+from lifecycle.cli.run_cmds import DRIVERS, choose_driver
 from lifecycle.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,15 +32,21 @@ def _load_plan(plan_file: str, cluster: Cluster) -> Plan:
 
 @export_group.command("mistral")
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
-@click.option("--to", "target", help="OpenStack release to upgrade to (plans an upgrade)")
-@click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
+@click.option(
+    "--to",
+    "target",
+    shell_complete=complete_release,
+    help="OpenStack release to upgrade to (plans an upgrade)",
+)
+@click.option(
+    "--ceph-to", "ceph_target", shell_complete=complete_ceph_release, help="Ceph release too"
+)
 @click.option("--plan", "plan_file", help="export this plan JSON instead of planning an upgrade")
 @click.option(
     "--driver",
-    type=click.Choice(["sim", "testbed", "cloud"]),
-    default="cloud",
-    show_default=True,
-    help="default driver mode of the workflow (an execution's input may override it)",
+    type=click.Choice(DRIVERS),
+    help="driver mode of the workflow, as for `lifecycle run` (an execution's input may"
+    " override it); default: `driver:` in cluster.yaml, else an error",
 )
 @click.option(
     "--executor-inventory",
@@ -51,7 +59,7 @@ def export_mistral(
     target: str | None,
     ceph_target: str | None,
     plan_file: str | None,
-    driver: str,
+    driver: str | None,
     executor_inventory: str | None,
     output: str,
     force: bool,
@@ -65,6 +73,7 @@ def export_mistral(
     if (target is None) == (plan_file is None):
         raise UsageError.at("command line", "--to / --plan", "exactly one of --to and --plan")
     cluster = load_inventory(inventory)
+    driver = choose_driver(driver, cluster)  # the same rule as `lifecycle run`
     if plan_file:
         plan = _load_plan(plan_file, cluster)
     else:
@@ -80,7 +89,11 @@ def export_mistral(
         Path(output).write_text(text)
     except OSError as exc:
         raise UsageError.at(output, "", f"cannot write: {exc.strerror}") from exc
-    click.echo(f"wrote {output}: {len(plan.steps)} tasks, plan {plan.digest}", err=True)
+    sim = " (SIMULATED: its runs touch nothing)" if driver == "sim" else ""
+    click.echo(
+        f"wrote {output}: {len(plan.steps)} tasks, plan {plan.digest}, driver {driver}{sim}",
+        err=True,
+    )
 
 
 COMMANDS: list[click.Command] = [export_group]

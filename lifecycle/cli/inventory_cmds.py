@@ -4,23 +4,96 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from lifecycle.cli.output import emit_show, output_options
 from lifecycle.errors import UsageError
+
+if TYPE_CHECKING:
+    from lifecycle.formats.secrets import Secrets
+    from lifecycle.model import Cluster
 
 INVENTORY = click.option(
     "--inventory", "-i", required=True, help="cluster directory or its cluster.yaml"
 )
 
 
+def validation_warnings(cluster: Cluster, secrets: Secrets) -> list[str]:
+    """Everything `validate` warns about: allowed, but doubtful or bound to fail later."""
+    from lifecycle.formats.inventory import inventory_warnings
+    from lifecycle.formats.secret_checks import secrets_warnings
+
+    return inventory_warnings(cluster) + secrets_warnings(cluster, secrets)
+
+
+def summary(cluster: Cluster, secrets: Secrets, warnings: list[str]) -> dict[str, Any]:
+    """The inventory in numbers, as `validate -f json|yaml|table` shows it."""
+    from lifecycle.cli.preflight_out import validate_lines
+
+    roles = Counter(node.role for node in cluster.nodes)
+    aggregates = Counter(cluster.aggregate_of(n) for n in cluster.nodes if cluster.aggregate_of(n))
+    role_lines = []
+    for role in cluster.roles:
+        extra = "".join(
+            f", {label} {value}"
+            for label, value in (("aggregate", role.aggregate), ("profile", role.profile))
+            if value
+        )
+        role_lines.append(
+            f"{role.name}: {_n(roles[role.name], 'node')}, {_n(len(role.services), 'service')}"
+            f"{extra}"
+        )
+    return {
+        "cluster": cluster.name,
+        "release": cluster.release,
+        "ceph_release": cluster.ceph_release,
+        "driver": cluster.driver,
+        "source": cluster.source,
+        "roles": role_lines,
+        "nodes": len(cluster.nodes),
+        "services": len(cluster.members),
+        "instances": sum(len(nodes) for nodes in cluster.members.values()),
+        "aggregates": {name: count for name, count in sorted(aggregates.items())},
+        "credentials": len(secrets),
+        "warnings": warnings,
+        # what an upgrade of this inventory would meet (lifecycle.planning.preflight)
+        "findings": validate_lines(cluster),
+    }
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _text(data: dict[str, Any]) -> None:
+    ceph = f", ceph {data['ceph_release']}" if data["ceph_release"] else ""
+    click.echo(f"cluster {data['cluster']}: release {data['release']}{ceph}, {data['source']}")
+    click.echo(f"  driver: {data['driver'] or 'none (lifecycle run needs --driver)'}")
+    click.echo(f"  roles ({len(data['roles'])}):")
+    for line in data["roles"]:
+        click.echo(f"    {line}")
+    click.echo(f"  nodes: {data['nodes']}")
+    click.echo(f"  services: {data['services']} ({data['instances']} instances)")
+    shown = ", ".join(f"{name} ({n} hosts)" for name, n in data["aggregates"].items())
+    click.echo(f"  aggregates: {shown or 'none'}")
+    click.echo(f"  credentials: {data['credentials']} entries (values never shown)")
+    for warning in data["warnings"]:
+        click.echo(f"  warning: {warning}")
+    for finding in data["findings"]:
+        click.echo(f"  {finding}")
+    click.echo(f"ok: {len(data['warnings']) + len(data['findings'])} warning(s)")
+
+
 @click.command("validate")
 @INVENTORY
-def validate_cmd(inventory: str) -> None:
-    """Check an inventory (cluster.yaml, its imports and its secrets) and summarise it."""
+@output_options(default="text", extra=("text",))
+def validate_cmd(inventory: str, fmt: str, columns_: tuple[str, ...]) -> None:
+    """Check an inventory (cluster.yaml, its imports and its secrets), summarise it, and warn
+    about what would fail later (a missing SSH key, ...)."""
     from lifecycle.catalog import load_catalog
-    from lifecycle.cli.preflight_out import validate_lines
-    from lifecycle.formats.inventory import inventory_warnings, load_inventory
+    from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.secrets import load_secrets
     from lifecycle.model.topology import build_topology, check_acyclic
 
@@ -28,33 +101,11 @@ def validate_cmd(inventory: str) -> None:
     cluster = load_inventory(inventory, catalog)
     secrets = load_secrets(cluster)
     check_acyclic(build_topology(cluster, catalog))
-    roles = Counter(node.role for node in cluster.nodes)
-    aggregates = Counter(cluster.aggregate_of(n) for n in cluster.nodes if cluster.aggregate_of(n))
-    ceph = f", ceph {cluster.ceph_release}" if cluster.ceph_release else ""
-    click.echo(f"cluster {cluster.name}: release {cluster.release}{ceph}, {cluster.source}")
-    click.echo(f"  roles ({len(cluster.roles)}):")
-    for role in cluster.roles:
-        extra = "".join(
-            f", {label} {value}"
-            for label, value in (("aggregate", role.aggregate), ("profile", role.profile))
-            if value
-        )
-        click.echo(
-            f"    {role.name}: {roles[role.name]} nodes, {len(role.services)} services{extra}"
-        )
-    click.echo(f"  nodes: {len(cluster.nodes)}")
-    instances = sum(len(nodes) for nodes in cluster.members.values())
-    click.echo(f"  services: {len(cluster.members)} ({instances} instances)")
-    shown = ", ".join(f"{name} ({count} hosts)" for name, count in sorted(aggregates.items()))
-    click.echo(f"  aggregates: {shown or 'none'}")
-    click.echo(f"  credentials: {len(secrets)} entries (values never shown)")
-    warnings = inventory_warnings(cluster)
-    for warning in warnings:
-        click.echo(f"  warning: {warning}")
-    findings, found = validate_lines(cluster)  # what an upgrade would meet (planning/preflight)
-    for line in findings:
-        click.echo(line)
-    click.echo(f"ok: {len(warnings) + found} warning(s)")
+    data = summary(cluster, secrets, validation_warnings(cluster, secrets))
+    if fmt.lower() == "text" and not columns_:
+        _text(data)
+    else:
+        emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)
 
 
 @click.command("graph")

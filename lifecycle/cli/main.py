@@ -1,19 +1,60 @@
-"""Entry point: one click group; each family of commands lives in its own module."""
+"""Entry point: one click group; each family of commands lives in its own module.
+
+Global options follow the openstack client: `-v/-q/--debug`, `--log-file`, `--os-cloud`.
+Every error an operator can cause ends in one `error: ...` paragraph on stderr and an exit
+status of the table in EPILOG (also in lifecycle/errors.py); a traceback only with --debug.
+"""
 
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
 from lifecycle import __version__
+from lifecycle.cli.context import OPTIONS, configure_logging, drop_logging
 from lifecycle.errors import LifecycleError
 
+EPILOG = """\b
+Exit status:
+  0    success
+  1    any other error (run again with --debug for the traceback)
+  2    bad input: inventory, files, arguments, an unknown run id or release,
+       an OpenStack endpoint not configured (clouds.yaml, --os-cloud, --ironic-url)
+  3    the plan is unsafe: the safety verifier refused it (--force overrides)
+  4    the run failed, stopped or was refused (cluster locked, not resumable)
+  130  interrupted (Ctrl-C), or a confirmation answered no
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+\b
+Shell completion (commands, options, release names, run ids):
+  bash: eval "$(_LIFECYCLE_COMPLETE=bash_source lifecycle)"   # in ~/.bashrc
+  zsh:  eval "$(_LIFECYCLE_COMPLETE=zsh_source lifecycle)"    # in ~/.zshrc
+  fish: _LIFECYCLE_COMPLETE=fish_source lifecycle | source    # in config.fish
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(__version__, prog_name="lifecycle")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="more log output (-vv: debug)")
+@click.option("-q", "--quiet", is_flag=True, help="only errors in the log output")
+@click.option("--debug", is_flag=True, help="debug log output, and a traceback on any error")
+@click.option(
+    "--log-file", metavar="PATH", help="also write the log here (INFO; DEBUG with -vv, --debug)"
+)
+@click.option(
+    "--os-cloud",
+    envvar="OS_CLOUD",
+    metavar="NAME",
+    help="clouds.yaml entry for every OpenStack endpoint [env OS_CLOUD]",
+)
+def cli(verbose: int, quiet: bool, debug: bool, log_file: str | None, os_cloud: str | None) -> None:
     """Plan and run upgrades, scale-outs and replacements of an OpenStack cloud on bare metal."""
+    OPTIONS.verbosity = -1 if quiet else verbose
+    OPTIONS.debug = debug
+    OPTIONS.log_file = log_file
+    OPTIONS.os_cloud = os_cloud
+    configure_logging(OPTIONS)
 
 
 def _register() -> None:
@@ -38,21 +79,53 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; operator errors print one clear message and exit with their status."""
+    """Run the CLI; every error prints one `error: ...` paragraph and returns its exit status."""
+    OPTIONS.reset()
     try:
         cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
     except LifecycleError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        return _fail(exc, exc.exit_code, str(exc))
+    except click.exceptions.Abort as exc:  # a question answered no, or Ctrl-C at a prompt
+        click.echo("error: aborted: not confirmed; nothing was done", err=True)
+        _debug_traceback(exc)
+        return 130
+    except KeyboardInterrupt as exc:
+        click.echo("error: interrupted", err=True)
+        _debug_traceback(exc)
         return 130
     except click.ClickException as exc:
-        exc.show()
-        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        return _fail(exc, *_click_error(exc))
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except Exception as exc:
+        from lifecycle.cli.errors_map import translate
+
+        code, message = translate(exc)
+        return _fail(exc, code, message)
+    finally:
+        drop_logging(OPTIONS)
     return 0
+
+
+def _fail(exc: BaseException, code: int, message: str) -> int:
+    click.echo(f"error: {message}", err=True)
+    _debug_traceback(exc)
+    return code
+
+
+def _debug_traceback(exc: BaseException) -> None:
+    if OPTIONS.debug:
+        click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+
+
+def _click_error(exc: click.ClickException) -> tuple[int, str]:
+    """Click's own errors in the one style: `error: ...` and where to read more."""
+    message = exc.format_message()
+    if isinstance(exc, click.UsageError):
+        ctx = exc.ctx
+        path = ctx.command_path if ctx is not None else "lifecycle"
+        return 2, f"{message}\n(see `{path} --help`)"
+    return exc.exit_code, message
 
 
 if __name__ == "__main__":

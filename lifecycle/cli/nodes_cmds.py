@@ -1,8 +1,9 @@
 """`lifecycle nodes import|list|show` and `lifecycle profiles match`: new servers in Ironic.
 
 Ironic is reached with --ironic-url (or $LIFECYCLE_IRONIC_URL, a standalone Ironic without auth)
-or --cloud (or $OS_CLOUD, a clouds.yaml entry). `scale_out_inputs` is what `lifecycle plan
-scale-out` and `lifecycle run scale-out` call to load everything a scale-out plan needs.
+or --os-cloud (alias --cloud; also `lifecycle --os-cloud` and $OS_CLOUD: a clouds.yaml
+entry). `scale_out_inputs` is what `lifecycle plan scale-out` and `lifecycle run scale-out`
+call to load everything a scale-out plan needs.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ from typing import Any, TypeVar
 
 import click
 
+from lifecycle.cli.output import Column, emit_list, output_options
 from lifecycle.errors import ExecutionError, LifecycleError, PlanningError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def ironic_options(func: F) -> F:
-    func = click.option("--cloud", help="clouds.yaml entry (default: $OS_CLOUD)")(func)
+    func = click.option(
+        "--os-cloud",
+        "--cloud",
+        "cloud",
+        metavar="NAME",
+        help="clouds.yaml entry (default: lifecycle --os-cloud, $OS_CLOUD)",
+    )(func)
     func = click.option(
         "--ironic-url", help="standalone Ironic endpoint, no auth (default: $LIFECYCLE_IRONIC_URL)"
     )(func)
@@ -31,9 +39,10 @@ PROFILES = click.option("--profiles", "profiles_dir", help="hardware profiles di
 
 
 def _driver(ironic_url: str | None, cloud: str | None) -> Any:
+    from lifecycle.cli.context import OPTIONS
     from lifecycle.drivers.baremetal import BaremetalDriver
 
-    return BaremetalDriver(cloud=cloud, endpoint=ironic_url)
+    return BaremetalDriver(cloud=cloud or OPTIONS.os_cloud, endpoint=ironic_url)
 
 
 @dataclass(frozen=True)
@@ -182,26 +191,43 @@ def import_cmd(
         raise ExecutionError(f"{failed} of {len(outcomes)} server(s) could not be imported")
 
 
+NODE_COLUMNS = (
+    Column("name", "Name"),
+    Column("uuid", "UUID"),
+    Column("provision_state", "Provision State"),
+    Column("power_state", "Power State"),
+    Column("profile", "Profile"),
+    Column("maintenance", "Maintenance"),
+    Column("last_error", "Last Error"),
+)
+
+
 @nodes_group.command("list")
 @ironic_options
-def list_cmd(ironic_url: str | None, cloud: str | None) -> None:
+@output_options()
+def list_cmd(
+    ironic_url: str | None, cloud: str | None, fmt: str, columns_: tuple[str, ...]
+) -> None:
     """Every Ironic node: provision state, power, profile, last error."""
     from lifecycle.drivers.baremetal import capabilities
 
     driver = _driver(ironic_url, cloud)
-    rows = [("NAME", "STATE", "POWER", "PROFILE", "LAST ERROR")]
-    for node in driver.api.nodes(details=True):
-        error = (node.last_error or "")[:60]
-        profile = capabilities(node).get("profile", "-")
-        rows.append(
-            (node.name or node.id, node.provision_state, str(node.power_state), profile, error)
-        )
-    driver.close()
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        click.echo(
-            "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
-        )
+    try:
+        rows = [
+            {
+                "name": node.name or node.id,
+                "uuid": node.id,
+                "provision_state": node.provision_state,
+                "power_state": node.power_state,
+                "profile": capabilities(node).get("profile"),
+                "maintenance": bool(node.is_maintenance),
+                "last_error": node.last_error,
+            }
+            for node in driver.api.nodes(details=True)
+        ]
+    finally:
+        driver.close()
+    emit_list(rows, NODE_COLUMNS, fmt, columns_)
 
 
 @nodes_group.command("show")
@@ -253,6 +279,7 @@ def profiles_group() -> None:
 @click.option("--dry-run", is_flag=True, help="explain only; do not set capabilities and traits")
 @PROFILES
 @ironic_options
+@output_options(default="text", extra=("text",))
 def match_cmd(
     inventory: str,
     nodes_file: str | None,
@@ -260,6 +287,8 @@ def match_cmd(
     profiles_dir: str | None,
     ironic_url: str | None,
     cloud: str | None,
+    fmt: str,
+    columns_: tuple[str, ...],
 ) -> None:
     """Match inspected servers to hardware profiles, explain each verdict, then tag them."""
     from lifecycle.formats.inventory import load_inventory
@@ -276,17 +305,31 @@ def match_cmd(
     else:
         names = [n.name for n in driver.api.nodes() if n.name and n.name not in existing]
     matches = match_all(dict(_inspected(driver, names)), profiles)
-    for m in matches:
-        click.echo(f"{m.node}: {m.chosen.name if m.chosen else 'NO MATCH'}")
-        for line in m.explain():
-            click.echo(f"    {line}")
+    if fmt.lower() == "text" and not columns_:
+        for m in matches:
+            click.echo(f"{m.node}: {m.chosen.name if m.chosen else 'NO MATCH'}")
+            for line in m.explain():
+                click.echo(f"    {line}")
+    else:
+        rows = [
+            {"node": m.node, "profile": m.chosen.name if m.chosen else None, "why": m.explain()}
+            for m in matches
+        ]
+        table = "table" if fmt.lower() == "text" else fmt
+        emit_list(
+            rows,
+            (Column("node", "Node"), Column("profile", "Profile"), Column("why", "Why")),
+            table,
+            columns_,
+        )
     problems = shortfalls(matches, {})
     problems += [f"{n}: not inspected" for n in names if n not in {m.node for m in matches}]
     if not dry_run:
         for m in matches:
             if m.chosen is not None:
                 _tag(driver, m.node, m.chosen.name)
-        click.echo(f"tagged {sum(1 for m in matches if m.chosen)} server(s)")
+        tagged = sum(1 for m in matches if m.chosen)
+        click.echo(f"tagged {tagged} server(s)", err=fmt.lower() != "text")
     driver.close()
     if problems:
         raise PlanningError("profile matching found problems:\n  - " + "\n  - ".join(problems))

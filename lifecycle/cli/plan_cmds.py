@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from lifecycle.cli.complete import complete_ceph_release, complete_release
+from lifecycle.cli.output import emit_show, output_options
 from lifecycle.cli.preflight_out import announce
 from lifecycle.errors import UsageError
 from lifecycle.planning.plan import Plan
@@ -91,8 +93,16 @@ def plan_group() -> None:
 
 
 @plan_group.command("upgrade")
-@click.option("--to", "target", required=True, help="OpenStack release to reach")
-@click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    shell_complete=complete_release,
+    help="OpenStack release to reach (name or code name, any case)",
+)
+@click.option(
+    "--ceph-to", "ceph_target", shell_complete=complete_ceph_release, help="Ceph release too"
+)
 @_with_common
 def plan_upgrade_cmd(
     inventory: str,
@@ -119,7 +129,13 @@ def plan_upgrade_cmd(
 @click.option("--profiles", "profiles_dir", help="hardware profiles directory")
 @click.option("--image", help="image to deploy on the new servers")
 @click.option("--ironic-url", help="standalone Ironic to match already inspected servers now")
-@click.option("--cloud", help="clouds.yaml entry instead of --ironic-url")
+@click.option(
+    "--os-cloud",
+    "--cloud",
+    "cloud",
+    metavar="NAME",
+    help="clouds.yaml entry instead of --ironic-url",
+)
 @_with_common
 def plan_scale_out_cmd(
     inventory: str,
@@ -135,8 +151,10 @@ def plan_scale_out_cmd(
     force: bool,
 ) -> None:
     """Plan adding new servers: enroll, inspect, match profiles, deploy, join their aggregate."""
+    from lifecycle.cli.context import OPTIONS
     from lifecycle.cli.nodes_cmds import scale_out_inputs
 
+    cloud = cloud or OPTIONS.os_cloud
     inputs = scale_out_inputs(inventory, nodes_file, profiles_dir, image, ironic_url, cloud)
     announce(inputs.cluster, "scale-out", force)  # the cluster with its new servers
     emit_plan(inputs.plan, inputs.cluster, fmt, gantt, output, force, start)
@@ -146,8 +164,12 @@ def plan_scale_out_cmd(
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
 @click.option("--force", is_flag=True, help="report violations but exit 0")
 @click.argument("plan_file")
-def plan_verify_cmd(inventory: str, plan_file: str, force: bool) -> None:
-    """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks."""
+@output_options(default="text", extra=("text",))
+def plan_verify_cmd(
+    inventory: str, plan_file: str, force: bool, fmt: str, columns_: tuple[str, ...]
+) -> None:
+    """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks
+    (exit 3)."""
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.plan_check import check_plan
     from lifecycle.formats.plan_json import load_plan_file
@@ -159,10 +181,22 @@ def plan_verify_cmd(inventory: str, plan_file: str, force: bool) -> None:
     overridden = check_safe(plan, cluster, force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
-    click.echo(
-        f"{plan_file}: {len(plan.steps)} steps, "
-        + ("safe" if not overridden else f"{len(overridden)} violation(s) overridden")
-    )
+    data = {
+        "plan": plan_file,
+        "digest": plan.digest,
+        "operation": plan.operation,
+        "cluster": plan.cluster,
+        "steps": len(plan.steps),
+        "safe": not overridden,
+        "violations": [str(v) for v in overridden],
+    }
+    if fmt.lower() == "text" and not columns_:
+        click.echo(
+            f"{plan_file}: {len(plan.steps)} steps, "
+            + ("safe" if not overridden else f"{len(overridden)} violation(s) overridden")
+        )
+        return
+    emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)
 
 
 COMMANDS: list[click.Command] = [plan_group]

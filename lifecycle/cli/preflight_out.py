@@ -26,11 +26,9 @@ def announce(cluster: Cluster, operation: str, force: bool, ceph: bool | None = 
     return [str(f) for f in refused]
 
 
-def validate_lines(cluster: Cluster) -> tuple[list[str], int]:
-    """`validate`'s lines for the findings of an upgrade, and how many there are."""
+def validate_lines(cluster: Cluster) -> list[str]:
+    """`validate`'s lines for the findings of an upgrade, one per finding."""
     from lifecycle.planning.preflight import preflight
 
-    findings = preflight(cluster)
     refused = " (plan and run refuse it unless --force)"
-    lines = [f"  {f.severity.value}: {f}" + (refused if f.refused else "") for f in findings]
-    return lines, len(findings)
+    return [f"{f.severity.value}: {f}" + (refused if f.refused else "") for f in preflight(cluster)]

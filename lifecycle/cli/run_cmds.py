@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -11,12 +10,35 @@ from typing import Any
 
 import click
 
+from lifecycle.cli.complete import complete_ceph_release, complete_release, complete_run
+from lifecycle.cli.output import Column, emit_list, output_options
 from lifecycle.cli.preflight_out import announce
 from lifecycle.errors import ResumeRefused, UsageError
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
 
+# lifecycle.execution.routing.MODES (a test keeps them equal); none is a default: `run` never
+# picks the driver that touches nothing without being told
 DRIVERS = ["sim", "testbed", "cloud"]
+DRIVER_HELP = (
+    "sim (simulate: touches nothing), testbed (the local testbed) or cloud (Ironic and Nova"
+    " through clouds.yaml); default: `driver:` in cluster.yaml"
+)
+
+
+def choose_driver(given: str | None, cluster: Cluster) -> str:
+    """--driver, else the inventory's `driver:`; with neither, exit 2 saying how to choose."""
+    if given:
+        return given
+    if cluster.driver:
+        return cluster.driver
+    raise UsageError.at(
+        cluster.source or "cluster.yaml",
+        "driver",
+        "none given, and lifecycle never assumes one: pass --driver sim (simulate: touch"
+        " nothing), --driver testbed (the local testbed) or --driver cloud (Ironic and Nova"
+        " through clouds.yaml), or write `driver: sim|testbed|cloud` in cluster.yaml",
+    )
 
 
 # --- operations: how each operation's plan is made (scale-out plugs in here) -------------------
@@ -88,32 +110,21 @@ def _load_secrets(cluster: Cluster) -> Any:
 
 
 def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
+    from lifecycle.cli.context import OPTIONS
     from lifecycle.execution.paths import state_dir as resolve
     from lifecycle.execution.runner import Setup
 
     # --progress: redrawn; default: redrawn on a terminal, one line per step event elsewhere
     progress = kw.pop("progress", None)
     mode = "off" if progress is False else "live" if progress or sys.stderr.isatty() else "lines"
+    if OPTIONS.os_cloud and "driver_options" not in kw:  # `lifecycle --os-cloud` / $OS_CLOUD
+        cloud = {"cloud": OPTIONS.os_cloud}
+        kw["driver_options"] = {"baremetal": cloud, "compute": cloud}
     return Setup(resolve(state_dir), driver, progress=mode, argv=["lifecycle", *sys.argv[1:]], **kw)
 
 
-def _report(view: Any, journal: Any = None) -> None:
-    """Print the run's report. A run stopped by Ctrl-C twice leaves now, without waiting for the
-    driver calls it abandoned (their threads cannot be stopped; the journal has been written)."""
-    from lifecycle.errors import RunInterrupted
-    from lifecycle.execution.runner import conclude
-
-    try:
-        click.echo(conclude(view, journal))
-    except RunInterrupted as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(exc.exit_code)
-
-
 RUN_OPTIONS = [
-    click.option("--driver", type=click.Choice(DRIVERS), default="sim", show_default=True),
+    click.option("--driver", type=click.Choice(DRIVERS), help=DRIVER_HELP),
     click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]"),
     click.option("--events", help="append the event stream to this file (JSON lines)"),
     click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True),
@@ -164,34 +175,75 @@ def execute_operation(
             " inventory:"
             " plan again",
         )
+    driver = opts["driver"] = choose_driver(opts.get("driver"), inventory_cluster)
     ceph = any(key == "ceph_to" for key, _ in plan.extra)
     preflight_overridden = announce(cluster, plan.operation, force, ceph=ceph)
     overridden = check_safe(plan, cluster, force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     if not yes:
+        sim = " (SIMULATED: nothing is touched)" if driver == "sim" else ""
         click.confirm(
             f"run {plan.operation} of {cluster.name}: {len(plan.steps)} steps,"
-            f" about {plan.makespan / 60:.0f} min, with the {opts['driver']} driver?",
+            f" about {plan.makespan / 60:.0f} min, with the {driver} driver{sim}?",
             abort=True,
         )
+    from lifecycle.execution.runs import new_run_id
+
     engine, mistral_url = opts.pop("engine", "embedded"), opts.pop("mistral_url", None)
     secrets = _run_secrets(inventory_cluster, intent)
     setup = _setup(opts.pop("state_dir"), opts.pop("driver"), secrets=secrets, **opts)
-    intent = dict(intent, inventory=str(Path(inventory).resolve()), driver=setup.driver)
+    run_id = new_run_id(cluster.name)
+    log = _log_path(setup, run_id)
+    intent = dict(
+        intent,
+        inventory=str(Path(inventory).resolve()),
+        driver=setup.driver,
+        simulated=setup.driver == "sim",  # what progress, `runs list` and `runs show` read
+        log=str(log),
+    )
     if setup.sim_scale is not None:
         intent["sim_scale"] = setup.sim_scale
     overrides = {
         "force": bool(force),
         "overridden": preflight_overridden + [str(v) for v in overridden],
     }
-    if engine == "mistral":  # the Mistral backend journals the run the same way
-        from lifecycle.mistral.backend import launch_from_cli
+    with _run_log(log):  # the display prints the run's id, SIMULATED and the log path first
+        if engine == "mistral":  # the Mistral backend journals the run the same way
+            from lifecycle.mistral.backend import launch_from_cli
 
-        view = launch_from_cli(setup, cluster, plan, intent, overrides, mistral_url)
-    else:
-        view = launch(setup, cluster, plan, intent, overrides)
-    _report(view)
+            view = launch_from_cli(setup, cluster, plan, intent, overrides, mistral_url)
+        else:
+            view = launch(setup, cluster, plan, intent, overrides, run_id=run_id)
+    _finish(view)
+
+
+def _log_path(setup: Any, run_id: str) -> Path:
+    from lifecycle.execution.runlog import run_log_path
+
+    return run_log_path(setup.state_dir, run_id)
+
+
+def _run_log(path: Path) -> Any:
+    from lifecycle.execution.runlog import RunLog
+
+    return RunLog(path)
+
+
+def _finish(view: Any, journal: Any = None) -> None:
+    """Print the final report (its last line says SIMULATED for a sim run); exit 4 unless the
+    run succeeded. A run stopped by Ctrl-C twice leaves now, without waiting for the driver
+    calls it abandoned (their threads cannot be stopped; the journal has been written)."""
+    from lifecycle.errors import RunInterrupted
+    from lifecycle.execution.runner import conclude
+
+    try:
+        click.echo(conclude(view, journal))
+    except RunInterrupted as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exc.exit_code)
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -204,8 +256,16 @@ def run_group() -> None:
 
 @run_group.command("upgrade")
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
-@click.option("--to", "target", required=True, help="OpenStack release to reach")
-@click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    shell_complete=complete_release,
+    help="OpenStack release to reach (name or code name, any case)",
+)
+@click.option(
+    "--ceph-to", "ceph_target", shell_complete=complete_ceph_release, help="Ceph release too"
+)
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @with_options(RUN_OPTIONS)
@@ -256,8 +316,24 @@ def run_scale_out(
     execute_operation(intent, inventory, force, yes, opts)
 
 
-@click.command("resume")
-@click.argument("run_id")
+RUN_ID = click.argument("run_id", metavar="RUN", shell_complete=complete_run)
+RUN_ID_HELP = "RUN is a run id, a unique prefix of one, or `last` (the latest run)."
+STATE_DIR = click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
+
+
+def _locate(state_dir: str | None, ref: str) -> tuple[Path, str, Any]:
+    """(state dir, full run id, its open journal) for what the operator typed."""
+    from lifecycle.execution.paths import state_dir as resolve
+    from lifecycle.execution.run_index import resolve_run
+    from lifecycle.execution.sqlite_journal import SqliteJournal
+
+    root = resolve(state_dir)
+    entry = resolve_run(root, ref)
+    return root, entry.record.id, SqliteJournal(entry.journal)
+
+
+@click.command("resume", epilog=RUN_ID_HELP)
+@RUN_ID
 @click.option("--accept", multiple=True, metavar="STEP", help="a step in doubt did take effect")
 @click.option("--rerun", multiple=True, metavar="STEP", help="a step in doubt must run again")
 @click.option("--inventory", "-i", help="inventory to use instead of the one the run recorded")
@@ -270,22 +346,23 @@ def resume_cmd(
     **opts: Any,
 ) -> None:
     """Resume a run after a crash, a pause or a failure: finished steps never run again."""
-    from lifecycle.execution.paths import locate_run, state_dir
     from lifecycle.execution.runner import resume
 
-    root = state_dir(opts.pop("state_dir"))
+    root, run_id, journal = _locate(opts.pop("state_dir"), run_id)
     mistral_url = opts.pop("mistral_url", None)
     opts.pop("engine", None)  # a run resumes on the engine that started it
-    journal = locate_run(root, run_id)
     try:
         record = journal.run(run_id)
         intent = record.intent
+        driver = str(intent.get("driver", "sim"))  # runs recorded before drivers had no default
+        log = Path(intent["log"]) if intent.get("log") else _log_path_at(root, run_id)
         if intent.get("engine") == "mistral":
             from lifecycle.mistral.backend import resume_from_cli
 
-            setup = _setup(str(root), intent.get("driver", "sim"), **opts)
-            view = resume_from_cli(setup, run_id, mistral_url)
-            _report(view, journal)
+            setup = _setup(str(root), driver, **opts)
+            with _run_log(log):
+                view = resume_from_cli(setup, run_id, mistral_url)
+            _finish(view, journal)
             return
         path = inventory or intent.get("inventory")
         if not path:
@@ -297,11 +374,18 @@ def resume_cmd(
         if opts.get("sim_scale") is None and intent.get("sim_scale") is not None:
             opts["sim_scale"] = intent["sim_scale"]
         secrets = _run_secrets(inventory_cluster, intent)
-        setup = _setup(str(root), intent.get("driver", "sim"), secrets=secrets, **opts)
-        view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
-        _report(view, journal)
+        setup = _setup(str(root), driver, secrets=secrets, **opts)
+        with _run_log(log):
+            view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
+        _finish(view, journal)
     finally:
         journal.close()
+
+
+def _log_path_at(root: Path, run_id: str) -> Path:
+    from lifecycle.execution.runlog import run_log_path
+
+    return run_log_path(root, run_id)
 
 
 @click.group("runs")
@@ -309,93 +393,152 @@ def runs_group() -> None:
     """Runs recorded in the journals."""
 
 
-@runs_group.command("list")
-@click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
-def runs_list(state_dir: str | None, fmt: str) -> None:
-    """Every run of every cluster, oldest first."""
-    from lifecycle.execution.paths import cluster_journals
-    from lifecycle.execution.paths import state_dir as resolve
+def _show_simulated(value: Any) -> str:
+    return "SIMULATED" if value else ""
+
+
+RUN_COLUMNS = (
+    Column("run", "Run"),
+    Column("started", "Started"),
+    Column("cluster", "Cluster"),
+    Column("operation", "Operation"),
+    Column("from", "From"),
+    Column("to", "To"),
+    Column("driver", "Driver"),
+    Column("simulated", "Simulated", _show_simulated),
+    Column("state", "State"),
+    Column("done", "Done"),
+    Column("steps", "Steps"),
+)
+
+
+def run_rows(root: Path) -> list[dict[str, Any]]:
+    """One row per run under `root`, by start time, with the keys of RUN_COLUMNS."""
     from lifecycle.execution.replay import replay
+    from lifecycle.execution.report import is_simulated, iso
+    from lifecycle.execution.run_index import all_runs
     from lifecycle.execution.sqlite_journal import SqliteJournal
 
     rows = []
-    for path in cluster_journals(resolve(state_dir)):
-        journal = SqliteJournal(path)
-        try:
-            for record in journal.runs():
-                view = replay(journal, record.id)
-                done = sum(1 for s in view.steps.values() if s.state.done)
-                rows.append(
-                    {
-                        "run": record.id,
-                        "cluster": record.cluster,
-                        "operation": record.operation,
-                        "state": view.state.value,
-                        "done": done,
-                        "steps": len(view.steps),
-                        "started": record.created,
-                    }
-                )
-        finally:
+    journals: dict[Path, SqliteJournal] = {}
+    try:
+        for entry in all_runs(root):
+            journal = journals.get(entry.journal) or SqliteJournal(entry.journal)
+            journals[entry.journal] = journal
+            record = entry.record
+            view = replay(journal, record.id)
+            done = sum(1 for s in view.steps.values() if s.state.done)
+            rows.append(
+                {
+                    "run": record.id,
+                    "started": iso(record.created),
+                    "cluster": record.cluster,
+                    "operation": record.operation,
+                    "from": view.plan.source,
+                    "to": view.plan.target,
+                    "driver": record.intent.get("driver"),
+                    "simulated": is_simulated(record.intent),
+                    "state": view.state.value,
+                    "done": done,
+                    "steps": len(view.steps),
+                }
+            )
+    finally:
+        for journal in journals.values():
             journal.close()
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=1))
-        return
-    for row in rows:
-        click.echo(
-            f"{row['run']:<40} {row['operation']:<10} {row['state']:<15}"
-            f" {row['done']}/{row['steps']} steps"
-        )
+    return rows
 
 
-@runs_group.command("show")
-@click.argument("run_id")
-@click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text")
-def runs_show(run_id: str, state_dir: str | None, fmt: str) -> None:
-    """One run: its state, every step's state, attempts, timings and outputs, the audit trail."""
-    from lifecycle.execution.paths import locate_run
+@runs_group.command("list")
+@STATE_DIR
+@output_options()
+def runs_list(state_dir: str | None, fmt: str, columns_: tuple[str, ...]) -> None:
+    """Every run of every cluster, oldest first: when, what, from which release to which,
+    on which driver (SIMULATED for sim), and how far it got."""
+    from lifecycle.cli.output import select
     from lifecycle.execution.paths import state_dir as resolve
+
+    root = resolve(state_dir)
+    select(RUN_COLUMNS, columns_)  # an unknown column is an error even with no runs
+    rows = run_rows(root)
+    if not rows:
+        click.echo(
+            f"no runs under {root} (the state directory: --state-dir or $LIFECYCLE_STATE_DIR)",
+            err=True,
+        )
+        if fmt.lower() not in ("json", "yaml"):
+            return
+    emit_list(rows, RUN_COLUMNS, fmt, columns_)
+
+
+@runs_group.command("show", epilog=RUN_ID_HELP)
+@RUN_ID
+@STATE_DIR
+@output_options(default="text", extra=("text",))
+def runs_show(run_id: str, state_dir: str | None, fmt: str, columns_: tuple[str, ...]) -> None:
+    """One run: state, start and end, the log, every step's state and times, the error and log
+    of each failed step, the audit trail (who ran what)."""
+    from lifecycle.cli.output import emit_show
     from lifecycle.execution.replay import replay
     from lifecycle.execution.report import render, report
 
-    journal = locate_run(resolve(state_dir), run_id)
+    _, run_id, journal = _locate(state_dir, run_id)
     try:
         data = report(replay(journal, run_id), journal)
     finally:
         journal.close()
-    click.echo(json.dumps(data, indent=1) if fmt == "json" else render(data, steps=True))
+    if fmt.lower() == "text":
+        if columns_:
+            raise UsageError.at("command line", "-c/--column", "-f table|json|yaml|value|csv")
+        click.echo(render(data, steps=True))
+        return
+    emit_show(data, fmt, columns_)
 
 
-def _control(command: str) -> click.Command:
-    @click.command(command)
-    @click.argument("run_id")
-    @click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
-    def control(run_id: str, state_dir: str | None) -> None:
-        from lifecycle.execution.paths import locate_run
-        from lifecycle.execution.paths import state_dir as resolve
-        from lifecycle.execution.runner import pause_or_abort
+@click.command("pause", epilog=RUN_ID_HELP)
+@RUN_ID
+@STATE_DIR
+def pause_cmd(run_id: str, state_dir: str | None) -> None:
+    """Pause a live run at its next safe point (resume continues it)."""
+    from lifecycle.execution.runner import pause_or_abort
 
-        root = resolve(state_dir)
-        journal = locate_run(root, run_id)
-        try:
-            click.echo(pause_or_abort(journal, root, run_id, command))
-        finally:
-            journal.close()
-
-    control.help = (
-        "Pause a live run at its next safe point (resume continues it)."
-        if command == "pause"
-        else "Abort a run: a live one stops at its next safe point; it can never be resumed."
-    )
-    return control
+    root, run_id, journal = _locate(state_dir, run_id)
+    try:
+        click.echo(pause_or_abort(journal, root, run_id, "pause"))
+    finally:
+        journal.close()
 
 
-COMMANDS: list[click.Command] = [
-    run_group,
-    resume_cmd,
-    runs_group,
-    _control("pause"),
-    _control("abort"),
-]
+@click.command("abort", epilog=RUN_ID_HELP)
+@RUN_ID
+@STATE_DIR
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+def abort_cmd(run_id: str, state_dir: str | None, yes: bool) -> None:
+    """Abort a run: a live one stops at its next safe point; it can never be resumed. Says what
+    state the cluster is left in, as far as the journal knows."""
+    from lifecycle.execution.replay import replay
+    from lifecycle.execution.runner import pause_or_abort
+    from lifecycle.execution.runs import describe_left_behind, left_behind
+
+    root, run_id, journal = _locate(state_dir, run_id)
+    try:
+        view = replay(journal, run_id)
+        if view.state.final:
+            raise ResumeRefused(f"run {run_id} is already {view.state.value}; nothing to abort")
+        state = describe_left_behind(left_behind(view))
+        if not yes:
+            click.echo(f"run {run_id} ({view.state.value}) leaves the cluster as follows:")
+            click.echo(state)
+            click.confirm(
+                "abort it for good (it can never be resumed; `lifecycle pause` keeps it"
+                " resumable)?",
+                abort=True,
+            )
+        click.echo(pause_or_abort(journal, root, run_id, "abort"))
+        click.echo("the cluster is left as the journal last knew it:")
+        click.echo(describe_left_behind(left_behind(replay(journal, run_id))))
+    finally:
+        journal.close()
+
+
+COMMANDS: list[click.Command] = [run_group, resume_cmd, runs_group, pause_cmd, abort_cmd]

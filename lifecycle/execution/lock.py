@@ -28,9 +28,12 @@ class ClusterLock:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
+            run = holder.get("run", "?")
             raise RunLocked(
-                f"cluster {self.cluster} is busy: run {holder.get('run', '?')} "
-                f"(pid {holder.get('pid', '?')}) holds {self.path}"
+                f"cluster {self.cluster} is busy: run {run} (pid {holder.get('pid', '?')}) holds"
+                f" {self.path}. Wait for it to end (`lifecycle runs show {run}` follows it),"
+                f" `lifecycle pause {run}` to stop it at its next safe point (resumable), or"
+                f" `lifecycle abort {run}` to end it for good"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"run": self.run_id, "pid": os.getpid()}).encode(), 0)

@@ -242,7 +242,9 @@ def run_line(plan: Plan, snap: Snapshot, driver: str, resumed: bool) -> str:
         head += f", {snap.done} done, elapsed {clock_text(snap.elapsed)}"
     else:
         head += f", estimated {clock_text(plan.makespan)} at the plan's durations"
-    return f"{head}, driver {driver}"
+    # a simulated run says so from its first line on: nothing it reports happened to a cloud
+    sim = ": SIMULATED, nothing is touched" if driver == "sim" else ""
+    return f"{head}, driver {driver}{sim}"
 
 
 def remaining_text(snap: Snapshot) -> str:
@@ -465,6 +467,9 @@ def open_display(
     tracker = Tracker(plan, view, run_clock(transitions, activity))
     resumed = sum(1 for t in transitions if t.state is RunState.RUNNING) > 1
     write(run_line(plan, tracker.snapshot(time.time()), driver, resumed))
+    log = view.run.intent.get("log")
+    if log:  # where the whole story of this run is kept (lifecycle.execution.runlog)
+        write(f"log: {log}")
     return _display(mode, tracker, console, out)
 
 

@@ -65,8 +65,10 @@ def launch(
     plan: Plan,
     intent: dict[str, Any],
     overrides: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> RunView:
-    """Start a new run of `plan` and drive it to its end or a safe stop."""
+    """Start a new run of `plan` (as `run_id`, else a new id) and drive it to its end or a safe
+    stop."""
     router = setup.router()
     try:  # every driver the plan needs must load before anything is recorded or touched
         for first in {s.action: s for s in plan.steps}.values():
@@ -74,7 +76,7 @@ def launch(
     finally:
         router.close()
     journal = open_journal(setup.state_dir, cluster.name)
-    run_id = new_run_id(cluster.name)
+    run_id = run_id or new_run_id(cluster.name)
     try:
         with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
             view = start_run(journal, plan, cluster, intent, run_id)
@@ -121,6 +123,9 @@ def _drive(setup: Setup, journal: Journal, view: RunView, cluster: Cluster, plan
     interrupts = Interrupts()
     # first: the display prints the run's id before anything else is said about the run
     sinks: list[EventSink] = [open_display(setup.progress, plan, view, journal, setup.driver)]
+    from lifecycle.execution.runlog import LogSink
+
+    sinks.append(LogSink())  # the run's log (lifecycle.execution.runlog)
     if setup.events:
         sinks.append(JsonLinesSink(setup.events))
     sink = Fanout(sinks)

@@ -198,3 +198,55 @@ def reopen(
     run_transition(view.run.id, view.state, RunState.RUNNING)
     journal.record_run(RunTransition(view.run.id, RunState.RUNNING, clock(), reason))
     return replay(journal, view.run.id, view.plan)
+
+
+def left_behind(view: RunView) -> dict[str, Any]:
+    """What the journal knows of the cluster's state if the run stops now: steps done and in
+    flight, and for each upgraded service the release of each of its instances (instances no
+    finished step upgraded are still at the plan's source release).
+
+    Shape: {"done": int, "in_flight": [step ids], "pending": int,
+            "services": {service: {release: [nodes]}}}."""
+    plan = view.plan
+    at: dict[str, dict[str, str]] = {}
+    for step in plan.steps:
+        for instance in step.upgrades:
+            service, _, node = instance.partition("@")
+            at.setdefault(service, {}).setdefault(node, str(plan.source or "?"))
+    for sid, step_view in view.steps.items():
+        step = plan.by_id[sid]
+        if not step_view.state.done or not step.upgrades:
+            continue
+        release = str(step.param("release") or plan.target or "?")
+        for instance in step.upgrades:
+            service, _, node = instance.partition("@")
+            at[service][node] = release
+    services: dict[str, dict[str, list[str]]] = {}
+    for service, nodes in sorted(at.items()):
+        for node, release in nodes.items():
+            services.setdefault(service, {}).setdefault(release, []).append(node)
+    return {
+        "done": sum(1 for s in view.steps.values() if s.state.done),
+        "in_flight": view.in_state(StepState.RUNNING, StepState.RETRYING),
+        "pending": len(view.in_state(StepState.PENDING)),
+        "services": services,
+    }
+
+
+def describe_left_behind(state: dict[str, Any]) -> str:
+    """`left_behind` as text for `lifecycle abort`."""
+    lines = [
+        f"  steps done: {state['done']}, not started: {state['pending']}",
+        "  in flight: " + (", ".join(state["in_flight"]) or "none"),
+    ]
+    mixed = {s: r for s, r in state["services"].items() if len(r) > 1}
+    same = {s: next(iter(r)) for s, r in state["services"].items() if len(r) == 1}
+    for service, releases in mixed.items():
+        where = "; ".join(f"{rel} on {', '.join(nodes)}" for rel, nodes in releases.items())
+        lines.append(f"  {service}: MIXED: {where}")
+    by_release: dict[str, list[str]] = {}
+    for service, release in same.items():
+        by_release.setdefault(release, []).append(service)
+    for release, names in sorted(by_release.items()):
+        lines.append(f"  at {release}: {', '.join(names)}")
+    return "\n".join(lines)

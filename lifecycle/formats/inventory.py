@@ -4,6 +4,9 @@ Every mistake becomes a Problem naming the file, the line, the field path and wh
 all the problems of one file are reported together. Paths inside cluster.yaml (roles_data,
 role_file, nodes_file, baremetal_deployment, credentials) are relative to its directory.
 
+`driver: sim|testbed|cloud` (optional) says how `lifecycle run` and `lifecycle export mistral`
+reach the cluster when `--driver` is not given; with neither they refuse to guess (exit 2).
+
 Besides the form of DESIGN.md, roles and nodes may be imported:
 
 ```yaml
@@ -43,8 +46,10 @@ from lifecycle.model.release import ReleaseTrain
 T = TypeVar("T")
 TOP_KEYS = (
     "cluster", "release", "ceph_release", "roles", "nodes", "nodes_file",
-    "baremetal_deployment", "policies", "credentials",
+    "baremetal_deployment", "policies", "credentials", "driver",
 )  # fmt: skip
+# `driver:` names a mode of lifecycle.execution.routing.MODES (a test keeps the two equal)
+DRIVER_MODES = ("sim", "testbed", "cloud")
 ROLE_KEYS = ("services", "aggregate", "profile", "role_file")
 NODE_KEYS = ("name", "role", "failure_domain", "address", "bmc")
 BMC_KEYS = ("driver", "address", "system_id", "credentials")
@@ -113,6 +118,7 @@ class _Loader:
         nodes = self._nodes(top, {role.name: role for role in roles}, name or "overcloud")
         policies = read_policies(r, top.get("policies"), {x.aggregate for x in roles} - {None})
         credentials = self._credentials(top.get("credentials"))
+        driver = r.choice("driver", top["driver"], DRIVER_MODES) if "driver" in top else None
         r.raise_if_any()
         assert name is not None and release is not None  # a problem was raised otherwise
         return Cluster(
@@ -124,6 +130,7 @@ class _Loader:
             policies=policies or Policies(),
             credentials=credentials,
             source=str(Path(self.source.file).resolve()),
+            driver=driver,
         )
 
     # --- scalars -----------------------------------------------------------------------------
@@ -138,7 +145,11 @@ class _Loader:
             return train.get(text).name
         except UnsupportedUpgrade:
             known = ", ".join(train.names())
-            self.reader.problem(path, f"a known {train.product} release ({known}), got {text!r}")
+            close = train.closest(text)
+            hint = f"; did you mean {close!r}?" if close else ""
+            self.reader.problem(
+                path, f"a known {train.product} release ({known}), got {text!r}{hint}"
+            )
             return None
 
     def _credentials(self, value: object) -> str | None:

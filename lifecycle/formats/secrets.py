@@ -6,7 +6,8 @@ credentials:                       # name -> BMC login; nodes refer to it by bmc
 ssh: {user: root, private_key_file: keys/id_ed25519}
 ```
 
-The file must have mode 0600. Error messages name fields and kinds, never values.
+The file must have mode 0600, and so must the inventory's `nodes_file` when it holds BMC
+passwords (instackenv.json's pm_password). Error messages name fields and kinds, never values.
 """
 
 from __future__ import annotations
@@ -163,7 +164,25 @@ def _nodes_file_secrets(cluster: Cluster, base: Path) -> Secrets:
         return Secrets()
     from lifecycle.formats.nodes_file import load_nodes_file
 
-    return load_nodes_file(base / nodes_file)[1]
+    logins = load_nodes_file(base / nodes_file)[1]
+    if any(entry.get("password") for _, entry in logins.items()):
+        _check_private(base / nodes_file, nodes_file, "BMC passwords")
+    return logins
+
+
+def _check_private(path: Path, shown: str, what: str) -> None:
+    """A file holding `what` must be readable by its owner only, like the secrets file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InventoryError.at(
+            shown,
+            "",
+            f"mode 0600, since it holds {what} (it is {oct(mode & 0o777)[2:]:0>4}; run chmod 600"
+            f" {path}, or move the passwords to the secrets file)",
+        )
 
 
 def _cluster_source(cluster: Cluster) -> Source | None:

@@ -87,6 +87,9 @@ class Cluster:
     ceph_release: str | None = None
     credentials: str | None = None  # path of the secrets file, never its content
     source: str = field(default="", compare=False)  # the file it was loaded from
+    # how `lifecycle run` reaches it when --driver is not given (sim|testbed|cloud); not part of
+    # the desired state, so not of the digest either
+    driver: str | None = field(default=None, compare=False)
 
     @cached_property
     def _roles(self) -> dict[str, RoleSpec]:

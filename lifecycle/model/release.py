@@ -24,11 +24,30 @@ class ReleaseTrain:
     max_jump: int = 1  # releases one hop may cross (Ceph: 2 majors)
 
     def get(self, name: str) -> Release:
+        """The release named `name` or one of its code names, in any case (`Antelope`,
+        `2023.1`); an unknown name raises UnsupportedUpgrade with the closest names."""
+        wanted = name.strip().casefold()
         for release in self.releases:
-            if name == release.name or name in release.aliases:
+            if wanted in (n.casefold() for n in (release.name, *release.aliases)):
                 return release
-        known = ", ".join(r.name for r in self.releases)
-        raise UnsupportedUpgrade(f"unknown {self.product} release {name!r}; known: {known}")
+        raise UnsupportedUpgrade(f"unknown {self.product} release {name!r}{self.suggest(name)}")
+
+    def closest(self, name: str) -> str | None:
+        """The release name or code name nearest to a mistyped `name` (difflib), if any."""
+        import difflib
+
+        spelled = [n.casefold() for r in self.releases for n in (r.name, *r.aliases)]
+        close = difflib.get_close_matches(name.strip().casefold(), spelled, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def suggest(self, name: str) -> str:
+        """`; did you mean 'ussuri'? known: ...` (the closest name or code name, then every
+        release with its code names), to follow a message about an unknown `name`."""
+        close = self.closest(name)
+        known = ", ".join(
+            f"{r.name} ({', '.join(r.aliases)})" if r.aliases else r.name for r in self.releases
+        )
+        return f"; did you mean {close!r}? known: {known}" if close else f"; known: {known}"
 
     def names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.releases)

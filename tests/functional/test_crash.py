@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -72,10 +73,12 @@ def recorded_run(state: Path, proc: subprocess.Popen[bytes]) -> str | None:
     db = state / "demo.db"
     while True:
         if db.exists():
+            # closing() even when the query fails: a connection left open keeps the -shm of a
+            # WAL the child later deletes, and this process's next connection reads it as
+            # "database disk image is malformed"
             try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-                rows = con.execute("SELECT id FROM runs").fetchall()
-                con.close()
+                with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                    rows = con.execute("SELECT id FROM runs").fetchall()
                 if rows:
                     return str(rows[0][0])
             except sqlite3.OperationalError:
@@ -104,7 +107,18 @@ def test_kill_9_at_random_moments_then_resume_runs_everything_exactly_once(plan_
     while kills < KILLS:
         rounds += 1
         state = tmp_path / f"round-{rounds}"
-        proc = lifecycle(state, "run", "plan", str(path), "-i", str(DEMO), "-y", "--no-progress")
+        proc = lifecycle(
+            state,
+            "run",
+            "plan",
+            str(path),
+            "-i",
+            str(DEMO),
+            "-y",
+            "--driver",
+            "sim",
+            "--no-progress",
+        )
         run_id = recorded_run(state, proc)
         assert run_id, proc.communicate()
         if kill_at_random(proc, rng, 1.2):
@@ -169,6 +183,8 @@ def test_death_on_either_side_of_a_steps_effect(plan_file, tmp_path, fault, note
         "-i",
         str(DEMO),
         "-y",
+        "--driver",
+        "sim",
         "--no-progress",
         faults=f"{fault}:{target}",
     )
@@ -196,7 +212,17 @@ def test_a_step_in_doubt_waits_for_the_operators_word(plan_file, tmp_path, decis
     target = "upgrade/galera/ctl-1"
     faults = f"kill-after:{target},vague:{target}"
     proc = lifecycle(
-        tmp_path, "run", "plan", str(path), "-i", str(DEMO), "-y", "--no-progress", faults=faults
+        tmp_path,
+        "run",
+        "plan",
+        str(path),
+        "-i",
+        str(DEMO),
+        "-y",
+        "--driver",
+        "sim",
+        "--no-progress",
+        faults=faults,
     )
     run_id = recorded_run(tmp_path, proc)
     proc.communicate()

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,8 @@ def start(state: Path, inventory: Path = DEMO, **kw: str) -> subprocess.Popen[st
             "--ceph-to",
             "octopus",
             "-y",
+            "--driver",
+            "sim",
             "--no-progress",
         ],
         cwd=ROOT,
@@ -78,10 +81,9 @@ def run_id_of(state: Path, proc: subprocess.Popen[str], cluster: str = "demo") -
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if db.exists():
-            try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-                rows = con.execute("SELECT id FROM runs ORDER BY created DESC").fetchall()
-                con.close()
+            try:  # closing(): see test_crash.recorded_run
+                with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                    rows = con.execute("SELECT id FROM runs ORDER BY created DESC").fetchall()
                 if rows:
                     return str(rows[0][0])
             except sqlite3.OperationalError:
@@ -95,11 +97,21 @@ def test_a_second_run_on_the_same_cluster_is_refused_with_the_holders_id(tmp_pat
     first = start(tmp_path)
     holder = run_id_of(tmp_path, first)
     second = cli(
-        tmp_path, "run", "upgrade", "-i", str(DEMO), "--to", "ussuri", "-y", "--no-progress"
+        tmp_path,
+        "run",
+        "upgrade",
+        "-i",
+        str(DEMO),
+        "--to",
+        "ussuri",
+        "-y",
+        "--driver",
+        "sim",
+        "--no-progress",
     )
     assert second.returncode == 4
     assert holder in second.stderr and "busy" in second.stderr
-    cli(tmp_path, "abort", holder)
+    cli(tmp_path, "abort", holder, "-y")
     first.communicate(timeout=60)
 
 
@@ -112,7 +124,7 @@ def test_pause_and_abort_from_another_process(tmp_path, command):
         proc.send_signal(signal.SIGINT)  # the operator's Ctrl-C pauses at a safe point
         command = "pause"
     else:
-        asked = cli(tmp_path, command, run_id)
+        asked = cli(tmp_path, command, run_id, *(["-y"] if command == "abort" else []))
         assert asked.returncode == 0 and "safe point" in asked.stdout
     proc.communicate(timeout=60)
     assert proc.returncode == 4
@@ -136,7 +148,9 @@ def test_abort_of_a_stopped_run_and_pause_of_one_not_running(tmp_path):
     assert proc.returncode == 4
     paused = cli(tmp_path, "pause", run_id)
     assert paused.returncode == 4 and "not running" in paused.stderr
-    assert cli(tmp_path, "abort", run_id).returncode == 0
+    assert cli(tmp_path, "abort", run_id).returncode == 130  # abort asks first; no answer
+    aborted = cli(tmp_path, "abort", run_id, "-y")
+    assert aborted.returncode == 0 and "steps done:" in aborted.stdout
     listed = cli(tmp_path, "runs", "list")
     assert run_id in listed.stdout and "aborted" in listed.stdout
 
@@ -176,6 +190,8 @@ def test_secrets_of_the_inventory_appear_nowhere(tmp_path):
         "--to",
         "ussuri",
         "-y",
+        "--driver",
+        "sim",
         "--no-progress",
         "--events",
         str(events),

@@ -46,6 +46,8 @@ def upgrade(cloud: Path, faults: str, monkeypatch) -> tuple[int, list[dict]]:
             "--ceph-to",
             "octopus",
             "-y",
+            "--driver",
+            "sim",
             "--no-progress",
             "--events",
             str(events),

@@ -49,7 +49,7 @@ def imported(ironic: IronicTestbed, nodes_file: str) -> str:
 
 def test_import_enrolls_and_inspects_and_list_shows_them(imported, ironic, capsys):
     capsys.readouterr()
-    assert main(["nodes", "list", "--ironic-url", ironic.ironic_url]) == 0
+    assert main(["nodes", "list", "--ironic-url", ironic.ironic_url, "-f", "value"]) == 0
     out = capsys.readouterr().out
     for m in MACHINES:
         assert any(line.startswith(m.name) and "manageable" in line for line in out.splitlines())

@@ -153,7 +153,8 @@ def test_demo_upgrade_runs_to_success_through_the_mistral_backend(
     mistral: MistralService, plan: Plan, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`lifecycle run upgrade --engine mistral`: journaled as the engine would, step by step."""
-    argv = ["run", "upgrade", "-i", DEMO, "--to", "ussuri", "-y", "--state-dir", str(tmp_path),
+    argv = ["run", "upgrade", "-i", DEMO, "--to", "ussuri", "-y", "--driver", "sim",
+            "--state-dir", str(tmp_path),
             "--sim-scale", "0", "--engine", "mistral", "--mistral-url", mistral.url]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     journal = open_journal(tmp_path, "demo")

@@ -235,7 +235,7 @@ def test_upgrade_stops_on_an_unreachable_host_and_resume_completes_it(bed: Bed) 
         assert first.returncode == 4, first.stdout + first.stderr
         text = first.stdout + first.stderr
         assert "cmp-ssd-1" in text and "unreachable" in text, text
-        run_id = re.search(r"run (\S+) \(upgrade of demo\)", text)
+        run_id = re.search(r"run (\S+) \(upgrade of demo", text)
         assert run_id, text
 
         second = bed.cli("resume", run_id.group(1))

@@ -108,7 +108,12 @@ def test_a_non_idempotent_step_is_not_retried_and_the_run_stops_at_a_safe_point(
     assert started_after(events, "step-failed") == []
     data = report(view)
     assert data["failed"] == [
-        {"step": "upgrade-node/cmp-1", "error": "boom upgrade-node/cmp-1", "hosts": None}
+        {
+            "step": "upgrade-node/cmp-1",
+            "error": "boom upgrade-node/cmp-1",
+            "hosts": None,
+            "log": None,  # no run log and no artifacts: the run was started without the CLI
+        }
     ]
     assert "enable/cmp-1" in data["left"] and "postcheck" in data["left"]
     assert "evacuate/cmp-1" in data["done"]

@@ -36,7 +36,18 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 def upgrade(capsys, *extra: str) -> tuple[int, str, str]:
     return cli(
-        capsys, "run", "upgrade", "-i", str(DEMO), "--to", "ussuri", "-y", "--no-progress", *extra
+        capsys,
+        "run",
+        "upgrade",
+        "-i",
+        str(DEMO),
+        "--to",
+        "ussuri",
+        "-y",
+        "--driver",
+        "sim",
+        "--no-progress",
+        *extra,
     )
 
 
@@ -59,7 +70,7 @@ def test_run_list_show_and_a_refused_resume(state, capsys):
 
 def test_unknown_runs_and_bad_arguments(state, capsys):
     code, _, err = cli(capsys, "resume", "demo-nope")
-    assert code == 4 and "no run 'demo-nope'" in err
+    assert code == 2 and "no run 'demo-nope'" in err
     code, _, err = upgrade(capsys, "--driver", "warp")
     assert code == 2
     code, _, err = cli(capsys, "run", "plan", str(state / "missing.json"), "-i", str(DEMO), "-y")
@@ -82,10 +93,22 @@ def unsafe_plan_file(tmp_path: Path) -> Path:
 
 def test_an_unsafe_plan_is_refused_unless_forced_and_the_override_is_audited(state, capsys):
     path = unsafe_plan_file(state)
-    code, _, err = cli(capsys, "run", "plan", str(path), "-i", str(DEMO), "-y", "--no-progress")
+    code, _, err = cli(
+        capsys, "run", "plan", str(path), "-i", str(DEMO), "-y", "--driver", "sim", "--no-progress"
+    )
     assert code == 3 and "galera" in err
     code, out, err = cli(
-        capsys, "run", "plan", str(path), "-i", str(DEMO), "-y", "--force", "--no-progress"
+        capsys,
+        "run",
+        "plan",
+        str(path),
+        "-i",
+        str(DEMO),
+        "-y",
+        "--driver",
+        "sim",
+        "--force",
+        "--no-progress",
     )
     assert code == 0 and "--force overrides" in err
     code, out, _ = cli(capsys, "runs", "show", out.split()[1], "-f", "json")
@@ -115,5 +138,7 @@ def test_a_saved_plan_for_another_inventory_is_refused(state, capsys):
     data["inventory_digest"] = "sha256:" + "0" * 64
     path = state / "stale.json"
     path.write_text(json.dumps(data))
-    code, _, err = cli(capsys, "run", "plan", str(path), "-i", str(DEMO), "-y", "--no-progress")
+    code, _, err = cli(
+        capsys, "run", "plan", str(path), "-i", str(DEMO), "-y", "--driver", "sim", "--no-progress"
+    )
     assert code == 2 and "made for another inventory" in err

@@ -206,12 +206,17 @@ baremetal_deployment: {TRIPLEO / "baremetal_deployment.yaml"}
 
 @pytest.mark.parametrize("name", ["demo", "lab"])
 def test_example_inventories_validate_with_their_secrets(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, monkeypatch
 ) -> None:
     from lifecycle.cli.main import main
 
     shutil.copytree(ROOT / "inventories" / name, tmp_path / name)
     (tmp_path / name / "secrets.yaml").chmod(0o600)  # git does not keep file modes
+    monkeypatch.setenv("HOME", str(tmp_path))  # the SSH keys the examples name, made private
+    for key in (".lifecycle/testbed/id_ed25519", ".ssh/id_lab"):
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_text("key")
+        (tmp_path / key).chmod(0o600)
     assert main(["validate", "-i", str(tmp_path / name)]) == 0
     out = capsys.readouterr().out
     assert f"cluster {name}: release train, ceph nautilus" in out

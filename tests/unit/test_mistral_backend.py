@@ -162,7 +162,8 @@ def test_cli_engine_mistral_needs_a_url(tmp_path: Any, capsys: Any) -> None:
     from lifecycle.cli.main import main
 
     demo = str(Path(__file__).resolve().parents[2] / "inventories" / "demo")
-    argv = ["run", "upgrade", "-i", demo, "--to", "ussuri", "-y", "--state-dir", str(tmp_path),
+    argv = ["run", "upgrade", "-i", demo, "--to", "ussuri", "-y", "--driver", "sim",
+            "--state-dir", str(tmp_path),
             "--engine", "mistral"]  # fmt: skip
     assert main(argv) == 2
     assert "--mistral-url" in capsys.readouterr().err

@@ -158,14 +158,15 @@ def test_secrets_never_reach_the_workbook() -> None:
 @pytest.mark.parametrize("name", ["demo", "lab"])
 def test_committed_workbooks_match_a_fresh_export(name: str) -> None:
     """workflows/ is regenerated with `lifecycle export mistral -i inventories/NAME --to ussuri
-    --executor-inventory inventories/NAME -o workflows/NAME-upgrade-ussuri.yaml`."""
+    --driver cloud --executor-inventory inventories/NAME -o workflows/NAME-upgrade-ussuri.yaml`."""
     cluster = load_inventory(ROOT / "inventories" / name)
     plan = plan_upgrade(cluster, UpgradeIntent("ussuri"))
     fresh = export_plan(plan, inventory=f"inventories/{name}")
     committed = (ROOT / "workflows" / f"{name}-upgrade-ussuri.yaml").read_text()
     assert committed == fresh, (
         f"workflows/{name}-upgrade-ussuri.yaml drifted from the planner; re-export it: lifecycle"
-        f" export mistral -i inventories/{name} --to ussuri --executor-inventory inventories/{name}"
+        f" export mistral -i inventories/{name} --to ussuri --driver cloud"
+        f" --executor-inventory inventories/{name}"
         f" -o workflows/{name}-upgrade-ussuri.yaml"
     )
 

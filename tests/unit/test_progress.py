@@ -208,7 +208,19 @@ def test_a_run_off_a_terminal_says_its_id_first_then_one_line_per_step_event(
     monkeypatch.setenv("LIFECYCLE_SIM_SCALE", "0")
     monkeypatch.setenv("LIFECYCLE_JOURNAL_SYNC", "NORMAL")
     monkeypatch.delenv("LIFECYCLE_SIM_FAULTS", raising=False)
-    code = main(["run", "upgrade", "-i", str(INVENTORIES / "demo"), "--to", "ussuri", "-y"])
+    code = main(
+        [
+            "run",
+            "upgrade",
+            "-i",
+            str(INVENTORIES / "demo"),
+            "--to",
+            "ussuri",
+            "-y",
+            "--driver",
+            "sim",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     lines = captured.err.splitlines()

@@ -31,7 +31,7 @@ def test_scale_out_runs_on_the_sim_driver_and_keeps_passwords_out(tmp_path, caps
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "(scale-out of lab): succeeded" in out
+    assert "(scale-out of lab, SIMULATED): succeeded" in out
     assert main(["runs", "list", "--state-dir", str(state), "-f", "json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert runs[0]["operation"] == "scale-out" and runs[0]["done"] == runs[0]["steps"] == 24
