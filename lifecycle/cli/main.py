@@ -70,9 +70,6 @@ def _register() -> None:
     for module in (inventory_cmds, plan_cmds, run_cmds, testbed_cmds, nodes_cmds, export_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
-    from lifecycle.cli.completion import attach
-
-    attach(cli)  # release names and run ids complete on Tab (docs/completion.md)
 
 
 _register()

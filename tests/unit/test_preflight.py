@@ -152,6 +152,7 @@ def test_single_controller_needs_force_and_the_override_is_said(tmp_path: Path, 
     assert "--force overrides: galera: one member" in capsys.readouterr().err
     state = str(tmp_path / "state")
     run = ["run", "upgrade", "-i", inventory, "--to", "ussuri", "-y", "--state-dir", state]
+    run += ["--driver", "sim"]
     assert main(run) == 3
 
 
