@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cached_property
+from itertools import pairwise
 
 from lifecycle.catalog import Catalog
 from lifecycle.model.cluster import Cluster, Evacuate
@@ -151,7 +152,7 @@ class AnyOrder:
         """Two steps that disrupt one instance never overlap (consecutive ones suffice: a chain
         of ordered pairs orders them all)."""
         for text, steps in self.disrupting.items():
-            for a, b in zip(steps, steps[1:], strict=False):
+            for a, b in pairwise(steps):
                 if not self.order.before(a.id, b.id):
                     self.fail(
                         "plan",
@@ -327,7 +328,7 @@ class AnyOrder:
     def check_releases(self) -> None:
         for text, ups in self.upgrades.items():
             ordered = sorted(ups, key=lambda u: (u[0], self.order.index[u[1]]))
-            for (_, a), (index, b) in zip(ordered, ordered[1:], strict=False):
+            for (_, a), (index, b) in pairwise(ordered):
                 if not self.order.before(a, b):
                     service, _ = instance(text)
                     name = self.replay.train(service).releases[index].name
@@ -450,16 +451,17 @@ class AnyOrder:
                         + (f" ({', '.join(expands)} is not ordered before it)" if expands else ""),
                         step.id,
                     )
-        for (project, phase, index), steps in sorted(migrations.items()):
-            if phase == "contract":
+        for (name, kind, index), steps in sorted(migrations.items()):
+            if kind == "contract":
                 for sid in steps:
-                    self.check_contract(sid, project, index, migrations)
+                    self.check_contract(sid, name, index, migrations)
 
     def check_contract(
         self, step: str, project: str, index: int, migrations: dict[tuple[str, str, int], list[str]]
     ) -> None:
         release = self.catalog.openstack.releases[index].name
-        if not any(self.order.before(e, step) for e in migrations.get((project, "expand", index), [])):
+        expands = migrations.get((project, "expand", index), [])
+        if not any(self.order.before(e, step) for e in expands):
             self.fail(
                 "database",
                 f"{project} schema contracted for {release} by {step} with no expand before it",
