@@ -48,7 +48,7 @@ from lifecycle.planning.ordering import Order, Span, max_antichain
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.timeline import Replay, Violation, instance
 
-REQUIRE_OSD_RELEASE = "require-osd-release"
+REQUIRE_OSD_RELEASE = act.REQUIRE_OSD_RELEASE
 
 
 class AnyOrder:
@@ -186,9 +186,7 @@ class AnyOrder:
         """(evacuation, re-enable) pairs of a host; re-enable "" when it never comes back."""
         out = []
         for evac in self._drain_steps[node]:
-            enable = next(
-                (e for e in self._enable_steps[node] if self.order.before(evac, e)), ""
-            )
+            enable = next((e for e in self._enable_steps[node] if self.order.before(evac, e)), "")
             out.append((evac, enable))
         return out
 
@@ -288,9 +286,9 @@ class AnyOrder:
             if all(self.order.before(u, flag) or self.order.before(step, u) for u in unsets):
                 return
         early = [
-            u for u in unsets if not self.order.before(step, u) and not any(
-                self.order.before(u, s) for s in sets
-            )
+            u
+            for u in unsets
+            if not self.order.before(step, u) and not any(self.order.before(u, s) for s in sets)
         ]
         if not sets:
             self.fail("ceph", f"{step} disrupts OSDs without noout set before it", step)

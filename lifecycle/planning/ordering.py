@@ -134,7 +134,5 @@ def _heaviest_antichain(order: Order, spans: Sequence[Span]) -> list[Span]:
                 graph.add_edge(("o", i), ("i", j))  # no capacity: infinite
     _, (source_side, _) = nx.minimum_cut(graph, "s", "t")
     return [
-        a
-        for i, a in enumerate(spans)
-        if ("o", i) in source_side and ("i", i) not in source_side
+        a for i, a in enumerate(spans) if ("o", i) in source_side and ("i", i) not in source_side
     ]
