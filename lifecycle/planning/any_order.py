@@ -220,10 +220,9 @@ class AnyOrder:
                 if not self.replay.is_data(service):
                     continue
                 for step in self.disrupting.get(f"{service}@{node}", ()):
-                    home = [d for d in drains if self.inside(step.id, d)]
-                    if not home:
+                    if not any(self.inside(step.id, d) for d in drains):
                         spans.add((step.id, step.id))
-                    self.check_evacuated(service, node, step, home)
+                    self.check_evacuated(service, node, step)
             for key in spans:
                 weights[group][key] += 1
         for group, found in weights.items():
@@ -239,15 +238,19 @@ class AnyOrder:
                     names[-1],
                 )
 
-    def check_evacuated(
-        self, service: str, node: str, step: Step, home: list[tuple[str, str]]
-    ) -> None:
+    def check_evacuated(self, service: str, node: str, step: Step) -> None:
+        """A workload host is drained (evacuated, not yet re-enabled) while `step` disrupts it,
+        in every order: the same shape as noout, with evacuate as set and enable as unset."""
         spec = self.catalog.services[service]
-        if spec.workloads and self.cluster.policies.evacuate is not Evacuate.NONE and not home:
+        if not spec.workloads or self.cluster.policies.evacuate is Evacuate.NONE:
+            return
+        early = held(self.order, step.id, self._drain_steps[node], self._enable_steps[node])
+        if early is None or early:
+            why = "re-enabled by " + ", ".join(early) if early else "never evacuated"
             self.fail(
                 "evacuation",
-                f"{service}@{node} disrupted by {step.id} on a host not evacuated before it "
-                f"(and re-enabled after it) in every order",
+                f"{service}@{node} disrupted by {step.id} on a host not evacuated in every "
+                f"order ({why})",
                 step.id,
             )
 
@@ -278,25 +281,16 @@ class AnyOrder:
         self.check_require_osd_release()
 
     def check_noout(self, step: str) -> None:
-        """Some `noout set` comes before `step`, and every `noout unset` either before that set
-        or after `step`: noout then holds while the OSDs are down, in every order."""
-        sets = [s for s in self._flag_steps("set") if self.order.before(s, step)]
-        unsets = self._flag_steps("unset")
-        for flag in sets:
-            if all(self.order.before(u, flag) or self.order.before(step, u) for u in unsets):
-                return
-        early = [
-            u
-            for u in unsets
-            if not self.order.before(step, u) and not any(self.order.before(u, s) for s in sets)
-        ]
-        if not sets:
+        """noout holds while `step` has OSDs down, in every order (see `held`)."""
+        sets, unsets = self._flag_steps("set"), self._flag_steps("unset")
+        early = held(self.order, step, sets, unsets)
+        if early is None:
             self.fail("ceph", f"{step} disrupts OSDs without noout set before it", step)
-        else:
+        elif early:
             self.fail(
                 "ceph",
                 f"OSDs of {step} may be down without noout: "
-                f"{', '.join(early) or 'an unset'} is not ordered after it",
+                f"{', '.join(early)} is not ordered after it (nor re-set before it)",
                 step,
             )
 
@@ -565,3 +559,23 @@ class AnyOrder:
         others = self.order.mask([s.id for s in self.plan.steps if s.action != act.POSTCHECK])
         if not any(self.order.ancestors_of(p) & others == others for p in posts):
             self.fail("gates", "no postcheck after every other step", posts[0] if posts else "")
+
+
+def held(order: Order, step: str, sets: Sequence[str], unsets: Sequence[str]) -> list[str] | None:
+    """Whether a state turned on by any of `sets` and off by any of `unsets` (noout; a host's
+    drain) is on while `step` runs in every order: None when no set comes before `step`, else
+    the unsets that may run after the last set and before `step` ends ([] when it holds).
+
+    An unset u can leave the state off during `step` unless `step` precedes u, or some set s
+    lies between them (u before s before `step`); this is exact: otherwise run u's and `step`'s
+    ancestors, then u, then `step`."""
+    before = [s for s in sets if order.before(s, step)]
+    if not before:
+        return None
+    return [
+        unset
+        for unset in unsets
+        if unset != step
+        and not order.before(step, unset)
+        and not any(order.before(unset, s) for s in before)
+    ]
