@@ -15,6 +15,8 @@ a project's schema), on reachability bitsets (ordering.py), never on all pairs o
   before restarting OSDs, unset once all are back); ``require-osd-release`` only after every OSD
   runs that release;
 - ``plan``: two steps that disrupt the same instance are ordered;
+- ``node``: what takes one data-plane host out (drains, disruptions outside a drain) is ordered:
+  one disruptive step per node at a time;
 - ``order``: an instance moves to release R only after every instance of the services it must
   follow (catalog dependencies, the tier order or its inversion, ``precedes``) is at R, in every
   hop; an instance's own upgrades in release order; a Ceph hop after every Ceph daemon finished
@@ -44,7 +46,7 @@ from lifecycle.catalog import Catalog
 from lifecycle.model.cluster import Cluster, Evacuate
 from lifecycle.model.service import Quorum, Tier
 from lifecycle.planning import actions as act
-from lifecycle.planning.ordering import Order, Span, max_antichain
+from lifecycle.planning.ordering import Order, Span, max_antichain, precedes
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.timeline import Replay, Violation, instance
 
@@ -223,6 +225,7 @@ class AnyOrder:
                     if not any(self.inside(step.id, d) for d in drains):
                         spans.add((step.id, step.id))
                     self.check_evacuated(service, node, step)
+            self.check_node(node, spans)
             for key in spans:
                 weights[group][key] += 1
         for group, found in weights.items():
@@ -237,6 +240,22 @@ class AnyOrder:
                     f"max_unavailable is {limit}: {', '.join(names)} are not ordered",
                     names[-1],
                 )
+
+    def check_node(self, node: str, spans: set[tuple[str, str]]) -> None:
+        """What takes one data-plane host out (its drains, its disruptions outside a drain)
+        happens one thing at a time: one disruptive step per node. It also keeps the capacity
+        count exact, each host then being in at most one span of an antichain."""
+        ordered = sorted(
+            (Span(a, b, 1, a) for a, b in spans), key=lambda s: self.order.index[s.first]
+        )
+        for a, b in pairwise(ordered):
+            if not precedes(self.order, a, b):
+                self.fail(
+                    "node",
+                    f"{node} taken out by {a.first} and {b.first} at once in some order",
+                    b.first,
+                )
+                return
 
     def check_evacuated(self, service: str, node: str, step: Step) -> None:
         """A workload host is drained (evacuated, not yet re-enabled) while `step` disrupts it,
