@@ -167,20 +167,22 @@ class AnyOrder:
             spec = self.catalog.services.get(service)
             if spec is None or self.replay.is_data(service):
                 continue
-            weights: dict[str, int] = defaultdict(int)
+            members: dict[str, list[str]] = defaultdict(list)
             for node in nodes:
                 for step in self.disrupting.get(f"{service}@{node}", ()):
-                    weights[step.id] += 1
-            spans = [Span(s, s, w, s) for s, w in weights.items()]
+                    members[step.id].append(node)
+            spans = [Span(s, s, len(m), s) for s, m in members.items()]
             allowed = spec.quorum.max_down(len(nodes))
             together = max_antichain(self.order, spans, allowed)
             if together:
                 rule = "quorum" if spec.quorum is not Quorum.NONE else "availability"
                 names = self.order.sort([s.first for s in together])
+                gone = sorted(n for s in names for n in members[s])
                 self.fail(
                     rule,
-                    f"{service} has {sum(s.weight for s in together)} of {len(nodes)} members "
-                    f"down; at most {allowed} allowed: {', '.join(names)} are not ordered",
+                    f"{service} has {len(gone)} of {len(nodes)} members down "
+                    f"({', '.join(gone)}) in some order; at most {allowed} allowed: "
+                    f"{', '.join(names)} are not ordered",
                     names[-1],
                 )
 
