@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from lifecycle.errors import UnsupportedUpgrade
 
@@ -23,10 +24,15 @@ class ReleaseTrain:
     releases: tuple[Release, ...]
     max_jump: int = 1  # releases one hop may cross (Ceph: 2 majors)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Release]:
+        names = {alias: r for r in self.releases for alias in r.aliases}
+        return {**names, **{r.name: r for r in self.releases}}
+
     def get(self, name: str) -> Release:
-        for release in self.releases:
-            if name == release.name or name in release.aliases:
-                return release
+        release = self._by_name.get(name)
+        if release is not None:
+            return release
         known = ", ".join(r.name for r in self.releases)
         raise UnsupportedUpgrade(f"unknown {self.product} release {name!r}; known: {known}")
 

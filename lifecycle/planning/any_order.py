@@ -93,6 +93,9 @@ class AnyOrder:
     def _seen(self) -> set[tuple[str, ...]]:
         return set()
 
+    def services_upgraded(self, step: Step) -> list[str]:
+        return sorted({t.partition("@")[0] for t in step.upgrades})
+
     @cached_property
     def disrupting(self) -> dict[str, list[Step]]:
         """Instance -> the steps that disrupt it, in topological order."""
@@ -217,18 +220,21 @@ class AnyOrder:
 
     def check_capacity(self) -> None:
         weights: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
+        # hosts of one batch share their steps, so their spans: work out each shape once
+        shapes: dict[tuple[object, ...], frozenset[tuple[str, str]]] = {}
         for node, group in self.replay.group_of.items():
-            drains = self.drains(node)
-            spans = set(drains)
-            for service in self.cluster.services_of(self.cluster.node(node)):
-                if not self.replay.is_data(service):
-                    continue
-                for step in self.disrupting.get(f"{service}@{node}", ()):
-                    if not any(self.inside(step.id, d) for d in drains):
-                        spans.add((step.id, step.id))
-                    self.check_evacuated(service, node, step)
-            self.check_node(node, spans)
-            for key in spans:
+            held_by = tuple(
+                (service, tuple(s.id for s in self.disrupting.get(f"{service}@{node}", ())))
+                for service in self.data_services(node)
+            )
+            shape = (
+                tuple(self._drain_steps.get(node, ())),
+                tuple(self._enable_steps.get(node, ())),
+                held_by,
+            )
+            if shape not in shapes:
+                shapes[shape] = self.host_spans(node, held_by)
+            for key in shapes[shape]:
                 weights[group][key] += 1
         for group, found in weights.items():
             items = [Span(a, b, w, a) for (a, b), w in found.items()]
@@ -242,6 +248,25 @@ class AnyOrder:
                     f"max_unavailable is {limit}: {', '.join(names)} are not ordered",
                     names[-1],
                 )
+
+    def data_services(self, node: str) -> list[str]:
+        services = self.cluster.services_of(self.cluster.node(node))
+        return [s for s in services if self.replay.is_data(s)]
+
+    def host_spans(
+        self, node: str, held_by: tuple[tuple[str, tuple[str, ...]], ...]
+    ) -> frozenset[tuple[str, str]]:
+        """What takes a host out: its drains, and its disruptions outside a drain; checks the
+        host's evacuations and that it is taken out by one thing at a time."""
+        drains = self.drains(node)
+        spans = set(drains)
+        for service, steps in held_by:
+            for sid in steps:
+                if not any(self.inside(sid, d) for d in drains):
+                    spans.add((sid, sid))
+                self.check_evacuated(service, node, self.plan.by_id[sid])
+        self.check_node(node, spans)
+        return frozenset(spans)
 
     def check_node(self, node: str, spans: set[tuple[str, str]]) -> None:
         """What takes one data-plane host out (its drains, its disruptions outside a drain)
@@ -316,7 +341,13 @@ class AnyOrder:
             )
 
     def _flag_steps(self, state: str) -> list[str]:
-        return [s.id for s in self.plan.steps if act.is_noout(s, state)]
+        if state not in self._flags:
+            self._flags[state] = [s.id for s in self.plan.steps if act.is_noout(s, state)]
+        return self._flags[state]
+
+    @cached_property
+    def _flags(self) -> dict[str, list[str]]:
+        return {}
 
     def check_require_osd_release(self) -> None:
         train = self.catalog.ceph
@@ -350,7 +381,7 @@ class AnyOrder:
             release = step.param("release")
             if not step.upgrades or not isinstance(release, str):
                 continue
-            for service in sorted({instance(t)[0] for t in step.upgrades}):
+            for service in self.services_upgraded(step):
                 if service in self.catalog.services and service in self.cluster.members:
                     self.check_upgrade(step, service, release)
 
@@ -382,16 +413,31 @@ class AnyOrder:
         """The oldest release an instance of `service` may run when `step` starts."""
         ancestors = self.order.ancestors_of(step)
         oldest: int | None = None
-        for node in self.cluster.members.get(service, ()):
-            text = f"{service}@{node}"
-            here = self.initial.get(text)
-            if here is None:
-                continue
-            for index, sid in self.upgrades.get(text, ()):
-                if ancestors & self.order.bit(sid):
+        for here, ups in self.histories(service):
+            for index, bit in ups:
+                if ancestors & bit:
                     here = max(here, index)
             oldest = here if oldest is None else min(oldest, here)
         return oldest
+
+    def histories(self, service: str) -> list[tuple[int, tuple[tuple[int, int], ...]]]:
+        """The distinct (initial release, upgrades as (release, step bit)) of the instances of
+        `service`: thousands of computes upgraded by a few hundred batches share a few hundred."""
+        if service not in self._histories:
+            found = set()
+            for node in self.cluster.members.get(service, ()):
+                text = f"{service}@{node}"
+                if text in self.initial:
+                    ups = tuple(
+                        sorted((i, self.order.bit(sid)) for i, sid in self.upgrades.get(text, ()))
+                    )
+                    found.add((self.initial[text], ups))
+            self._histories[service] = sorted(found)
+        return self._histories[service]
+
+    @cached_property
+    def _histories(self) -> dict[str, list[tuple[int, tuple[tuple[int, int], ...]]]]:
+        return {}
 
     def check_ceph_hop(self, step: Step, service: str, index: int) -> None:
         """A Ceph hop starts after every Ceph daemon finished the previous one and
@@ -449,7 +495,7 @@ class AnyOrder:
             release = step.param("release")
             if not isinstance(release, str):
                 continue
-            for service in sorted({instance(t)[0] for t in step.upgrades}):
+            for service in self.services_upgraded(step):
                 spec = self.catalog.services.get(service)
                 project = self.catalog.project_of(service) if spec else None
                 if spec is None or spec.ceph or project not in projects:
@@ -496,19 +542,29 @@ class AnyOrder:
     # --- gates ---------------------------------------------------------------------------------
 
     @cached_property
-    def health_steps(self) -> list[Step]:
-        return [s for s in self.plan.steps if s.action == act.HEALTH]
+    def health_steps(self) -> dict[str, list[tuple[str, frozenset[str], frozenset[str]]]]:
+        """Node -> the health gates covering it: (id, services, nodes)."""
+        out: dict[str, list[tuple[str, frozenset[str], frozenset[str]]]] = defaultdict(list)
+        for step in self.plan.steps:
+            if step.action == act.HEALTH:
+                services = step.param("services")
+                names = frozenset(services) if isinstance(services, tuple) else frozenset()
+                entry = (step.id, names, frozenset(step.nodes))
+                for node in step.nodes:
+                    out[node].append(entry)
+        return out
 
     def gate_mask(self, step: Step, service: str | None, nodes: Iterable[str]) -> int:
         """Bits of the health gates after `step` that cover `nodes` (and `service`)."""
         wanted = set(nodes)
+        if not wanted:
+            return 0
         mask = 0
-        for gate in self.health_steps:
-            services = gate.param("services")
-            if service is not None and (not isinstance(services, tuple) or service not in services):
+        for gate, services, covered in self.health_steps.get(next(iter(wanted)), ()):
+            if service is not None and service not in services:
                 continue
-            if wanted <= set(gate.nodes) and self.order.before(step.id, gate.id):
-                mask |= self.order.bit(gate.id)
+            if wanted <= covered and self.order.before(step.id, gate):
+                mask |= self.order.bit(gate)
         return mask
 
     def require_gate(
@@ -562,10 +618,10 @@ class AnyOrder:
                     by_group[group].append(step)
         for group, steps in by_group.items():
             for i, step in enumerate(steps):
-                after = [s for s in steps[i + 1 :] if self.order.before(step.id, s.id)]
+                after = next((s for s in steps[i + 1 :] if self.order.before(step.id, s.id)), None)
                 if after:
                     nodes = [n for n in step.nodes if self.replay.group_of.get(n) == group]
-                    self.require_gate(step, after[:1], None, nodes[:1], f"{group} batches")
+                    self.require_gate(step, [after], None, nodes[:1], f"{group} batches")
 
     def check_pre_and_post(self) -> None:
         prechecks = self.order.mask([s.id for s in self.plan.steps if s.action == act.PRECHECK])

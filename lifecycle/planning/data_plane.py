@@ -46,7 +46,9 @@ def plan_data_plane(
     """Every group starts after `gate` (and its own previous hop); returns the groups' final
     gates. The main pass follows the control-plane gate; the `leading` pass (services that
     precede central ones, e.g. ovn-controller) runs before the control plane, on its own."""
-    out = []
+    out: list[str] = []
+    if leading and not any(rollout.catalog.services[s].precedes for s in rollout.cluster.members):
+        return out  # no service goes first: skip a pass over every node
     for key, nodes in data_groups(rollout, leading):
         slot = f"{key}#leading" if leading else key
         # a group's passes never overlap: this one after both passes of the previous hop

@@ -40,10 +40,11 @@ class Order:
                 mask |= ancestors[j] | (1 << j)
             ancestors.append(mask)
         self.ancestors = ancestors
+        self.bits = [1 << i for i in range(len(self.order))]
 
     def before(self, a: str, b: str) -> bool:
         """True when step `a` must end before step `b` starts in every run."""
-        return bool((self.ancestors[self.index[b]] >> self.index[a]) & 1)
+        return bool(self.ancestors[self.index[b]] & self.bits[self.index[a]])
 
     def ordered(self, a: str, b: str) -> bool:
         return a == b or self.before(a, b) or self.before(b, a)
@@ -52,12 +53,12 @@ class Order:
         return self.ancestors[self.index[step]]
 
     def bit(self, step: str) -> int:
-        return 1 << self.index[step]
+        return self.bits[self.index[step]]
 
     def mask(self, steps: Sequence[str]) -> int:
         out = 0
         for s in steps:
-            out |= 1 << self.index[s]
+            out |= self.bits[self.index[s]]
         return out
 
     def sort(self, steps: Sequence[str]) -> list[str]:

@@ -123,7 +123,13 @@ class Replay:
                 self.mark_out(node, +1)
         if act.is_noout(step, "unset"):
             self.noout = False
+        checked: set[str] = set()
         for text in step.upgrades:
+            # the release rules depend on the service, not the node: once per service and step
+            service, _ = instance(text)
+            if service in checked and text in self.version:
+                continue
+            checked.add(service)
             self.check_upgrade(step, time, text)
         phase = act.db_phase(step)
         if phase and phase[1] == "contract":
@@ -244,7 +250,7 @@ class Replay:
                     time, "order", f"{text} -> {release} before every {dep} is at {release}", step
                 )
         for follower in self.followers(service):
-            oldest = min(self.version[f"{follower}@{n}"] for n in self.cluster.members[follower])
+            oldest = self.oldest(follower, target.index)
             if not train.skew_allowed(train.releases[oldest], target):
                 self.fail(
                     time,
@@ -266,6 +272,14 @@ class Replay:
                 f"{text} -> {release} before the {project} schema was expanded for {release}",
                 step,
             )
+
+    def oldest(self, service: str, below: int) -> int:
+        """The oldest release index any instance of `service` runs now (at most `below`)."""
+        members = len(self.cluster.members[service])
+        index = below
+        while index > 0 and self.at_least[(service, index)] < members:
+            index -= 1
+        return index
 
     def prerequisites(self, service: str) -> list[str]:
         """Services whose every instance must be at a release before `service` moves to it."""
