@@ -1,4 +1,10 @@
-"""The safety verifier: replays a plan's schedule and names every moment a rule breaks.
+"""The safety verifier: proves the plan's DAG safe in every order, then replays its schedule.
+
+The engine starts any step whose dependencies are done; start times only order its ready queue.
+So the verifier first proves every rule over the DAG (any_order.py: each pair or set of steps
+whose overlap would break a rule must be ordered by it), then replays the one schedule as a second
+check of the timing itself (timeline.py), naming every moment a rule breaks. A fault both name for
+the same step and rule is reported once, by the proof.
 
 It trusts nothing the planner knows: it reads only the plan (steps, dependencies, start times,
 what each step upgrades and disrupts), the cluster and the catalog. Rules:
@@ -16,8 +22,9 @@ what each step upgrades and disrupts), the cluster and the catalog. Rules:
 - ``database``: a project's schema is expanded before its first new instance and contracted
   after its last;
 - ``once``: every instance is upgraded exactly once per hop, in order, to the final target;
+- ``node``: one disruptive step at a time per data-plane host (proof only);
 - ``gates``: a precheck before any disruption, a postcheck after all of a plan that disrupts
-  anything, a health gate between
+  anything, a health gate after each quorum member before the next, and between
   consecutive batches of a data-plane group, and a first batch no larger than the canary.
 """
 
