@@ -327,8 +327,12 @@ class AnyOrder:
         self.check_require_osd_release()
 
     def check_noout(self, step: str) -> None:
-        """noout holds while `step` has OSDs down, in every order (see `held`)."""
-        sets, unsets = self._flag_steps("set"), self._flag_steps("unset")
+        """noout holds while `step` has OSDs down, in every order (see `held`). A flag step
+        with `scope: host` is the narrower per-host flag (`ceph osd set-group noout <host>`):
+        it counts for the OSDs of its own nodes only."""
+        hosts = {d.partition("@")[2] for d in self.plan.by_id[step].disrupts}
+        sets = [s for s, nodes in self._flag_steps("set") if nodes is None or hosts <= nodes]
+        unsets = [s for s, nodes in self._flag_steps("unset") if nodes is None or hosts & nodes]
         early = held(self.order, step, sets, unsets)
         if early is None:
             self.fail("ceph", f"{step} disrupts OSDs without noout set before it", step)
@@ -340,13 +344,18 @@ class AnyOrder:
                 step,
             )
 
-    def _flag_steps(self, state: str) -> list[str]:
+    def _flag_steps(self, state: str) -> list[tuple[str, frozenset[str] | None]]:
+        """noout steps of that state: (id, the hosts of a per-host flag, None when global)."""
         if state not in self._flags:
-            self._flags[state] = [s.id for s in self.plan.steps if act.is_noout(s, state)]
+            self._flags[state] = [
+                (s.id, frozenset(s.nodes) if s.param("scope") == "host" else None)
+                for s in self.plan.steps
+                if act.is_noout(s, state)
+            ]
         return self._flags[state]
 
     @cached_property
-    def _flags(self) -> dict[str, list[str]]:
+    def _flags(self) -> dict[str, list[tuple[str, frozenset[str] | None]]]:
         return {}
 
     def check_require_osd_release(self) -> None:

@@ -170,6 +170,28 @@ def test_noout_unset_before_the_last_osd_domain_is_refused(plan, cluster):
     assert any("upgrade/ceph-osd/rack2 may be down without noout" in m for m in messages)
 
 
+def test_a_per_host_noout_flag_covers_only_its_hosts(plan, cluster):
+    def scoped(nodes: tuple[str, ...]):
+        def change(steps: list[Step]) -> list[Step]:
+            out = []
+            for s in steps:
+                if act.is_noout(s, "set") or act.is_noout(s, "unset"):
+                    s = dataclasses.replace(s, nodes=nodes, params=(*s.params, ("scope", "host")))
+                out.append(s)
+            return out
+
+        return change
+
+    osd_hosts = tuple(
+        sorted(
+            {d.split("@")[1] for s in plan.steps for d in s.disrupts if d.startswith("ceph-osd@")}
+        )
+    )
+    assert not found(same_times(plan, scoped(osd_hosts)), cluster, "ceph")
+    messages = found(same_times(plan, scoped(osd_hosts[:1])), cluster, "ceph")
+    assert any("without noout set before it" in m for m in messages)
+
+
 @needs_cases
 @pytest.mark.parametrize("name", ["plan-b2-unset-midway.json", "plan-b-unset-early.json"])
 def test_case_noout_held_is_refused(name):
