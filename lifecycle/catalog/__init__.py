@@ -25,6 +25,7 @@ _SERVICE_KEYS = {
     "duration",
     "ceph",
     "carries",
+    "precedes",
 }
 
 
@@ -56,7 +57,25 @@ class Catalog:
             graph.add_node(name)
             for dep in spec.depends_on:
                 graph.add_edge(dep, name)
+            for later in spec.precedes:
+                graph.add_edge(name, later)
         return graph
+
+    def project_of(self, name: str) -> str | None:
+        """The project whose database a service's code uses: its own, or for a data-plane agent
+        the project of the control services it follows (nova-compute -> nova, the Neutron agents
+        -> neutron), so that a schema is contracted only after they are new too."""
+        spec = self.services[name]
+        if spec.project:
+            return spec.project
+        for leader in spec.follows:
+            if self.services[leader].project:
+                return self.services[leader].project
+        return None
+
+    def preceded_by(self, name: str) -> tuple[str, ...]:
+        """Services that must be upgraded everywhere before `name` (the inverse of precedes)."""
+        return tuple(s for s, spec in self.services.items() if name in spec.precedes)
 
 
 def _fail(field: str, expected: str) -> CatalogError:
@@ -79,6 +98,7 @@ def _service(name: str, raw: dict[str, Any]) -> ServiceSpec:
         duration=float(raw.get("duration", 120)),
         ceph=bool(raw.get("ceph", False)),
         carries=_carries(name, raw.get("carries")),
+        precedes=tuple(raw.get("precedes", ())),
     )
 
 
@@ -110,7 +130,7 @@ def build_catalog(services_raw: dict[str, Any], releases_raw: dict[str, Any]) ->
     services = {name: _service(name, raw) for name, raw in services_raw["services"].items()}
     tripleo_map: dict[str, str] = {}
     for spec in services.values():
-        for ref in (*spec.depends_on, *spec.follows):
+        for ref in (*spec.depends_on, *spec.follows, *spec.precedes):
             if ref not in services:
                 raise _fail(f"services.{spec.name}", f"refers to unknown service {ref!r}")
         for short in spec.tripleo:

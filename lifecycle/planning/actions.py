@@ -23,6 +23,7 @@ UPGRADE_SERVICE = "upgrade-service"
 UPGRADE_NODE = "upgrade-node"
 DB_MIGRATE = "db-migrate"
 CEPH_FLAG = "ceph-flag"
+REQUIRE_OSD_RELEASE = "require-osd-release"  # a ceph-flag step's flag, with the release to require
 
 
 def playbook(step: Step) -> str | None:

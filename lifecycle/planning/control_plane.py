@@ -138,11 +138,11 @@ def db_expands(rollout: Rollout, hop: Hop, entry: list[str], previous: Hop | Non
 
 
 def db_contracts(rollout: Rollout, hop: Hop) -> list[str]:
-    """Contract each project's schema once every instance of its services is new."""
+    """Contract each project's schema (and run its online data migrations) once every instance
+    of its services is new, data plane included: nova-compute and the Neutron agents still use
+    the old columns until they run the new code (Nova's and Neutron's rolling-upgrade docs)."""
     for project, host in db_projects(rollout):
-        services = [
-            s for s in rollout.cluster.members if rollout.catalog.services[s].project == project
-        ]
+        services = [s for s in rollout.cluster.members if rollout.catalog.project_of(s) == project]
         deps = [hop.expand[project]] + [f for s in services for f in hop.finals(s)]
         hop.contract[project] = _migration(rollout, hop, project, host, "contract", deps)
     return list(hop.contract.values())

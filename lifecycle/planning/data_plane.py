@@ -10,16 +10,18 @@ from lifecycle.planning.network import drain_network
 from lifecycle.planning.rollout import Hop, Rollout
 
 
-def data_services(rollout: Rollout, node: NodeSpec) -> list[ServiceSpec]:
+def data_services(rollout: Rollout, node: NodeSpec, leading: bool = False) -> list[ServiceSpec]:
+    """The node's data-plane services; with `leading`, only those that go before the control
+    plane (the catalog's `precedes`, e.g. ovn-controller), else only the others."""
     specs = (rollout.catalog.services[s] for s in rollout.cluster.services_of(node))
-    return [s for s in specs if s.tier is Tier.DATA and not s.ceph]
+    return [s for s in specs if s.tier is Tier.DATA and not s.ceph and bool(s.precedes) == leading]
 
 
-def data_groups(rollout: Rollout) -> list[tuple[str, list[NodeSpec]]]:
+def data_groups(rollout: Rollout, leading: bool = False) -> list[tuple[str, list[NodeSpec]]]:
     """Nodes with data-plane services, grouped by aggregate (or by role when none)."""
     groups: dict[str, list[NodeSpec]] = {}
     for node in rollout.cluster.nodes:
-        if data_services(rollout, node):
+        if data_services(rollout, node, leading):
             aggregate = rollout.cluster.aggregate_of(node)
             key = f"aggregate:{aggregate}" if aggregate else f"role:{node.role}"
             groups.setdefault(key, []).append(node)
@@ -39,32 +41,48 @@ def batches(rollout: Rollout, key: str, members: int) -> list[int]:
     return sizes
 
 
-def plan_data_plane(rollout: Rollout, hop: Hop, gate: str, previous: Hop | None) -> None:
-    """Every group starts after the control-plane gate (and its own previous hop)."""
-    for key, nodes in data_groups(rollout):
-        entry = [gate] + ([previous.group_last[key]] if previous else [])
-        final = _group(rollout, hop, key, nodes, entry)
-        hop.group_last[key] = final
+def plan_data_plane(
+    rollout: Rollout, hop: Hop, gate: str, previous: Hop | None, leading: bool = False
+) -> list[str]:
+    """Every group starts after `gate` (and its own previous hop); returns the groups' final
+    gates. The main pass follows the control-plane gate; the `leading` pass (services that
+    precede central ones, e.g. ovn-controller) runs before the control plane, on its own."""
+    out: list[str] = []
+    if leading and not any(rollout.catalog.services[s].precedes for s in rollout.cluster.members):
+        return out  # no service goes first: skip a pass over every node
+    for key, nodes in data_groups(rollout, leading):
+        slot = f"{key}#leading" if leading else key
+        # a group's passes never overlap: this one after both passes of the previous hop
+        before = [previous.group_last.get(s) for s in (slot, key)] if previous else []
+        entry = [gate] + [s for s in before if s]
+        final = _group(rollout, hop, key, nodes, entry, leading)
+        hop.group_last[slot] = final
+        out.append(final)
         for node in nodes:
-            for spec in data_services(rollout, node):
+            for spec in data_services(rollout, node, leading):
                 finals = hop.data_last.setdefault(spec.name, [])
                 if final not in finals:
                     finals.append(final)
+    return out
 
 
-def _group(rollout: Rollout, hop: Hop, key: str, nodes: list[NodeSpec], entry: list[str]) -> str:
+def _group(
+    rollout: Rollout, hop: Hop, key: str, nodes: list[NodeSpec], entry: list[str], leading: bool
+) -> str:
     """Roll one group batch by batch; returns the group's final health gate."""
     name = key.split(":", 1)[1]
     aggregate = name if key.startswith("aggregate:") else None
-    workloads = any(s.workloads for n in nodes for s in data_services(rollout, n))
+    specs = [s for n in nodes for s in data_services(rollout, n, leading)]
+    if leading:  # its own step ids: upgrade/ovn-controller/<group>/batch-N
+        name = "+".join(sorted({s.name for s in specs})) + "/" + name
+    workloads = any(s.workloads for s in specs)
     evacuate = workloads and rollout.cluster.policies.evacuate is not Evacuate.NONE
     previous, start = entry, 0
     for number, size in enumerate(batches(rollout, key, len(nodes)), start=1):
         batch = nodes[start : start + size]
         start += size
-        previous = [
-            _batch(rollout, hop, f"{name}/batch-{number}", aggregate, batch, previous, evacuate)
-        ]
+        label = f"{name}/batch-{number}"
+        previous = [_batch(rollout, hop, label, aggregate, batch, previous, evacuate, leading)]
     return previous[0]
 
 
@@ -76,6 +94,7 @@ def _batch(
     batch: list[NodeSpec],
     entry: list[str],
     evacuate: bool,
+    leading: bool = False,
 ) -> str:
     names = tuple(n.name for n in batch)
     extra = {"aggregate": aggregate} if aggregate else {}
@@ -95,7 +114,7 @@ def _batch(
                 batch=label,
             )
         ]
-    per_node = [data_services(rollout, n) for n in batch]
+    per_node = [data_services(rollout, n, leading) for n in batch]
     instances = [
         f"{s.name}@{n.name}" for n, specs in zip(batch, per_node, strict=True) for s in specs
     ]

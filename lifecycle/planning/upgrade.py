@@ -62,19 +62,26 @@ def upgrade_hops(cluster: Cluster, intent: UpgradeIntent, catalog: Catalog) -> t
 
 def _openstack(rollout: Rollout, hops: Sequence[tuple[Release, Release]]) -> None:
     previous: Hop | None = None
+    start = PRECHECK_ID
     for source, target in hops:
         hop = Hop(source, target, target.name if len(hops) > 1 else "")
-        gate = plan_control_plane(rollout, hop, [PRECHECK_ID], previous)
+        # services the catalog puts before central ones (ovn-controller before ovn-northd and
+        # the OVN databases) roll first, in a later hop once the previous control plane is
+        # done (never two releases ahead of it); this hop's control plane waits for them
+        leading = plan_data_plane(rollout, hop, start, previous, leading=True)
+        gate = plan_control_plane(rollout, hop, [PRECHECK_ID, *leading], previous)
         plan_data_plane(rollout, hop, gate, previous)
         db_contracts(rollout, hop)
-        previous = hop
+        previous, start = hop, gate
 
 
 def _ceph(rollout: Rollout, hops: Sequence[tuple[Release, Release]]) -> None:
     previous: Hop | None = None
+    entry = [PRECHECK_ID]
     for source, target in hops:
         hop = Hop(source, target, "ceph-" + target.name if len(hops) > 1 else "")
-        plan_ceph_hop(rollout, hop, [PRECHECK_ID], previous)
+        # a hop's first daemon only after every daemon finished the previous hop
+        entry = [PRECHECK_ID, *plan_ceph_hop(rollout, hop, entry, previous)]
         previous = hop
 
 

@@ -1,4 +1,10 @@
-"""The safety verifier: replays a plan's schedule and names every moment a rule breaks.
+"""The safety verifier: proves the plan's DAG safe in every order, then replays its schedule.
+
+The engine starts any step whose dependencies are done; start times only order its ready queue.
+So the verifier first proves every rule over the DAG (any_order.py: each pair or set of steps
+whose overlap would break a rule must be ordered by it), then replays the one schedule as a second
+check of the timing itself (timeline.py), naming every moment a rule breaks. A fault both name for
+the same step and rule is reported once, by the proof.
 
 It trusts nothing the planner knows: it reads only the plan (steps, dependencies, start times,
 what each step upgrades and disrupts), the cluster and the catalog. Rules:
@@ -16,8 +22,9 @@ what each step upgrades and disrupts), the cluster and the catalog. Rules:
 - ``database``: a project's schema is expanded before its first new instance and contracted
   after its last;
 - ``once``: every instance is upgraded exactly once per hop, in order, to the final target;
+- ``node``: one disruptive step at a time per data-plane host (proof only);
 - ``gates``: a precheck before any disruption, a postcheck after all of a plan that disrupts
-  anything, a health gate between
+  anything, a health gate after each quorum member before the next, and between
   consecutive batches of a data-plane group, and a first batch no larger than the canary.
 """
 
@@ -33,6 +40,7 @@ from lifecycle.errors import UnsafePlan
 from lifecycle.model.cluster import Cluster
 from lifecycle.model.release import ReleaseTrain
 from lifecycle.planning import actions as act
+from lifecycle.planning.any_order import AnyOrder
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.timeline import Replay, Violation, instance
 
@@ -165,6 +173,8 @@ def verify(plan: Plan, cluster: Cluster, catalog: Catalog | None = None) -> list
     if any("cycle" in v.message for v in violations):
         return violations
     replay = Replay(plan, cluster, catalog)
+    # first the DAG (every order the engine may pick), then the schedule (the timing itself)
+    proved = AnyOrder(plan, replay).check()
     events: list[tuple[float, int, int]] = []
     for index, (step, start) in enumerate(plan.scheduled()):
         # at one moment: ends free what they held, then starts, then zero-length steps end
@@ -176,11 +186,14 @@ def verify(plan: Plan, cluster: Cluster, catalog: Catalog | None = None) -> list
             replay.start(step, time)
         else:
             replay.end(step, time)
-    violations += replay.violations
+    timed = list(replay.violations)
     if plan.operation == "upgrade":
-        violations += _check_once(plan, replay)
-    violations += _check_gates(plan, replay)
-    return sorted(violations)
+        timed += _check_once(plan, replay)
+    timed += _check_gates(plan, replay)
+    # a fault the DAG proof names is not repeated by the replay for the same step and rule
+    named = {(v.rule, v.step) for v in proved}
+    violations += proved + [v for v in timed if (v.rule, v.step) not in named or not v.step]
+    return sorted(set(violations))
 
 
 def check_safe(
