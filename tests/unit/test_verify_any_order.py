@@ -17,7 +17,6 @@ from lifecycle.formats.inventory import load_inventory
 from lifecycle.formats.plan_json import plan_from_json
 from lifecycle.model import Cluster, MaxUnavailable, NodeSpec, Policies, RoleSpec
 from lifecycle.planning import actions as act
-from lifecycle.planning import verifier
 from lifecycle.planning.ordering import Order
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
