@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 import networkx as nx
 
@@ -97,24 +98,26 @@ def _serial(
     free; among ready steps the lowest rank goes first."""
     index = {s.id: i for i, s in enumerate(ordered)}
     waiting = {s.id: len(parents[s.id]) for s in ordered}
-    ready_at = {s.id: 0.0 for s in ordered}
+    ready_at = dict.fromkeys(index, 0.0)
     node_free: dict[str, float] = {}
+    free_at, never = node_free.get, repeat(0.0)
     start: dict[str, float] = {}
     ready = [(0.0, rank[s.id], index[s.id]) for s in ordered if not parents[s.id]]
     heapq.heapify(ready)
     while ready:
         earliest, r, idx = heapq.heappop(ready)
         step = ordered[idx]
-        node_ready = max((node_free.get(n, 0.0) for n in step.nodes), default=0.0)
+        # map() keeps the per-host work in C: a batch of a large aggregate has hundreds of hosts
+        node_ready = max(map(free_at, step.nodes, never), default=0.0)
         if node_ready > earliest:
             heapq.heappush(ready, (node_ready, r, idx))
             continue
         start[step.id] = earliest
         end = earliest + step.duration
-        for n in step.nodes:
-            node_free[n] = end
+        node_free.update(dict.fromkeys(step.nodes, end))
         for child in children[step.id]:
-            ready_at[child] = max(ready_at[child], end)
+            if ready_at[child] < end:
+                ready_at[child] = end
             waiting[child] -= 1
             if waiting[child] == 0:
                 heapq.heappush(ready, (ready_at[child], rank[child], index[child]))
@@ -128,7 +131,8 @@ def _span(ordered: Sequence[Step], start: dict[str, float]) -> float:
 def list_schedule(ordered: Sequence[Step], passes: int = 3) -> dict[str, float]:
     """Start times by list scheduling with forward-backward improvement: a first pass ranks by
     longest tail; then the schedule is repacked backwards from its end and forwards again, each
-    pass ranking steps by where the previous one put them. The shortest schedule wins."""
+    pass ranking steps by where the previous one put them. The shortest schedule wins; the passes
+    stop early at a fixed point (a pass that gives back the schedule it started from)."""
     parents = {s.id: list(s.depends_on) for s in ordered}
     children: dict[str, list[str]] = {s.id: [] for s in ordered}
     for s in ordered:
@@ -138,6 +142,7 @@ def list_schedule(ordered: Sequence[Step], passes: int = 3) -> dict[str, float]:
     best = _serial(ordered, parents, children, {k: -v for k, v in tail.items()})
     current = best
     for _ in range(passes):
+        previous = current
         span = _span(ordered, current)
         # backwards: the reversed DAG, latest-ending steps first
         back = _serial(
@@ -150,6 +155,8 @@ def list_schedule(ordered: Sequence[Step], passes: int = 3) -> dict[str, float]:
         )
         if _span(ordered, current) < _span(ordered, best) - 1e-9:
             best = current
+        if current == previous:
+            break  # a fixed point: every further pass would repeat this one
     return best
 
 
