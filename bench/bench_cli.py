@@ -295,6 +295,9 @@ def main() -> None:
     parser.add_argument("--tree", action="append", type=Path, help="source tree (repeatable)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-resume", action="store_true")
+    parser.add_argument(
+        "--failed-state", type=Path, help="a state dir from an earlier failed run (saves minutes)"
+    )
     parser.add_argument("--profile", choices=["1k", "10k", "50k", "steps"], help="profile one case")
     args = parser.parse_args()
     trees = [t.resolve() for t in args.tree or [Path(__file__).resolve().parents[1]]]
@@ -317,14 +320,19 @@ def main() -> None:
             results[name] = [measure(tree, argv) for tree in trees]
             _report(name, trees, results[name])
         if not args.no_resume:
-            inv = work / "steps10k"
+            # one failed run for every tree: their plans must be the same (resume refuses another)
+            if args.failed_state:
+                state = args.failed_state.resolve()
+                with sqlite3.connect(state / "synthetic.db") as db:
+                    run_id = str(db.execute("SELECT id FROM runs").fetchone()[0])
+            else:
+                state, run_id = failed_run(trees[-1], work / "steps10k", work / "failed")
             for tree_index, tree in enumerate(trees):
-                state, run_id = failed_run(tree, inv, work / f"t{tree_index}")
                 scratch = work / f"t{tree_index}" / "state"
 
-                def fresh(src: Path = state, dst: Path = scratch) -> None:
+                def fresh(dst: Path = scratch) -> None:
                     shutil.rmtree(dst, ignore_errors=True)
-                    shutil.copytree(src, dst)
+                    shutil.copytree(state, dst)
 
                 argv = ["resume", run_id, "--state-dir", str(scratch), "--no-progress"]
                 results.setdefault("resume ~10k-step run", []).append(measure(tree, argv, fresh))
