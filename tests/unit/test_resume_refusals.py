@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 from lifecycle.cli.main import main
+from lifecycle.execution.replay import replay
+from lifecycle.execution.routing import Router
+from lifecycle.execution.runs import reopen, settle
+from tests.unit.test_engine_resume import Prober, crashed_mid_flight
 
 DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
 LAST = "postcheck/cluster"
@@ -84,3 +88,13 @@ def test_a_changed_plan_file_is_refused(inventory, capsys, monkeypatch, tmp_path
     plan_file.write_text(json.dumps(plan))
     code, _, err = cli(capsys, "resume", run_id)
     assert code != 0 and "the plan changed" in err
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_settle_and_reopen_give_what_a_replay_of_the_journal_gives(idempotent):
+    cluster, journal, _, view = crashed_mid_flight(idempotent)
+    view = settle(journal, view, Router.single(Prober({})), cluster, accept=[])
+    assert view == replay(journal, view.run.id)
+    if idempotent:
+        view = reopen(journal, view, "resumed")
+        assert view == replay(journal, view.run.id)
