@@ -12,14 +12,14 @@ import heapq
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 
-import networkx as nx
-
 from lifecycle.errors import DependencyCycle, PlanningError
 from lifecycle.planning.plan import ParamValue, Plan, Step
 
 
 def check_dag(steps: Sequence[Step]) -> None:
     """Refuse duplicate ids, dangling dependencies and cycles, naming them."""
+    import networkx as nx  # only to name what is wrong: planning itself does not need it
+
     ids: set[str] = set()
     for step in steps:
         if step.id in ids:
