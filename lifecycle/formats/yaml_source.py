@@ -154,7 +154,8 @@ def _plain_document(text: str) -> Any:
 
 
 def _build(loader: Any) -> Any:
-    get, scalars = loader.get_event, {}
+    get = loader.get_event
+    scalars: dict[str, Any] = {}  # plain scalar text -> its value (names repeat: roles, racks)
     stack: list[Any] = []  # open collections
     keys: list[Any] = []  # per open mapping: its pending key, or _NO_KEY
     root: Any = None
