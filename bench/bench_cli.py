@@ -206,17 +206,17 @@ PHASES = (  # (label, file suffix, function): cumulative time of these calls
     ("  schedule", "planning/scheduler.py", "list_schedule"),
     ("verify", "planning/verifier.py", "check_safe"),
     ("plan JSON", "formats/plan_json.py", "plan_to_json"),
-    ("digest", "planning/plan.py", "digest"),
+    ("  digest", "formats/plan_json.py", "digest_of"),
 )
 
 
 def profile(tree: Path, argv: list[str]) -> str:
-    """cProfile of one run of ARGV in a fresh interpreter (imports included): phases by
-    cumulative time, and self time by package."""
+    """cProfile of one run of ARGV in a fresh interpreter (imports included, the collector as
+    the command sets it): phases by cumulative time, and self time by package."""
     script = (
         "import cProfile, sys; sys.argv = ['lifecycle'] + sys.argv[2:];"
         "p = cProfile.Profile(); p.enable();"
-        "from lifecycle.cli.main import main; main(sys.argv[1:]);"
+        "from lifecycle.cli.main import main; main();"
         "p.disable(); p.dump_stats(OUT)"
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -110,11 +110,29 @@ def _indented(value: Any, pad: str, step: str) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
-        if not all(isinstance(k, str) for k in value):
-            raise _Unusual
-        body = comma.join([f"{_encode(k)}: {_indented(v, inner, step)}" for k, v in value.items()])
-        return f"{{\n{inner}{body}\n{pad}}}"
+        parts = []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unusual
+            kind = type(item)  # the usual leaves inline: a 10k-step plan has ~100k of them
+            if kind is str:
+                text = _encode(item)
+            elif kind is list and item and type(item[0]) is str:
+                text = _strings(item, inner + step, pad=inner)
+            else:
+                text = _indented(item, inner, step)
+            parts.append(f"{_encode(key)}: {text}")
+        return f"{{\n{inner}{comma.join(parts)}\n{pad}}}"
     raise _Unusual
+
+
+def _strings(items: list[Any], inner: str, pad: str) -> str:
+    """A list that starts with a string: all strings (one pass in C), else item by item."""
+    try:
+        body = (",\n" + inner).join(map(_encode, items))
+    except TypeError:
+        return _indented(items, pad, inner[len(pad) :])
+    return f"[\n{inner}{body}\n{pad}]"
 
 
 def _float(value: float) -> str:
