@@ -154,7 +154,14 @@ def _plain_document(text: str) -> Any:
 
 
 def _build(loader: Any) -> Any:
-    get = loader.get_event
+    get, resolve = loader.get_event, _resolve
+    scalar, mapping_start, sequence_start = (
+        yaml.ScalarEvent,
+        yaml.MappingStartEvent,
+        yaml.SequenceStartEvent,
+    )
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    no_key = _NO_KEY
     scalars: dict[str, Any] = {}  # plain scalar text -> its value (names repeat: roles, racks)
     stack: list[Any] = []  # open collections
     keys: list[Any] = []  # per open mapping: its pending key, or _NO_KEY
@@ -162,20 +169,21 @@ def _build(loader: Any) -> Any:
     while True:
         event = get()
         kind = type(event)
-        if kind is yaml.ScalarEvent:
+        if kind is scalar:
             if event.anchor is not None or event.tag is not None:
                 raise _NotPlain
+            value = event.value
             if event.implicit[0] and not event.style:
-                value = scalars.get(event.value, _NO_KEY)
-                if value is _NO_KEY:
-                    value = scalars[event.value] = _resolve(loader, event.value)
-            else:
-                value = event.value
-        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                plain = scalars.get(value, no_key)
+                if plain is no_key:
+                    plain = scalars[value] = resolve(loader, value)
+                value = plain
+            opened = None
+        elif kind is mapping_start or kind is sequence_start:
             if event.anchor is not None or event.tag is not None:
                 raise _NotPlain
-            value = {} if kind is yaml.MappingStartEvent else []
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            value = opened = {} if kind is mapping_start else []
+        elif kind in ends:
             stack.pop()
             keys.pop()
             continue
@@ -193,18 +201,19 @@ def _build(loader: Any) -> Any:
             root = value
         else:
             top = stack[-1]
-            if type(top) is list:
+            key = keys[-1]
+            if key is None:  # a sequence
                 top.append(value)
-            elif keys[-1] is _NO_KEY:
-                if type(value) is dict or type(value) is list or value in top:
+            elif key is no_key:
+                if opened is not None or value in top:
                     raise _NotPlain  # a collection as a key, or a duplicate key
                 keys[-1] = value
             else:
-                top[keys[-1]] = value
-                keys[-1] = _NO_KEY
-        if type(value) is dict or type(value) is list:
-            stack.append(value)
-            keys.append(_NO_KEY if type(value) is dict else None)
+                top[key] = value
+                keys[-1] = no_key
+        if opened is not None:
+            stack.append(opened)
+            keys.append(no_key if kind is mapping_start else None)
 
 
 def _resolve(loader: Any, text: str) -> Any:
