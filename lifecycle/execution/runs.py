@@ -84,10 +84,13 @@ def stored_plan(record: RunRecord, plan_now: Plan | None) -> Plan:
     """The run's plan: `plan_now` itself when it is the journal's copy byte for byte (the usual
     resume: the same inventory planned again), else the journal's copy, parsed. Either way
     check_resumable then compares the two."""
-    # the text first: building it fills in plan_now's digest from the same body
-    if plan_now is not None and plan_to_json(plan_now, indent=None) == record.plan_json:
-        if plan_now.digest == record.plan_digest:
-            return plan_now
+    # the text first (`and` keeps the order): building it fills in plan_now's digest
+    if (
+        plan_now is not None
+        and plan_to_json(plan_now, indent=None) == record.plan_json
+        and plan_now.digest == record.plan_digest
+    ):
+        return plan_now
     return plan_from_json(record.plan_json)
 
 

@@ -166,6 +166,7 @@ def _build(loader: Any) -> Any:
     stack: list[Any] = []  # open collections
     keys: list[Any] = []  # per open mapping: its pending key, or _NO_KEY
     root: Any = None
+    opened: dict[Any, Any] | list[Any] | None
     while True:
         event = get()
         kind = type(event)
