@@ -3,14 +3,16 @@
     python bench/bench_cli.py                       # every case, this tree
     python bench/bench_cli.py --quick               # 1k nodes, the 10k-step plan, --help
     python bench/bench_cli.py --tree /tmp/base --tree .   # the same cases on two trees, with ratios
-    python bench/bench_cli.py --profile 10k         # where one in-process run spends its time
+    python bench/bench_cli.py --profile 10k         # only where one in-process run spends its time
 
 Cases: `lifecycle plan upgrade -f json -o FILE` for synthetic clouds of 1k, 10k and 50k nodes
 (bench_planning.py's generator, written as cluster.yaml), a ~10k-step plan (2,750 nodes, one host
 of each aggregate at a time), `lifecycle --help`, and `lifecycle resume` of a ~10k-step run whose
 last step failed. Each case runs 3 times; CPU (user+sys, from getrusage(RUSAGE_CHILDREN) deltas),
-wall and peak RSS are printed as min/median/max. Figures are for this machine: compare trees as
-ratios measured in one run, never assert on them. The machine's load average is printed too.
+wall as min/median/max, and peak RSS; then where the time goes (cProfile of one in-process run of
+the 10k-node and 10k-step cases: phases, imports, self time by package). Figures are for this
+machine: compare trees as ratios measured in one run, never assert on them. The machine's load
+average is printed too.
 """
 
 from __future__ import annotations
@@ -295,6 +297,7 @@ def main() -> None:
     parser.add_argument("--tree", action="append", type=Path, help="source tree (repeatable)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-resume", action="store_true")
+    parser.add_argument("--no-profile", action="store_true", help="skip the profiles at the end")
     parser.add_argument(
         "--failed-state", type=Path, help="a state dir from an earlier failed run (saves minutes)"
     )
@@ -337,6 +340,11 @@ def main() -> None:
                 argv = ["resume", run_id, "--state-dir", str(scratch), "--no-progress"]
                 results.setdefault("resume ~10k-step run", []).append(measure(tree, argv, fresh))
             _report("resume ~10k-step run", trees, results["resume ~10k-step run"])
+        if not args.no_profile:  # where the time goes, in the last tree given
+            for name in ("plan 10k nodes", "plan ~10k steps"):
+                argv = next((a for label, a, _ in todo if label == name), None)
+                if argv is not None:
+                    print(f"{trees[-1]}: {name}\n{profile(trees[-1], argv)}")
         for i, tree in enumerate(trees):
             if "plan 10k nodes" in results and "plan 50k nodes" in results:
                 growth = results["plan 50k nodes"][i].cpu[1] / results["plan 10k nodes"][i].cpu[1]
