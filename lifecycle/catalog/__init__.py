@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import yaml
 
 from lifecycle.errors import CatalogError, DependencyCycle
 from lifecycle.model.release import Release, ReleaseTrain
 from lifecycle.model.service import CARRIED, Quorum, ServiceSpec, Tier
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _SERVICE_KEYS = {
     "tier",
@@ -45,13 +48,33 @@ class Catalog:
         return self.step_durations[kind]
 
     def dependency_order(self) -> list[str]:
-        """Services in an order where every dependency comes first (ties by tier, then name)."""
-        graph = self.dependency_graph()
-        return list(
-            nx.lexicographical_topological_sort(graph, key=lambda s: (self.services[s].tier, s))
-        )
+        """Services in an order where every dependency comes first (ties by tier, then name):
+        networkx's lexicographical_topological_sort, without importing networkx (~0.15 s of a
+        command) for a few dozen services. Raises DependencyCycle."""
+        waiting = {name: len(set(spec.depends_on)) for name, spec in self.services.items()}
+        users: dict[str, list[str]] = {name: [] for name in self.services}
+        for name, spec in self.services.items():
+            for dep in set(spec.depends_on):
+                users.setdefault(dep, []).append(name)
+        ready = [(self.services[n].tier, n) for n, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        order: list[str] = []
+        while ready:
+            _, name = heapq.heappop(ready)
+            order.append(name)
+            for user in users.get(name, ()):
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    heapq.heappush(ready, (self.services[user].tier, user))
+        if len(order) != len(waiting):
+            import networkx as nx
+
+            raise DependencyCycle([e[0] for e in nx.find_cycle(self.dependency_graph())])
+        return order
 
     def dependency_graph(self) -> nx.DiGraph:
+        import networkx as nx
+
         graph: nx.DiGraph = nx.DiGraph()
         for name, spec in self.services.items():
             graph.add_node(name)
@@ -147,16 +170,19 @@ def build_catalog(services_raw: dict[str, Any], releases_raw: dict[str, Any]) ->
         tripleo_ignored=frozenset(services_raw.get("tripleo_ignored", ())),
         step_durations={k: float(v) for k, v in services_raw["steps"].items()},
     )
-    graph = catalog.dependency_graph()
-    if not nx.is_directed_acyclic_graph(graph):
-        raise DependencyCycle([edge[0] for edge in nx.find_cycle(graph)])
+    catalog.dependency_order()  # raises DependencyCycle naming a cycle
     return catalog
+
+
+def _load_yaml(text: str) -> Any:
+    # libyaml's loader when the platform has it: the pure-Python one costs ~0.07 s per command
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @cache
 def load_catalog() -> Catalog:
     """The catalog shipped with lifecycle."""
     here = resources.files("lifecycle.catalog")
-    services_raw = yaml.safe_load(here.joinpath("services.yaml").read_text())
-    releases_raw = yaml.safe_load(here.joinpath("releases.yaml").read_text())
+    services_raw = _load_yaml(here.joinpath("services.yaml").read_text())
+    releases_raw = _load_yaml(here.joinpath("releases.yaml").read_text())
     return build_catalog(services_raw, releases_raw)
