@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import networkx as nx
-
 from lifecycle.planning.plan import Plan
 
 
@@ -72,6 +70,8 @@ def _topological(ids: list[str], deps: dict[str, list[str]]) -> list[str]:
     position = {sid: i for i, sid in enumerate(ids)}
     if all(position[d] < position[sid] for sid in ids for d in deps[sid]):
         return ids
+    import networkx as nx  # only for a plan listed out of order (not the planner's)
+
     graph: nx.DiGraph = nx.DiGraph()
     graph.add_nodes_from(ids)
     graph.add_edges_from((d, sid) for sid in ids for d in deps[sid])
@@ -126,6 +126,8 @@ def _heaviest_antichain(order: Order, spans: Sequence[Span]) -> list[Span]:
     network source -> x_out (w) -> y_in (inf, when x precedes y) -> sink (w); the antichain is
     the elements whose out-side is reachable from the source in the residual graph and whose
     in-side is not."""
+    import networkx as nx  # only when the cheap chain bound cannot settle a resource
+
     graph: nx.DiGraph = nx.DiGraph()
     for i, a in enumerate(spans):
         graph.add_edge("s", ("o", i), capacity=a.weight)

@@ -33,8 +33,6 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import pairwise
 
-import networkx as nx
-
 from lifecycle.catalog import Catalog, load_catalog
 from lifecycle.errors import UnsafePlan
 from lifecycle.model.cluster import Cluster
@@ -49,14 +47,14 @@ __all__ = ["Violation", "check_safe", "verify"]
 
 def _check_dag(plan: Plan) -> list[Violation]:
     out: list[Violation] = []
-    graph: nx.DiGraph = nx.DiGraph()
-    for step in plan.steps:
-        graph.add_node(step.id)
+    position = {step.id: i for i, step in enumerate(plan.steps)}
+    backwards = False  # a dependency listed after its dependant: only then can there be a cycle
+    for i, step in enumerate(plan.steps):
         for dep in step.depends_on:
             if dep not in plan.by_id:
                 out.append(Violation(0.0, "dag", f"depends on unknown step {dep}", step.id))
                 continue
-            graph.add_edge(dep, step.id)
+            backwards = backwards or position[dep] >= i
             if plan.end_of(dep) > plan.start_of[step.id] + 1e-6:
                 out.append(
                     Violation(
@@ -66,10 +64,26 @@ def _check_dag(plan: Plan) -> list[Violation]:
                         step.id,
                     )
                 )
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = [e[0] for e in nx.find_cycle(graph)]
+    cycle = _cycle(plan) if backwards else []
+    if cycle:
         out.append(Violation(0.0, "dag", "dependency cycle: " + " -> ".join(cycle)))
     return out
+
+
+def _cycle(plan: Plan) -> list[str]:
+    """A dependency cycle of the plan (its step ids in order), or [] when there is none.
+    networkx is imported only here: plans in topological order (every plan the planner makes)
+    never need it."""
+    import networkx as nx
+
+    graph: nx.DiGraph = nx.DiGraph()
+    graph.add_nodes_from(step.id for step in plan.steps)
+    graph.add_edges_from(
+        (dep, step.id) for step in plan.steps for dep in step.depends_on if dep in plan.by_id
+    )
+    if nx.is_directed_acyclic_graph(graph):
+        return []
+    return [e[0] for e in nx.find_cycle(graph)]
 
 
 def _check_gates(plan: Plan, replay: Replay) -> list[Violation]:
