@@ -13,8 +13,15 @@ from lifecycle.planning.rollout import Hop, Rollout
 def data_services(rollout: Rollout, node: NodeSpec, leading: bool = False) -> list[ServiceSpec]:
     """The node's data-plane services; with `leading`, only those that go before the control
     plane (the catalog's `precedes`, e.g. ovn-controller), else only the others."""
-    specs = (rollout.catalog.services[s] for s in rollout.cluster.services_of(node))
-    return [s for s in specs if s.tier is Tier.DATA and not s.ceph and bool(s.precedes) == leading]
+    key = (node.role, leading)
+    found = rollout.role_data.get(key)
+    if found is None:
+        specs = (rollout.catalog.services[s] for s in rollout.cluster.services_of(node))
+        found = [
+            s for s in specs if s.tier is Tier.DATA and not s.ceph and bool(s.precedes) == leading
+        ]
+        rollout.role_data[key] = found
+    return found
 
 
 def data_groups(rollout: Rollout, leading: bool = False) -> list[tuple[str, list[NodeSpec]]]:

@@ -51,6 +51,8 @@ class Rollout:
     cluster: Cluster
     catalog: Catalog
     steps: list[Step] = field(default_factory=list)
+    # a role's data-plane services, by (role, leading): asked once per node, known per role
+    role_data: dict[tuple[str, bool], list[ServiceSpec]] = field(default_factory=dict)
 
     def duration(self, kind: str) -> float:
         return self.catalog.step_durations[kind]
