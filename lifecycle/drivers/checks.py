@@ -40,10 +40,11 @@ class ChecksDriver(Driver):
         self.timeout = timeout
 
     def run(self, step: Step, ctx: StepContext) -> StepResult:
-        expects = self.expectations(step, ctx.cluster)
+        cluster = _checked(step, ctx.cluster)
+        expects = self.expectations(step, cluster)
         deadline = time.monotonic() + self.settle
         while True:
-            problems = self.problems(ctx.cluster, expects)
+            problems = self.problems(cluster, expects)
             if not problems or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
@@ -58,7 +59,8 @@ class ChecksDriver(Driver):
         return StepResult(ok=not problems, output=output, error=error, hosts=hosts)
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
-        return not self.problems(ctx.cluster, self.expectations(step, ctx.cluster))
+        cluster = _checked(step, ctx.cluster)
+        return not self.problems(cluster, self.expectations(step, cluster))
 
     # --- what to check -------------------------------------------------------------------------
 
@@ -121,3 +123,12 @@ def _all(cluster: Cluster, version_of: Any) -> list[Expect]:
         for service, members in cluster.members.items()
         for node in members
     ]
+
+
+def _checked(step: Step, cluster: Cluster) -> Cluster:
+    """The cluster a check looks at: without the nodes its plan was made around (observed down
+    before planning; planning/observed.py)."""
+    from lifecycle.planning.actions import planned_around
+    from lifecycle.planning.observed import without_nodes
+
+    return without_nodes(cluster, set(planned_around(step)))

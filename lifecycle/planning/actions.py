@@ -19,6 +19,9 @@ EVACUATE = "compute.evacuate"
 ENABLE = "compute.enable"
 DRAIN_NETWORK = "compute.drain_network"  # routers and DHCP networks off a network node
 
+# a checks.* step's param: nodes observed down before planning, planned around, not checked
+PLANNED_AROUND = "planned_around"
+
 UPGRADE_SERVICE = "upgrade-service"
 UPGRADE_NODE = "upgrade-node"
 DB_MIGRATE = "db-migrate"
@@ -60,6 +63,12 @@ def expected_release(step: Step, service: str, ceph: bool) -> str | None:
     if raw is None:
         raw = step.param("release")
     return str(raw) if raw is not None else None
+
+
+def planned_around(step: Step) -> tuple[str, ...]:
+    """The nodes a check leaves out because the plan was made around them (down)."""
+    nodes = step.param(PLANNED_AROUND)
+    return nodes if isinstance(nodes, tuple) else ()
 
 
 def make_step(
