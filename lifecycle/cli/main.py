@@ -23,10 +23,11 @@ def _register() -> None:
         nodes_cmds,
         plan_cmds,
         run_cmds,
+        status_cmds,
         testbed_cmds,
     )
 
-    for module in (inventory_cmds, plan_cmds, run_cmds, testbed_cmds, nodes_cmds, export_cmds):
+    for module in (inventory_cmds, plan_cmds, run_cmds, testbed_cmds, nodes_cmds, export_cmds, status_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
     from lifecycle.cli.completion import attach
