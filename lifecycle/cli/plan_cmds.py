@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lifecycle.cli.preflight_out import announce
+from lifecycle.cli.status_cmds import with_observe_options
 from lifecycle.errors import UsageError
 from lifecycle.planning.plan import Plan
 
@@ -94,6 +96,7 @@ def plan_group() -> None:
 @click.option("--to", "target", required=True, help="OpenStack release to reach")
 @click.option("--ceph-to", "ceph_target", help="Ceph release to reach as well")
 @_with_common
+@with_observe_options
 def plan_upgrade_cmd(
     inventory: str,
     target: str,
@@ -103,15 +106,19 @@ def plan_upgrade_cmd(
     start: str | None,
     output: str | None,
     force: bool,
+    **observing: Any,
 ) -> None:
     """Plan a rolling upgrade of the cluster to a release (several hops if needed)."""
+    from lifecycle.cli.status_cmds import observed_input
     from lifecycle.formats.inventory import load_inventory
+    from lifecycle.planning.observed import verification_view
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
     cluster = load_inventory(inventory)
     announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
-    plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target))
-    emit_plan(plan, cluster, fmt, gantt, output, force, start)
+    observed = observed_input(cluster, **observing)
+    plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target), observed=observed, force=force)
+    emit_plan(plan, verification_view(cluster, plan), fmt, gantt, output, force, start)
 
 
 @plan_group.command("scale-out")

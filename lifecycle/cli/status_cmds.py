@@ -69,11 +69,13 @@ def print_differences(cluster: Cluster, observed: ObservedState) -> None:
     from lifecycle.planning.differences import differences
 
     found = differences(cluster, observed)
-    where = f"observed by {observed.driver}" + (f" at {observed.observed_at}" if observed.observed_at else "")
-    if not found:
-        click.echo(f"{cluster.name}: no differences from the inventory ({where})", err=True)
+    when = f" at {observed.observed_at}" if observed.observed_at else ""
+    count = f"{len(found)} difference(s)" if found else "no differences"
+    click.echo(
+        f"{cluster.name} observed by {observed.driver}{when}: {count} from the inventory", err=True
+    )
     for diff in found:
-        click.echo(f"differs: {diff} ({where})", err=True)
+        click.echo(f"  differs: {diff}", err=True)
     for what in observed.unobservable:
         click.echo(f"not observed: {what}", err=True)
 
@@ -92,6 +94,54 @@ OBSERVE_OPTIONS: list[Callable[[Any], Any]] = [
         help="plan from this observed state (`lifecycle status -f json` output)",
     ),
 ]
+
+
+def with_observe_options(func: Any) -> Any:
+    """--observe/--no-observe, --observed FILE, and the driver and state dir to observe with
+    (for commands that have no --driver of their own: `plan upgrade`)."""
+    options = [
+        *OBSERVE_OPTIONS,
+        click.option(
+            "--driver", type=click.Choice(DRIVERS), help="with --observe: who observes the cloud"
+        ),
+        click.option("--state-dir", help="with --observe --driver sim: where the sim cloud lives"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def observed_intent(
+    inventory: str,
+    intent: dict[str, Any],
+    force: bool,
+    observe_now: bool,
+    observed_file: str | None,
+    opts: dict[str, Any],
+) -> dict[str, Any]:
+    """What `run upgrade` adds to its intent from the observed state (recorded in the journal,
+    so a resume plans the same): the observation, and the refusals --force overrides."""
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.planning.observed import observed_refusals
+
+    cluster = load_inventory(inventory)
+    observed = observed_input(
+        cluster, observe_now, observed_file, opts.get("driver"), opts.get("state_dir")
+    )
+    if observed is None:
+        return {}
+    refused = observed_refusals(cluster, observed, intent["target"], intent.get("ceph_target"))
+    if refused and not force:
+        from lifecycle.errors import UnsafePlan
+
+        raise UnsafePlan(refused)
+    for refusal in refused:
+        click.echo(f"warning: --force overrides: {refusal}", err=True)
+    return {
+        "observed": observed.to_dict(),
+        "observed_force": bool(force and refused),
+        "observed_overridden": [str(r) for r in refused],
+    }
 
 
 # --- rendering: one function, so a shared formatter can replace it -------------------------------

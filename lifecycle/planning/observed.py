@@ -174,6 +174,20 @@ def planning_basis(
     return replace(basis, refusals=tuple(refusals(cluster, basis, catalog, target, ceph_target)))
 
 
+def observed_refusals(
+    cluster: Cluster,
+    observed: ObservedState,
+    target: str,
+    ceph_target: str | None = None,
+    catalog: Catalog | None = None,
+) -> tuple[Refusal, ...]:
+    """What `plan_upgrade(..., observed=observed)` refuses (empty: it plans)."""
+    from lifecycle.catalog import load_catalog
+
+    catalog = catalog or load_catalog()
+    return planning_basis(cluster, observed, catalog, target, ceph_target).refusals
+
+
 def _refuse_newer(
     releases: Mapping[str, int], catalog: Catalog, target: str, ceph_target: str | None
 ) -> None:
