@@ -16,7 +16,7 @@ from lifecycle.catalog import load_catalog
 from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.errors import DriverError
 from lifecycle.model.cluster import Cluster
-from lifecycle.planning.actions import expected_release
+from lifecycle.planning.actions import AT_LEAST, expected_release, later
 from lifecycle.planning.plan import Step
 from lifecycle.testbed import client
 
@@ -28,6 +28,8 @@ class Expect:
     node: str
     service: str
     version: str | None
+    at_least: bool = False  # a later release passes too (planning.actions.AT_LEAST)
+    ceph: bool = False
 
 
 class ChecksDriver(Driver):
@@ -82,8 +84,15 @@ class ChecksDriver(Driver):
         raw = step.param("services")
         services = raw if isinstance(raw, tuple) else ()
         nodes = step.nodes
+        at_least = bool(step.param(AT_LEAST))
         return [
-            Expect(node, str(service), expected_release(step, str(service), is_ceph(str(service))))
+            Expect(
+                node,
+                str(service),
+                expected_release(step, str(service), is_ceph(str(service))),
+                at_least,
+                is_ceph(str(service)),
+            )
             for service in services
             for node in cluster.members.get(str(service), ())
             if not nodes or node in nodes
@@ -95,7 +104,7 @@ class ChecksDriver(Driver):
             answer = client.service_status(cluster, e.node, e.service, self.timeout, "/ping")
             if answer is None:
                 found.append((e.node, f"{e.service} does not answer"))
-            elif e.version and answer.get("version") != e.version:
+            elif e.version and answer.get("version") != e.version and not _later(e, answer):
                 found.append((e.node, f"{e.service} at {answer.get('version')}, not {e.version}"))
         return found + self.quorum_problems(cluster)
 
@@ -115,6 +124,11 @@ class ChecksDriver(Driver):
                 if not (view.get("members") or {}).get("majority"):
                     found.append((node, f"{service} on {node} sees no majority"))
         return found
+
+
+def _later(expect: Expect, answer: dict[str, Any]) -> bool:
+    have = answer.get("version")
+    return expect.at_least and isinstance(have, str) and later(have, str(expect.version), expect.ceph)
 
 
 def _all(cluster: Cluster, version_of: Any) -> list[Expect]:

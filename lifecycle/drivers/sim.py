@@ -33,7 +33,7 @@ from lifecycle.drivers.sim_observe import observe_state
 from lifecycle.errors import UsageError
 from lifecycle.model.cluster import Cluster
 from lifecycle.model.observed import ObservedState
-from lifecycle.planning.actions import expected_release, planned_around
+from lifecycle.planning.actions import expected_release, planned_around, release_ok
 from lifecycle.planning.plan import Step
 
 ENV_SCALE = "LIFECYCLE_SIM_SCALE"
@@ -346,7 +346,7 @@ def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
         wanted = expected_release(step, service, _is_ceph(service))
         for node in step.nodes:
             have = data["versions"].get(f"{service}@{node}")
-            if wanted is not None and have is not None and have != wanted:
+            if have is not None and not release_ok(step, have, wanted, _is_ceph(service)):
                 behind.setdefault(wanted, []).append(f"{service}@{node} (at {have})")
     return "; ".join(f"not at {r}: {', '.join(late)}" for r, late in behind.items()) or None
 

@@ -80,7 +80,7 @@ class Rollout:
             hop.sid("confirm", *parts),
             act.HEALTH,
             phase,
-            {"services": services, "release": hop.target.name, "observed": True},
+            {"services": services, "release": hop.target.name, act.AT_LEAST: True},
             deps,
             nodes=tuple(nodes),
             upgrades=tuple(instances),
