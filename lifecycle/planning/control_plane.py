@@ -9,12 +9,14 @@ from lifecycle.planning.rollout import Hop, Rollout, unique
 
 def chain_size(rollout: Rollout, spec: ServiceSpec, members: int) -> int:
     """Members taken down together: what the quorum and the default max_unavailable allow.
-    Members observed down (`rollout.down`, not among `members`) count as down already: they
-    use up the margin of the whole membership (refused before planning when none is left)."""
+    Members observed down (`rollout.down`, not among `members`) or out of service
+    (`rollout.out`, among them) count as down already: they use up the margin of the whole
+    membership (refused before planning when none is left)."""
     down = rollout.down.get(spec.name, 0)
     total = members + down
-    allowed = spec.quorum.max_down(total) - down
-    policy = rollout.cluster.policies.max_unavailable.resolve(total) - down
+    unavailable = down + rollout.out.get(spec.name, 0)
+    allowed = spec.quorum.max_down(total) - unavailable
+    policy = rollout.cluster.policies.max_unavailable.resolve(total) - unavailable
     return max(1, min(allowed, policy))
 
 

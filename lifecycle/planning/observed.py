@@ -56,7 +56,10 @@ class Basis:
     cluster: Cluster  # the planning view
     down: tuple[str, ...] = ()
     releases: Mapping[str, int] = field(default_factory=dict)  # instance -> index in its train
-    service_down: Mapping[str, int] = field(default_factory=dict)
+    service_down: Mapping[str, int] = field(default_factory=dict)  # members on down nodes
+    # members on reachable nodes that are out of their service: not running, or not joined to
+    # their clustered store (Galera's primary component, RabbitMQ's running nodes): node -> why
+    service_out: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     group_down: Mapping[str, int] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
 
@@ -169,6 +172,7 @@ def planning_basis(
         down=tuple(n.name for n in cluster.nodes if n.name in down),
         releases=releases,
         service_down={s: d for s, d in service_down.items() if d},
+        service_out=_out_of_service(cluster, observed, down),
         group_down=group_down,
     )
     return replace(basis, refusals=tuple(refusals(cluster, basis, catalog, target, ceph_target)))
@@ -186,6 +190,25 @@ def observed_refusals(
 
     catalog = catalog or load_catalog()
     return planning_basis(cluster, observed, catalog, target, ceph_target).refusals
+
+
+def _out_of_service(
+    cluster: Cluster, observed: ObservedState, down: set[str]
+) -> dict[str, dict[str, str]]:
+    """Per service, its members on reachable nodes that do not serve: not running, or missing
+    from the membership their store reports. They use up quorum margins like down nodes."""
+    out: dict[str, dict[str, str]] = {}
+    for service, nodes in cluster.members.items():
+        store = observed.store(service)
+        joined = set(store.members) if store and (store.members or store.size is not None) else None
+        for node in nodes:
+            if node in down:
+                continue
+            if observed.release_of(f"{service}@{node}") == NOT_RUNNING:
+                out.setdefault(service, {})[node] = "not running"
+            elif joined is not None and node not in joined:
+                out.setdefault(service, {})[node] = f"not joined to {service}"
+    return out
 
 
 def _refuse_newer(
@@ -233,14 +256,16 @@ def refusals(
     cluster: Cluster, basis: Basis, catalog: Catalog, target: str, ceph_target: str | None
 ) -> list[Refusal]:
     """Every rule a down node leaves no safe plan for, naming the node (empty: plan on)."""
-    if not basis.down:
+    if not basis.down and not basis.service_out:
         return []
     out: list[Refusal] = []
     for service, nodes in cluster.members.items():
         spec = catalog.services[service]
         wanted = ceph_target if spec.ceph else target
         todo = _todo(basis, catalog, service, wanted)
-        down = [n for n in nodes if n in basis.down]
+        out_here = basis.service_out.get(service, {})
+        why = {n: "unreachable" for n in nodes if n in basis.down} | dict(out_here)
+        down = [n for n in nodes if n in why]
         if not todo or not down:
             continue
         if spec.tier is Tier.DATA and not spec.ceph:
@@ -251,12 +276,14 @@ def refusals(
         margin = spec.quorum.max_down(len(nodes)) - len(down)
         if margin < 1 and len(nodes) > 1:
             rule = "quorum" if spec.quorum is not Quorum.NONE else "availability"
+            reasons = ", ".join(f"{n}: {why[n]}" for n in down)
             out.append(
                 Refusal(
                     rule,
                     ", ".join(down),
                     service,
-                    f"{service}: {', '.join(down)} down; {len(nodes)} members with {len(down)}"
+                    f"{service}: {', '.join(down)} down ({reasons}); {len(nodes)} members with"
+                    f" {len(down)}"
                     f" down leave no margin (quorum {spec.quorum.value}: at most"
                     f" {spec.quorum.max_down(len(nodes))} of {len(nodes)} down at once);"
                     f" refusing to upgrade {service} until {', '.join(down)} is back",

@@ -53,7 +53,8 @@ class Rollout:
     steps: list[Step] = field(default_factory=list)
     # from the observed state (planning/observed.py); empty: the inventory is the truth
     releases: Mapping[str, int] = field(default_factory=dict)  # instance -> observed index
-    down: Mapping[str, int] = field(default_factory=dict)  # service -> members down
+    down: Mapping[str, int] = field(default_factory=dict)  # service -> members on down nodes
+    out: Mapping[str, int] = field(default_factory=dict)  # service -> members here but not serving
     group_down: Mapping[str, int] = field(default_factory=dict)  # data group -> hosts down
     planned_around: tuple[str, ...] = ()  # nodes down: checks leave them out (PLANNED_AROUND)
 

@@ -159,6 +159,7 @@ def _observed_rollout(basis: Basis, catalog: Catalog) -> Rollout:
         catalog,
         releases=basis.releases,
         down=basis.service_down,
+        out={s: len(nodes) for s, nodes in basis.service_out.items()},
         group_down=basis.group_down,
         planned_around=basis.down,
     )

@@ -21,6 +21,7 @@ from lifecycle.errors import UnsafePlan, UnsupportedUpgrade
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.model.cluster import Cluster
 from lifecycle.model.observed import (
+    NOT_RUNNING,
     REACHABLE,
     UNREACHABLE,
     InstanceObservation,
@@ -99,6 +100,8 @@ def observed_cases(
         for node in nodes:
             index = lean(draw(st.integers(low, high)), draw(st.integers(low, high)))
             releases[f"{service}@{node}"] = train.releases[index].name
+    stopped = draw(st.lists(st.sampled_from(sorted(releases) or ["-"]), max_size=2, unique=True))
+    releases.update({text: NOT_RUNNING for text in stopped if text in releases})
     names = [n.name for n in cluster.nodes if down_among == "any" or n.role != "Controller"]
     assume(names)
     some = draw(st.booleans()) or down_among != "any"
@@ -113,8 +116,10 @@ def _plan_or_refusal(cluster, intent, observed):
         assume("nothing left" not in str(exc))  # every live instance already there
         raise
     except UnsafePlan as exc:
-        down = set(observed.unreachable)
-        assert down, "refused without any node down"
+        down = set(observed.unreachable) | {
+            i.node for i in observed.instances if i.release == NOT_RUNNING
+        }
+        assert down, "refused without any node down or service stopped"
         for refusal in exc.violations:
             named = {n.strip() for n in refusal.node.split(",")}
             assert named <= down and named, refusal
@@ -135,6 +140,8 @@ def test_plans_from_any_observed_state_are_safe_and_never_repeat_work(case) -> N
     assert verify(plan, verification_view(cluster, plan)) == []
     seen = {i.instance: i.release for i in observed.instances}
     for text, release in upgrades(plan):  # each upgrade moves an instance forward
+        if seen[text] == NOT_RUNNING:
+            continue  # planned as the inventory says
         assert index_of(text, seen[text]) < index_of(text, release), (text, seen[text], release)
     down = set(observed.unreachable)
     for step in plan.steps:
@@ -291,3 +298,22 @@ def test_a_plan_around_down_nodes_round_trips_through_json_and_verifies_again() 
     again = plan_from_dict(plan_to_dict(plan))
     assert again.digest == plan.digest
     assert verification_view(cluster, again).nodes == verification_view(cluster, plan).nodes
+
+
+def test_a_galera_member_not_running_or_not_joined_uses_up_the_margin() -> None:
+    """ctl-1 answers ssh, but its galera is stopped (or has left the primary component): the
+    quorum margin is gone as surely as if the node were down."""
+    from lifecycle.model.observed import StoreObservation
+
+    cluster = load_inventory(DEMO)
+    stopped = observation(cluster, {"galera@ctl-1": NOT_RUNNING})
+    with pytest.raises(UnsafePlan, match=r"quorum: galera: ctl-1 down \(ctl-1: not running\)"):
+        plan_upgrade(cluster, UpgradeIntent("ussuri"), observed=stopped)
+    left = dataclasses.replace(
+        observation(cluster),
+        stores=(StoreObservation("galera", members=("ctl-0", "ctl-2"), size=2, quorum=True),),
+    )
+    with pytest.raises(UnsafePlan, match=r"ctl-1: not joined to galera"):
+        plan_upgrade(cluster, UpgradeIntent("ussuri"), observed=left)
+    forced = plan_upgrade(cluster, UpgradeIntent("ussuri"), observed=left, force=True)
+    assert verify(forced, verification_view(cluster, forced)) == []
