@@ -27,9 +27,10 @@ def _register() -> None:
         testbed_cmds,
     )
 
-    for module in (inventory_cmds, plan_cmds, run_cmds, testbed_cmds, nodes_cmds, export_cmds, status_cmds):
+    for module in (inventory_cmds, plan_cmds, run_cmds, testbed_cmds, nodes_cmds, export_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
+    cli.add_command(status_cmds.status_cmd)  # `lifecycle status` (observed state)
     from lifecycle.cli.completion import attach
 
     attach(cli)  # release names and run ids complete on Tab (docs/completion.md)

@@ -198,7 +198,9 @@ def _table(cluster: Cluster, observed: ObservedState, found: Sequence[Difference
         for column in ("host", "enabled", "up", "instances"):
             computes.add_column(column)
         for c in observed.computes:
-            computes.add_row(c.node, _yn(c.enabled), _yn(c.up), "?" if c.instances is None else str(c.instances))
+            computes.add_row(
+                c.node, _yn(c.enabled), _yn(c.up), "?" if c.instances is None else str(c.instances)
+            )
         console.print(computes)
     lines = [console.export_text()]
     lines += [f"differs: {d}" for d in found] or ["no differences from the inventory"]

@@ -8,12 +8,12 @@ runner's stats and events; the run's artifacts stay under <state dir>/artifacts/
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
-from datetime import UTC, datetime
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

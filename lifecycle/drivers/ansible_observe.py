@@ -130,9 +130,7 @@ def _store(
     flags: set[str],
 ) -> StoreObservation:
     """The store as its answering members see it: the widest view of reachable peers."""
-    views = [
-        answers[(service, n)].get("members") or {} for n in members if (service, n) in answers
-    ]
+    views = [answers[(service, n)].get("members") or {} for n in members if (service, n) in answers]
     widest = max(views, key=lambda v: len(v.get("reachable") or []), default={})
     joined = tuple(n for n in members if n in (widest.get("reachable") or []))
     quorum = bool(widest.get("majority")) if widest else (False if len(members) > 1 else None)

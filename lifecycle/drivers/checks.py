@@ -128,7 +128,9 @@ class ChecksDriver(Driver):
 
 def _later(expect: Expect, answer: dict[str, Any]) -> bool:
     have = answer.get("version")
-    return expect.at_least and isinstance(have, str) and later(have, str(expect.version), expect.ceph)
+    return (
+        expect.at_least and isinstance(have, str) and later(have, str(expect.version), expect.ceph)
+    )
 
 
 def _all(cluster: Cluster, version_of: Any) -> list[Expect]:

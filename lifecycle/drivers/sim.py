@@ -347,7 +347,7 @@ def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
         for node in step.nodes:
             have = data["versions"].get(f"{service}@{node}")
             if have is not None and not release_ok(step, have, wanted, _is_ceph(service)):
-                behind.setdefault(wanted, []).append(f"{service}@{node} (at {have})")
+                behind.setdefault(str(wanted), []).append(f"{service}@{node} (at {have})")
     return "; ".join(f"not at {r}: {', '.join(late)}" for r, late in behind.items()) or None
 
 

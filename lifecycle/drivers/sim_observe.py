@@ -79,7 +79,9 @@ def observe_state(cluster: Cluster, data: dict[str, Any]) -> ObservedState:
     )
 
 
-def _store(service: str, nodes: list[str], dead: set[str], flags: tuple[str, ...]) -> StoreObservation:
+def _store(
+    service: str, nodes: list[str], dead: set[str], flags: tuple[str, ...]
+) -> StoreObservation:
     live = tuple(n for n in nodes if n not in dead)
     quorum = len(live) * 2 > len(nodes)
     health = "healthy" if len(live) == len(nodes) else "degraded" if quorum else "down"

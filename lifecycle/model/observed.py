@@ -173,7 +173,7 @@ class _Reader:
         value = data.get(key, default)
         if value is None and default is None:
             return None
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
             name = getattr(kind, "__name__", str(kind))
             raise self.fail(f"{where}.{key}", f"a {name}, not {type(value).__name__}")
         return value

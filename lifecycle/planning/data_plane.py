@@ -149,4 +149,6 @@ def _batch(
 
 def _todo(rollout: Rollout, hop: Hop, node: NodeSpec) -> list[ServiceSpec]:
     """The node's data-plane services not observed at the hop's target yet."""
-    return [s for s in data_services(rollout, node) if not rollout.done(hop, f"{s.name}@{node.name}")]
+    return [
+        s for s in data_services(rollout, node) if not rollout.done(hop, f"{s.name}@{node.name}")
+    ]

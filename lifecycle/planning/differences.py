@@ -69,8 +69,9 @@ def _nodes(cluster: Cluster, observed: ObservedState) -> list[Difference]:
             why = f" ({seen.detail})" if seen.detail else ""
             out.append(
                 Difference(
-                    NODE_UNREACHABLE, node.name, f"{node.name} is in the inventory but unreachable"
-                    f"{why}"
+                    NODE_UNREACHABLE,
+                    node.name,
+                    f"{node.name} is in the inventory but unreachable{why}",
                 )
             )
         elif state == UNKNOWN:
@@ -99,9 +100,7 @@ def _instances(cluster: Cluster, observed: ObservedState, catalog: Catalog) -> l
                 out.append(Difference(NOT_RUNNING_KIND, text, f"{text} is not running"))
             elif have != UNKNOWN and wanted is not None and have != wanted:
                 out.append(
-                    Difference(
-                        RELEASE, text, f"{text} runs {have}; the inventory says {wanted}"
-                    )
+                    Difference(RELEASE, text, f"{text} runs {have}; the inventory says {wanted}")
                 )
     return out
 

@@ -325,7 +325,9 @@ def _capacity_refusals(
             n
             for n in nodes
             if n not in basis.down
-            and any(n in _todo(basis, catalog, s, target) for s in _data_services(cluster, catalog, n))
+            and any(
+                n in _todo(basis, catalog, s, target) for s in _data_services(cluster, catalog, n)
+            )
         ]
         if not down or not todo:
             continue
@@ -345,9 +347,7 @@ def _capacity_refusals(
     return out
 
 
-def _skew_refusals(
-    cluster: Cluster, basis: Basis, catalog: Catalog, target: str
-) -> list[Refusal]:
+def _skew_refusals(cluster: Cluster, basis: Basis, catalog: Catalog, target: str) -> list[Refusal]:
     """A data-plane service on a down node stays where it is while the control services it
     follows move on: refused where the release rules forbid that skew."""
     train = catalog.openstack

@@ -113,7 +113,8 @@ def plan_upgrade(
             raise
         raise UnsupportedUpgrade(
             f"nothing left to upgrade: every instance of {cluster.name} observed reachable"
-            f" already runs {intent.target}" + (f" / {intent.ceph_target}" if intent.ceph_target else "")
+            f" already runs {intent.target}"
+            + (f" / {intent.ceph_target}" if intent.ceph_target else "")
         ) from None
     rollout = Rollout(cluster, catalog) if basis is None else _observed_rollout(basis, catalog)
     rollout.add(

@@ -25,9 +25,16 @@ observed_states = st.builds(
     ObservedState,
     cluster=names,
     driver=st.sampled_from(["sim", "testbed", "cloud"]),
-    nodes=st.lists(st.builds(NodeObservation, names, st.sampled_from(NODE_STATES), st.text(max_size=20))).map(tuple),
+    nodes=st.lists(
+        st.builds(NodeObservation, names, st.sampled_from(NODE_STATES), st.text(max_size=20))
+    ).map(tuple),
     instances=st.lists(
-        st.builds(InstanceObservation, names, names, st.sampled_from(["train", "ussuri", NOT_RUNNING, UNKNOWN]))
+        st.builds(
+            InstanceObservation,
+            names,
+            names,
+            st.sampled_from(["train", "ussuri", NOT_RUNNING, UNKNOWN]),
+        )
     ).map(tuple),
     stores=st.lists(
         st.builds(

@@ -105,7 +105,9 @@ def observed_cases(
     names = [n.name for n in cluster.nodes if down_among == "any" or n.role != "Controller"]
     assume(names)
     some = draw(st.booleans()) or down_among != "any"
-    down = tuple(draw(st.lists(st.sampled_from(names), min_size=int(some), max_size=2 * some, unique=True)))
+    down = tuple(
+        draw(st.lists(st.sampled_from(names), min_size=int(some), max_size=2 * some, unique=True))
+    )
     return cluster, intent, observation(cluster, releases, down)
 
 
@@ -191,8 +193,12 @@ def test_instances_already_at_the_target_are_confirmed_not_upgraded() -> None:
     plan = plan_upgrade(cluster, UpgradeIntent("ussuri"), observed=observation(cluster, done))
     upgraded = {text for text, _ in upgrades(plan)}
     assert not upgraded & set(done)
-    assert upgraded == {f"{s}@{n}" for s, nodes in cluster.members.items() for n in nodes
-                        if not CATALOG.services[s].ceph} - set(done)
+    assert upgraded == {
+        f"{s}@{n}"
+        for s, nodes in cluster.members.items()
+        for n in nodes
+        if not CATALOG.services[s].ceph
+    } - set(done)
     confirm = plan.by_id["confirm/galera"]
     assert confirm.action == act.HEALTH and not confirm.disrupts
     assert set(confirm.upgrades) == {f"galera@{n}" for n in cluster.members["galera"]}
@@ -231,7 +237,9 @@ def test_a_cloud_wholly_at_the_first_hop_is_planned_from_there() -> None:
         for n in nodes
         if not CATALOG.services[s].ceph
     }
-    plan = plan_upgrade(cluster, UpgradeIntent("victoria"), observed=observation(cluster, everything))
+    plan = plan_upgrade(
+        cluster, UpgradeIntent("victoria"), observed=observation(cluster, everything)
+    )
     assert plan.source == "ussuri"
     assert not any(s.id.startswith("confirm/") for s in plan.steps)
     assert verify(plan, verification_view(cluster, plan)) == []
@@ -249,7 +257,9 @@ def test_an_instance_newer_than_the_target_is_refused() -> None:
 def test_a_down_galera_member_is_refused_naming_the_node_and_the_rule() -> None:
     cluster = load_inventory(DEMO)
     with pytest.raises(UnsafePlan) as caught:
-        plan_upgrade(cluster, UpgradeIntent("ussuri"), observed=observation(cluster, down=("ctl-1",)))
+        plan_upgrade(
+            cluster, UpgradeIntent("ussuri"), observed=observation(cluster, down=("ctl-1",))
+        )
     assert caught.value.exit_code == 3
     galera = [v for v in caught.value.violations if v.subject == "galera"]
     assert len(galera) == 1 and galera[0].rule == "quorum" and galera[0].node == "ctl-1"
@@ -278,7 +288,9 @@ def test_a_down_compute_uses_up_its_aggregates_max_unavailable() -> None:
         cluster,
         policies=dataclasses.replace(
             cluster.policies,
-            aggregate_max_unavailable=(("hdd", dataclasses.replace(cluster.policies.max_unavailable, count=2)),),
+            aggregate_max_unavailable=(
+                ("hdd", dataclasses.replace(cluster.policies.max_unavailable, count=2)),
+            ),
         ),
     )
     plan = plan_upgrade(

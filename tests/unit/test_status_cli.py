@@ -96,8 +96,17 @@ def test_plan_from_an_observed_file_prints_differences_then_what_is_left(
     observed_file = tmp_path / "observed.json"
     observed_file.write_text(out)
     code, out, err = cli(
-        capsys, "plan", "upgrade", "-i", str(DEMO), "--to", "ussuri", "--observed",
-        str(observed_file), "-f", "json",
+        capsys,
+        "plan",
+        "upgrade",
+        "-i",
+        str(DEMO),
+        "--to",
+        "ussuri",
+        "--observed",
+        str(observed_file),
+        "-f",
+        "json",
     )
     assert code == 0, err
     assert "3 difference(s) from the inventory" in err
@@ -131,8 +140,17 @@ def test_run_forced_past_a_down_node_records_the_override(state, capsys) -> None
     data["dead"] = ["ctl-2"]
     state_file.write_text(json.dumps(data))
     code, out, err = cli(
-        capsys, "run", "upgrade", "-i", str(DEMO), "--to", "ussuri", "--observe", "-y",
-        "--no-progress", "--force",
+        capsys,
+        "run",
+        "upgrade",
+        "-i",
+        str(DEMO),
+        "--to",
+        "ussuri",
+        "--observe",
+        "-y",
+        "--no-progress",
+        "--force",
     )
     assert "warning: --force overrides: quorum: galera: ctl-2 down" in err
     assert code == 0, err
@@ -149,7 +167,15 @@ def test_a_second_run_with_observe_does_only_what_is_left(state, capsys) -> None
         capsys, "run", "upgrade", "-i", str(DEMO), "--to", "ussuri", "-y", "--no-progress"
     )
     code, _, err = cli(
-        capsys, "run", "upgrade", "-i", str(DEMO), "--to", "ussuri", "--observe", "-y",
+        capsys,
+        "run",
+        "upgrade",
+        "-i",
+        str(DEMO),
+        "--to",
+        "ussuri",
+        "--observe",
+        "-y",
         "--no-progress",
     )
     assert code == 2 and "nothing left to upgrade" in err
@@ -160,7 +186,10 @@ def test_differences_name_each_way_the_cloud_differs() -> None:
     observed = ObservedState(
         "demo",
         "test",
-        nodes=(NodeObservation("ctl-1", "unreachable", "ssh: timed out"), NodeObservation("x-9", "reachable")),
+        nodes=(
+            NodeObservation("ctl-1", "unreachable", "ssh: timed out"),
+            NodeObservation("x-9", "reachable"),
+        ),
         stores=(
             StoreObservation("galera", members=("ctl-0", "ctl-2"), size=2, quorum=True),
             StoreObservation("ceph-mon", members=("ctl-0", "ctl-1", "ctl-2"), flags=("noout",)),
