@@ -163,7 +163,9 @@ def plan_verify_cmd(inventory: str, plan_file: str, force: bool) -> None:
     cluster = load_inventory(inventory)
     plan = load_plan_file(plan_file)
     check_plan(plan, cluster, plan_file)
-    overridden = check_safe(plan, cluster, force=force)
+    from lifecycle.planning.observed import verification_view
+
+    overridden = check_safe(plan, verification_view(cluster, plan), force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     click.echo(

@@ -62,6 +62,7 @@ class Basis:
     service_out: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     group_down: Mapping[str, int] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
+    ceph_flags: tuple[str, ...] = ()  # OSD flags set now (an aborted run may leave `noout`)
 
 
 def without_nodes(cluster: Cluster, gone: tuple[str, ...] | set[str]) -> Cluster:
@@ -174,6 +175,7 @@ def planning_basis(
         service_down={s: d for s, d in service_down.items() if d},
         service_out=_out_of_service(cluster, observed, down),
         group_down=group_down,
+        ceph_flags=_ceph_flags(observed),
     )
     return replace(basis, refusals=tuple(refusals(cluster, basis, catalog, target, ceph_target)))
 
@@ -190,6 +192,11 @@ def observed_refusals(
 
     catalog = catalog or load_catalog()
     return planning_basis(cluster, observed, catalog, target, ceph_target).refusals
+
+
+def _ceph_flags(observed: ObservedState) -> tuple[str, ...]:
+    mon = observed.store("ceph-mon")
+    return mon.flags if mon is not None else ()
 
 
 def _out_of_service(

@@ -111,10 +111,12 @@ def plan_upgrade(
     except UnsupportedUpgrade as exc:
         if basis is None or "already runs" not in str(exc):
             raise
+        flag = "noout" in basis.ceph_flags
         raise UnsupportedUpgrade(
             f"nothing left to upgrade: every instance of {cluster.name} observed reachable"
             f" already runs {intent.target}"
             + (f" / {intent.ceph_target}" if intent.ceph_target else "")
+            + ("; Ceph's noout flag is still set (`ceph osd unset noout`)" if flag else "")
         ) from None
     rollout = Rollout(cluster, catalog) if basis is None else _observed_rollout(basis, catalog)
     rollout.add(
@@ -127,6 +129,8 @@ def plan_upgrade(
     )
     _openstack(rollout, os_hops)
     _ceph(rollout, ceph_hops)
+    if basis is not None and intent.ceph_target:
+        _unset_left_noout(rollout, basis)
     waited_for = {dep for step in rollout.steps for dep in step.depends_on}
     target = os_hops[-1][1].name if os_hops else view.release
     rollout.add(
@@ -151,6 +155,27 @@ def plan_upgrade(
         inventory_digest=cluster.digest,
         lower_bound=capacity_bound(rollout, len(os_hops)),
         extra=tuple(sorted(extra.items())),
+    )
+
+
+def _unset_left_noout(rollout: Rollout, basis: Basis) -> None:
+    """`noout` observed set (a run aborted between its OSDs and the unset) and no step of this
+    plan unsets it: unset it once the Ceph lane is done, as its own rollout would have."""
+    if "noout" not in basis.ceph_flags or any(act.is_noout(s, "unset") for s in rollout.steps):
+        return
+    mons = rollout.cluster.members.get("ceph-mon", ())
+    if not mons:
+        return  # no monitor left to run it on: the difference is reported
+    ceph = [s.id for s in rollout.steps if s.phase == "ceph"]
+    params = {"playbook": act.CEPH_FLAG, "flag": "noout", "state": "unset"}
+    rollout.add(
+        "ceph/noout-unset",
+        act.PLAYBOOK,
+        "ceph",
+        params,
+        [PRECHECK_ID, *ceph],
+        nodes=(mons[0],),
+        duration=rollout.duration("ceph_flag"),
     )
 
 

@@ -329,3 +329,32 @@ def test_a_galera_member_not_running_or_not_joined_uses_up_the_margin() -> None:
         plan_upgrade(cluster, UpgradeIntent("ussuri"), observed=left)
     forced = plan_upgrade(cluster, UpgradeIntent("ussuri"), observed=left, force=True)
     assert verify(forced, verification_view(cluster, forced)) == []
+
+
+def test_noout_left_set_by_an_aborted_run_is_unset_once() -> None:
+    """Every OSD already at octopus but `noout` still set: the plan of what is left unsets it
+    (and upgrades nothing of Ceph again); with nothing left at all, the refusal says so."""
+    from lifecycle.model.observed import StoreObservation
+
+    cluster = load_inventory(DEMO)
+    ceph_done = {
+        f"{s}@{n}": "octopus"
+        for s, nodes in cluster.members.items()
+        for n in nodes
+        if CATALOG.services[s].ceph
+    }
+    mon = StoreObservation("ceph-mon", members=("ctl-0", "ctl-1", "ctl-2"), flags=("noout",))
+    observed = dataclasses.replace(observation(cluster, ceph_done), stores=(mon,))
+    plan = plan_upgrade(cluster, UpgradeIntent("ussuri", "octopus"), observed=observed)
+    unsets = [s for s in plan.steps if act.is_noout(s, "unset")]
+    assert [s.id for s in unsets] == ["ceph/noout-unset"]
+    assert not any(s.disrupts for s in plan.steps if s.phase == "ceph")
+    assert verify(plan, verification_view(cluster, plan)) == []
+    everything = {
+        f"{s}@{n}": ("octopus" if CATALOG.services[s].ceph else "ussuri")
+        for s, nodes in cluster.members.items()
+        for n in nodes
+    }
+    done = dataclasses.replace(observation(cluster, everything), stores=(mon,))
+    with pytest.raises(UnsupportedUpgrade, match="noout flag is still set"):
+        plan_upgrade(cluster, UpgradeIntent("ussuri", "octopus"), observed=done)

@@ -216,3 +216,26 @@ def test_a_bad_observed_file_names_the_file_and_field(tmp_path) -> None:
     path.write_text("{not json")
     with pytest.raises(InputError, match="JSON from `lifecycle status -f json`"):
         load_observed(str(path))
+
+
+def test_a_plan_of_what_is_left_saved_then_verified_and_run_from_its_file(
+    state, capsys, tmp_path
+) -> None:
+    status(capsys)
+    state_file = state / "sim" / "demo.json"
+    data = json.loads(state_file.read_text())
+    data["versions"]["nova-compute@cmp-hdd-0"] = "ussuri"
+    data["versions"]["neutron-ovs-agent@cmp-hdd-0"] = "ussuri"
+    state_file.write_text(json.dumps(data))
+    saved = tmp_path / "plan.json"
+    code, _, err = cli(
+        capsys, "plan", "upgrade", "-i", str(DEMO), "--to", "ussuri", "--observe",
+        "--driver", "sim", "-f", "json", "-o", str(saved),
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli(capsys, "plan", "verify", "-i", str(DEMO), str(saved))
+    assert code == 0 and "safe" in out, err
+    code, out, err = cli(capsys, "run", "plan", str(saved), "-i", str(DEMO), "-y", "--no-progress")
+    assert code == 0, err
+    versions = read_state(state, "demo")["versions"]
+    assert {v for k, v in versions.items() if not k.startswith("ceph-")} == {"ussuri"}
