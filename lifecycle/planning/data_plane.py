@@ -11,8 +11,12 @@ from lifecycle.planning.rollout import Hop, Rollout
 
 
 def data_services(rollout: Rollout, node: NodeSpec) -> list[ServiceSpec]:
-    specs = (rollout.catalog.services[s] for s in rollout.cluster.services_of(node))
-    return [s for s in specs if s.tier is Tier.DATA and not s.ceph]
+    """The node's data-plane services (the same for every node of a role: kept per role)."""
+    memo = rollout.data_services_of
+    if node.role not in memo:
+        specs = (rollout.catalog.services[s] for s in rollout.cluster.services_of(node))
+        memo[node.role] = [s for s in specs if s.tier is Tier.DATA and not s.ceph]
+    return memo[node.role]
 
 
 def data_groups(rollout: Rollout) -> list[tuple[str, list[NodeSpec]]]:

@@ -105,19 +105,18 @@ def _observed_releases(
     out = {}
     for service, nodes in cluster.members.items():
         train = _train(catalog, service)
+        index = {name: r.index for r in train.releases for name in (r.name, *r.aliases)}
         for node in nodes:
             text = f"{service}@{node}"
             release = observed.release_of(text)
             if node in down or release in (UNKNOWN, NOT_RUNNING):
                 continue  # planned as the inventory says
-            if release not in train.names() and not any(
-                release in r.aliases for r in train.releases
-            ):
+            if release not in index:
                 raise PlanningError(
                     f"observed {text} at {release!r}, not a {train.product} release"
                     f" (known: {', '.join(train.names())})"
                 )
-            out[text] = train.get(release).index
+            out[text] = index[release]
     return out
 
 

@@ -57,6 +57,7 @@ class Rollout:
     out: Mapping[str, int] = field(default_factory=dict)  # service -> members here but not serving
     group_down: Mapping[str, int] = field(default_factory=dict)  # data group -> hosts down
     planned_around: tuple[str, ...] = ()  # nodes down: checks leave them out (PLANNED_AROUND)
+    data_services_of: dict[str, list[ServiceSpec]] = field(default_factory=dict)  # role -> specs
 
     def done(self, hop: Hop, instance: str) -> bool:
         """Whether `instance` was observed at (or past) the hop's target already."""
