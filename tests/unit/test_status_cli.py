@@ -239,3 +239,26 @@ def test_a_plan_of_what_is_left_saved_then_verified_and_run_from_its_file(
     assert code == 0, err
     versions = read_state(state, "demo")["versions"]
     assert {v for k, v in versions.items() if not k.startswith("ceph-")} == {"ussuri"}
+
+
+def test_a_run_planned_from_an_observation_resumes_with_the_same_plan(
+    state, capsys, monkeypatch
+) -> None:
+    status(capsys)
+    state_file = state / "sim" / "demo.json"
+    data = json.loads(state_file.read_text())
+    data["versions"]["galera@ctl-0"] = "ussuri"
+    state_file.write_text(json.dumps(data))
+    monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "fail:upgrade/keystone/ctl-1:99")
+    code, out, err = cli(
+        capsys, "run", "upgrade", "-i", str(DEMO), "--to", "ussuri", "--observe", "-y",
+        "--no-progress",
+    )  # fmt: skip
+    assert code == 4, err
+    run_id = err.split("`lifecycle resume ")[1].split("`")[0]
+    monkeypatch.delenv("LIFECYCLE_SIM_FAULTS")
+    code, out, err = cli(capsys, "resume", run_id, "--no-progress")
+    assert code == 0, err + out
+    assert "succeeded" in out
+    versions = read_state(state, "demo")["versions"]
+    assert {v for k, v in versions.items() if not k.startswith("ceph-")} == {"ussuri"}
