@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
+from lifecycle.drivers.ansible import AnsibleDriver
 from lifecycle.drivers.ansible_observe import observe_testbed, task_results
 from lifecycle.formats.inventory import load_inventory
+from lifecycle.model.cluster import Cluster, NodeSpec, RoleSpec
 from lifecycle.model.observed import NOT_RUNNING, UNKNOWN, UNREACHABLE
+from lifecycle.testbed.ports import service_port
 
 DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
 CLUSTER = load_inventory(str(DEMO))
@@ -52,3 +62,60 @@ def test_versions_membership_computes_and_flags_from_one_runner_call() -> None:
     assert observed.compute("cmp-hdd-0").instances == 2
     assert observed.compute("cmp-ssd-0").up is False
     assert any(u.startswith("galera: wsrep_") for u in observed.unobservable)
+
+
+def test_observe_parses_a_real_ansible_runner_call(tmp_path, monkeypatch) -> None:
+    """observe.yml through ansible-runner on this machine (local connection, one 'host' per
+    node, all at 127.0.0.1): a keystone daemon answering, the other daemons absent, one host
+    unreachable. Checks the parsing against the runner's real events, not hand-made ones."""
+    port = service_port("keystone")
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            pytest.skip(f"port {port} is in use here")
+
+    class Keystone(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = json.dumps({"service": "keystone", "node": "a", "version": "ussuri"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Keystone)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cluster = Cluster(
+        "local",
+        "train",
+        (RoleSpec("Controller", ("keystone", "memcached")),),
+        (
+            NodeSpec("a", "Controller", address="127.0.0.1"),
+            NodeSpec("b", "Controller", address="192.0.2.1"),  # TEST-NET-1: never answers
+        ),
+    )
+    driver = AnsibleDriver(state_dir=tmp_path)
+    real_inventory = driver.inventory
+
+    def local_inventory(cl, secrets=None):
+        inventory = real_inventory(cl, secrets)
+        inventory["all"]["hosts"]["a"]["ansible_connection"] = "local"
+        inventory["all"]["hosts"]["a"]["ansible_python_interpreter"] = sys.executable
+        inventory["all"]["hosts"]["b"].update(
+            ansible_connection="ssh", ansible_ssh_common_args="-o ConnectTimeout=1"
+        )
+        return inventory
+
+    monkeypatch.setattr(driver, "inventory", local_inventory)
+    try:
+        observed = driver.observe(cluster)
+    finally:
+        server.shutdown()
+    assert observed.node_state("a") == "reachable"
+    assert observed.release_of("keystone@a") == "ussuri"
+    assert observed.release_of("memcached@a") == NOT_RUNNING
+    assert observed.node_state("b") == UNREACHABLE
+    assert observed.release_of("keystone@b") == UNKNOWN
+    assert observed.observed_at
