@@ -112,6 +112,9 @@ class ObservedState:
     def _instances(self) -> dict[str, InstanceObservation]:
         return {i.instance: i for i in self.instances}
 
+    def node(self, name: str) -> NodeObservation | None:
+        return self._nodes.get(name)
+
     def node_state(self, node: str) -> str:
         seen = self._nodes.get(node)
         return seen.state if seen else UNKNOWN

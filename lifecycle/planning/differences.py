@@ -65,8 +65,8 @@ def _nodes(cluster: Cluster, observed: ObservedState) -> list[Difference]:
     for node in cluster.nodes:
         state = observed.node_state(node.name)
         if state == UNREACHABLE:
-            seen = next(n for n in observed.nodes if n.name == node.name)
-            why = f" ({seen.detail})" if seen.detail else ""
+            seen = observed.node(node.name)
+            why = f" ({seen.detail})" if seen and seen.detail else ""
             out.append(
                 Difference(
                     NODE_UNREACHABLE,

@@ -325,16 +325,12 @@ def _capacity_refusals(
     for node in cluster.nodes:
         if _data_services(cluster, catalog, node.name):
             groups.setdefault(group_key(cluster, node.name), []).append(node.name)
+    data = {s for n in cluster.nodes for s in _data_services(cluster, catalog, n.name)}
+    behind = {n for s in data for n in _todo(basis, catalog, s, target)}  # live, not at target
+    gone = set(basis.down)
     for key, nodes in sorted(groups.items()):
-        down = [n for n in nodes if n in basis.down]
-        todo = [
-            n
-            for n in nodes
-            if n not in basis.down
-            and any(
-                n in _todo(basis, catalog, s, target) for s in _data_services(cluster, catalog, n)
-            )
-        ]
+        down = [n for n in nodes if n in gone]
+        todo = [n for n in nodes if n in behind]
         if not down or not todo:
             continue
         aggregate = key.split(":", 1)[1] if key.startswith("aggregate:") else None
@@ -347,10 +343,15 @@ def _capacity_refusals(
                     key,
                     f"{key}: {', '.join(down)} down counts as unavailable; max_unavailable"
                     f" {allowed} of {len(nodes)} leaves no host to take out for"
-                    f" {', '.join(todo)}",
+                    f" {_some(todo)}",
                 )
             )
     return out
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _skew_refusals(cluster: Cluster, basis: Basis, catalog: Catalog, target: str) -> list[Refusal]:
