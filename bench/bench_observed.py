@@ -18,18 +18,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_planning import synthetic  # noqa: E402
+from bench_planning import synthetic
 
-from lifecycle.model.observed import (  # noqa: E402
+from lifecycle.model.observed import (
     REACHABLE,
     UNREACHABLE,
     InstanceObservation,
     NodeObservation,
     ObservedState,
 )
-from lifecycle.planning.observed import verification_view  # noqa: E402
-from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade  # noqa: E402
-from lifecycle.planning.verifier import verify  # noqa: E402
+from lifecycle.planning.observed import verification_view
+from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+from lifecycle.planning.verifier import verify
 
 DATA = ("nova-compute", "neutron-ovs-agent")
 
