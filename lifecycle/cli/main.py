@@ -66,12 +66,14 @@ def _register() -> None:
         nodes_cmds,
         plan_cmds,
         run_cmds,
+        status_cmds,
         testbed_cmds,
     )
 
     for module in (inventory_cmds, plan_cmds, run_cmds, testbed_cmds, nodes_cmds, export_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
+    cli.add_command(status_cmds.status_cmd)  # `lifecycle status` (observed state)
 
 
 _register()

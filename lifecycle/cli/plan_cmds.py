@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lifecycle.cli.complete import complete_ceph_release, complete_release
 from lifecycle.cli.output import emit_show, output_options
 from lifecycle.cli.preflight_out import announce
+from lifecycle.cli.status_cmds import with_observe_options
 from lifecycle.errors import UsageError
 from lifecycle.planning.plan import Plan
 
@@ -104,6 +106,7 @@ def plan_group() -> None:
     "--ceph-to", "ceph_target", shell_complete=complete_ceph_release, help="Ceph release too"
 )
 @_with_common
+@with_observe_options
 def plan_upgrade_cmd(
     inventory: str,
     target: str,
@@ -113,15 +116,19 @@ def plan_upgrade_cmd(
     start: str | None,
     output: str | None,
     force: bool,
+    **observing: Any,
 ) -> None:
     """Plan a rolling upgrade of the cluster to a release (several hops if needed)."""
+    from lifecycle.cli.status_cmds import observed_input
     from lifecycle.formats.inventory import load_inventory
+    from lifecycle.planning.observed import verification_view
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
     cluster = load_inventory(inventory)
     announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
-    plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target))
-    emit_plan(plan, cluster, fmt, gantt, output, force, start)
+    observed = observed_input(cluster, **observing)
+    plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target), observed=observed, force=force)
+    emit_plan(plan, verification_view(cluster, plan), fmt, gantt, output, force, start)
 
 
 @plan_group.command("scale-out")
@@ -178,7 +185,9 @@ def plan_verify_cmd(
     cluster = load_inventory(inventory)
     plan = load_plan_file(plan_file)
     check_plan(plan, cluster, plan_file)
-    overridden = check_safe(plan, cluster, force=force)
+    from lifecycle.planning.observed import verification_view
+
+    overridden = check_safe(plan, verification_view(cluster, plan), force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     data = {

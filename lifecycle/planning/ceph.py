@@ -71,9 +71,18 @@ def _flag(rollout: Rollout, hop: Hop, state: str, host: str, deps: list[str]) ->
 
 def _osd_rollout(rollout: Rollout, hop: Hop, spec: ServiceSpec, deps: list[str]) -> str:
     members = rollout.cluster.members[spec.name]
+    done = [h for h in members if rollout.done(hop, f"{spec.name}@{h}")]
+    if done:  # observed at the target already: checked there, never upgraded again
+        instances = [f"{spec.name}@{h}" for h in done]
+        deps = [rollout.confirm(hop, (spec.name,), "ceph", instances, deps, batch=spec.name)]
+    if len(done) == len(members):
+        return deps[0]  # nothing left: no noout for nothing
     flag_host = rollout.cluster.members.get("ceph-mon", members)[0]
     previous = [_flag(rollout, hop, "set", flag_host, deps)]
-    for domain, hosts in failure_domains(rollout, members).items():
+    for domain, all_hosts in failure_domains(rollout, members).items():
+        hosts = [h for h in all_hosts if h not in done]
+        if not hosts:
+            continue
         instances = [f"{spec.name}@{h}" for h in hosts]
         label = f"ceph-osd/{domain}"
         params = {"playbook": act.UPGRADE_SERVICE, "service": spec.name, "failure_domain": domain}

@@ -8,9 +8,15 @@ from lifecycle.planning.rollout import Hop, Rollout, unique
 
 
 def chain_size(rollout: Rollout, spec: ServiceSpec, members: int) -> int:
-    """Members taken down together: what the quorum and the default max_unavailable allow."""
-    allowed = spec.quorum.max_down(members)
-    policy = rollout.cluster.policies.max_unavailable.resolve(members)
+    """Members taken down together: what the quorum and the default max_unavailable allow.
+    Members observed down (`rollout.down`, not among `members`) or out of service
+    (`rollout.out`, among them) count as down already: they use up the margin of the whole
+    membership (refused before planning when none is left)."""
+    down = rollout.down.get(spec.name, 0)
+    total = members + down
+    unavailable = down + rollout.out.get(spec.name, 0)
+    allowed = spec.quorum.max_down(total) - unavailable
+    policy = rollout.cluster.policies.max_unavailable.resolve(total) - unavailable
     return max(1, min(allowed, policy))
 
 
@@ -36,8 +42,13 @@ def service_chain(
     members = members[shift:] + members[:shift]  # staggered starts let chains pipeline
     size = chain_size(rollout, spec, len(members))
     gated = spec.quorum is not Quorum.NONE
-    chain = chain_batches(members, size, canary=not gated and len(members) >= 2)
+    done = [n for n in members if rollout.done(hop, f"{spec.name}@{n}")]
+    members = [n for n in members if n not in done]
     previous = entry
+    if done:  # observed at the target already: checked there, never upgraded again
+        instances = [f"{spec.name}@{n}" for n in done]
+        previous = [rollout.confirm(hop, (spec.name,), phase, instances, entry, batch=spec.name)]
+    chain = chain_batches(members, size, canary=not gated and len(members) >= 2)
     for number, batch in enumerate(chain, start=1):
         label = batch[0] if len(batch) == 1 else f"batch-{number}"
         instances = [f"{spec.name}@{n}" for n in batch]

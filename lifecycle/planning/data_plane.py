@@ -35,13 +35,19 @@ def data_groups(rollout: Rollout, leading: bool = False) -> list[tuple[str, list
     return sorted(groups.items())
 
 
-def batches(rollout: Rollout, key: str, members: int) -> list[int]:
-    """Batch sizes: the canary first, then as many hosts as max_unavailable allows."""
+def batches(rollout: Rollout, key: str, members: int, count: int | None = None) -> list[int]:
+    """Batch sizes for `count` hosts (default: all `members` of the group): the canary first,
+    then as many hosts as max_unavailable allows. Hosts observed down (`rollout.group_down`, not
+    among `members`) are unavailable already and use up part of max_unavailable."""
     aggregate = key.split(":", 1)[1] if key.startswith("aggregate:") else None
     policies = rollout.cluster.policies
-    size = policies.max_unavailable_for(aggregate).resolve(members)
-    sizes = [max(1, min(policies.canary, size, members))]
-    left = members - sizes[0]
+    down = rollout.group_down.get(key, 0)
+    size = max(1, policies.max_unavailable_for(aggregate).resolve(members + down) - down)
+    count = members if count is None else count
+    if count <= 0:
+        return []
+    sizes = [max(1, min(policies.canary, size, count))]
+    left = count - sizes[0]
     while left > 0:
         sizes.append(min(size, left))
         left -= sizes[-1]
@@ -84,9 +90,18 @@ def _group(
         name = "+".join(sorted({s.name for s in specs})) + "/" + name
     workloads = any(s.workloads for s in specs)
     evacuate = workloads and rollout.cluster.policies.evacuate is not Evacuate.NONE
+    done = [
+        f"{s.name}@{n.name}"
+        for n in nodes
+        for s in data_services(rollout, n, leading)
+        if rollout.done(hop, f"{s.name}@{n.name}")
+    ]
+    if done:  # observed at the target already: checked there, never upgraded again
+        entry = [rollout.confirm(hop, ("data-plane", name), "data-plane", done, entry)]
+    todo = [n for n in nodes if _todo(rollout, hop, n, leading)]
     previous, start = entry, 0
-    for number, size in enumerate(batches(rollout, key, len(nodes)), start=1):
-        batch = nodes[start : start + size]
+    for number, size in enumerate(batches(rollout, key, len(nodes), len(todo)), start=1):
+        batch = todo[start : start + size]
         start += size
         label = f"{name}/batch-{number}"
         previous = [_batch(rollout, hop, label, aggregate, batch, previous, evacuate, leading)]
@@ -121,11 +136,12 @@ def _batch(
                 batch=label,
             )
         ]
-    per_node = [data_services(rollout, n, leading) for n in batch]
+    per_node = [_todo(rollout, hop, n, leading) for n in batch]
     instances = [
         f"{s.name}@{n.name}" for n, specs in zip(batch, per_node, strict=True) for s in specs
     ]
     services = sorted({s.name for specs in per_node for s in specs})
+    checked = sorted({s.name for n in batch for s in data_services(rollout, n, leading)})
     duration = max(sum(s.duration for s in specs) for specs in per_node)
     params = {"playbook": act.UPGRADE_NODE, "services": services}
     deps = [
@@ -154,4 +170,13 @@ def _batch(
                 batch=label,
             )
         ]
-    return rollout.health(hop, (label,), "data-plane", services, names, deps, batch=label)
+    return rollout.health(hop, (label,), "data-plane", checked, names, deps, batch=label)
+
+
+def _todo(rollout: Rollout, hop: Hop, node: NodeSpec, leading: bool = False) -> list[ServiceSpec]:
+    """The node's data-plane services (of the pass) not observed at the hop's target yet."""
+    return [
+        s
+        for s in data_services(rollout, node, leading)
+        if not rollout.done(hop, f"{s.name}@{node.name}")
+    ]
