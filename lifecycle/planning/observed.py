@@ -272,6 +272,8 @@ def refusals(
         out_here = basis.service_out.get(service, {})
         why = {n: "unreachable" for n in nodes if n in basis.down} | dict(out_here)
         down = [n for n in nodes if n in why]
+        if service == "ceph-osd" and down:  # even with no live OSD left to upgrade
+            out += _osd_hops_refusal(basis, catalog, down, wanted)
         if not todo or not down:
             continue
         if spec.tier is Tier.DATA and not spec.ceph:
@@ -313,6 +315,32 @@ def _osd_refusal(cluster: Cluster, down: list[str], todo: list[str]) -> list[Ref
             "ceph-osd",
             f"ceph-osd: {', '.join(down)} down; upgrading OSDs of {', '.join(others)} would"
             " leave OSDs of two failure domains down at once",
+        )
+    ]
+
+
+def _osd_hops_refusal(
+    basis: Basis, catalog: Catalog, down: list[str], target: str | None
+) -> list[Refusal]:
+    """Two Ceph hops or more with an OSD down: the second hop needs `require-osd-release` of the
+    first, which Ceph accepts only once every OSD runs it (Ceph's upgrade notes), and a down OSD
+    cannot."""
+    start = basis.cluster.ceph_release
+    if not start or not target or start == target:
+        return []
+    hops = catalog.ceph.hops(start, target)
+    if len(hops) < 2:
+        return []
+    first = hops[0][1].name
+    nodes = ", ".join(down)
+    return [
+        Refusal(
+            "ceph",
+            nodes,
+            "ceph-osd",
+            f"ceph-osd: {nodes} down; the hop after {first} needs `require-osd-release {first}`,"
+            f" which Ceph accepts only once every OSD runs {first}: upgrade Ceph one hop at a"
+            f" time (--ceph-to {first}) or bring {nodes} back first",
         )
     ]
 
