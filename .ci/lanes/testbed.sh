@@ -12,4 +12,5 @@ chmod 600 inventories/demo/secrets.yaml
 # the testbed keeps its state (keys, artifacts) in a fresh directory per lane run
 mkdir -p "${LIFECYCLE_CACHE:-/tmp}"
 export LIFECYCLE_STATE_DIR="$(mktemp -d "${LIFECYCLE_CACHE:-/tmp}/testbed-lane.XXXXXX")"
-exec .venv/bin/pytest -q -m testbed --timeout 900 tests/functional/test_testbed.py
+exec .venv/bin/pytest -q -m testbed --timeout 900 tests/functional/test_testbed.py \
+  tests/functional/test_testbed_status.py

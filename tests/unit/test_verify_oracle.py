@@ -183,6 +183,8 @@ def moment(by_id, done, running, anc, sets, unsets) -> set[str]:
     if out > HOSTS_OUT:
         broken.add("capacity")
     osd_down = [t.split("@")[1] for t in down if t.startswith("ceph-osd@")]
+    if len(osd_down) == len(OSDS):  # like keystone: a service never loses every member at once
+        broken.add("availability")
     if len({OSDS[n] for n in osd_down}) > 1:
         broken.add("ceph")
     if osd_down and maybe_off(done, running, sets, unsets, anc):
