@@ -105,4 +105,9 @@ def test_a_dead_compute_sshd_and_a_stopped_galera_member(bed) -> None:
         assert "capacity: aggregate:ssd: cmp-ssd-0 down" in planned.stderr
     finally:
         manager.restore_sshd(state, "cmp-ssd-0")
-        daemon.ensure(galera_dir)
+        # the daemon binds ctl-1's address: it starts again inside ctl-1's namespace
+        restart = f"from lifecycle.testbed import daemon; daemon.ensure({str(galera_dir)!r})"
+        subprocess.run(
+            ["ip", "netns", "exec", host.netns, sys.executable, "-c", restart],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True,
+        )  # fmt: skip
