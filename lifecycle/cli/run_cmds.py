@@ -111,6 +111,11 @@ def _load_secrets(cluster: Cluster) -> Any:
 
 def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
     from lifecycle.cli.context import OPTIONS
+
+    if driver == "sim":  # a bad LIFECYCLE_SIM_* is bad input (exit 2) before a run is recorded
+        from lifecycle.drivers.sim import check_env
+
+        check_env()
     from lifecycle.execution.paths import state_dir as resolve
     from lifecycle.execution.runner import Setup
 
@@ -123,12 +128,23 @@ def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
     return Setup(resolve(state_dir), driver, progress=mode, argv=["lifecycle", *sys.argv[1:]], **kw)
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and value != value:  # NaN passes FloatRange's comparisons
+        raise click.BadParameter("not a number", ctx, param)
+    return value
+
+
 RUN_OPTIONS = [
     click.option("--driver", type=click.Choice(DRIVERS), help=DRIVER_HELP),
     click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]"),
     click.option("--events", help="append the event stream to this file (JSON lines)"),
     click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True),
-    click.option("--sim-scale", type=float, help="sim: durations x this [env LIFECYCLE_SIM_SCALE]"),
+    click.option(
+        "--sim-scale",
+        type=click.FloatRange(min=0, max=1e6),
+        callback=_finite,
+        help="sim: durations x this, >= 0 [env LIFECYCLE_SIM_SCALE]",
+    ),
     click.option(
         "--progress/--no-progress",
         default=None,

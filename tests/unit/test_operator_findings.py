@@ -1,0 +1,76 @@
+"""What a fresh operator found wrong with the CLI (issue 14, follow-up): each test failed
+before its fix. Numbers follow the findings: 1 negative --sim-scale, 2 edited plans, 3 picture
+and output paths, 4 BMC passwords in a readable nodes file, 5 validate's refusals, 6 plan verify
+for scripts, 7 errors printed once, 8 a closed stdout, 9 the docs and abort's "no"."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lifecycle.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "inventories" / "lab"
+CASES = Path("/work/shared/cases")
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    (LAB / "secrets.yaml").chmod(0o600)  # git does not keep the mode
+    (LAB / "new-servers.json").chmod(0o600)
+    root = tmp_path / "state"
+    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(root))
+    monkeypatch.setenv("LIFECYCLE_SIM_SCALE", "0")
+    monkeypatch.setenv("LIFECYCLE_JOURNAL_SYNC", "NORMAL")
+    monkeypatch.delenv("LIFECYCLE_SIM_FAULTS", raising=False)
+    monkeypatch.delenv("OS_CLOUD", raising=False)
+    return root
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    """`lifecycle ARGS` in-process through main(), stdin/stdout/stderr isolated."""
+    runner = CliRunner()
+    with runner.isolation(input=input) as (out, err, _):
+        code = main(list(args))
+    return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+def recorded(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.sqlite*")) + sorted(root.rglob("*.db")) if root.exists() else []
+
+
+def upgrade(*extra: str) -> tuple[int, str, str]:
+    return run("run", "upgrade", "-i", str(LAB), "--to", "ussuri", "-y", "--no-progress", *extra)
+
+
+# --- 1. a negative --sim-scale --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", ["-1", "nan"])
+def test_negative_sim_scale_is_bad_input_before_a_run_is_recorded(state, scale):
+    code, _, err = upgrade("--driver", "sim", "--sim-scale", scale)
+    assert code == 2, err
+    assert "Traceback" not in err and "sleep length" not in err
+    assert "--sim-scale" in err
+    assert not (state / "logs").exists()
+
+
+def test_resume_refuses_a_negative_sim_scale(state):
+    assert upgrade("--driver", "sim")[0] == 0
+    code, _, err = run("resume", "last", "--sim-scale", "-0.5")
+    assert code == 2, err
+    assert "--sim-scale" in err
+
+
+@pytest.mark.parametrize("value", ["-1", "fast"])
+def test_a_bad_sim_scale_in_the_environment_is_bad_input(state, monkeypatch, value):
+    monkeypatch.setenv("LIFECYCLE_SIM_SCALE", value)
+    code, _, err = upgrade("--driver", "sim")
+    assert code == 2, err
+    assert "LIFECYCLE_SIM_SCALE" in err and "Traceback" not in err
+    assert not (state / "logs").exists()
