@@ -172,18 +172,23 @@ def plan_verify_cmd(
     (exit 3)."""
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.plan_check import check_plan
-    from lifecycle.formats.plan_json import load_plan_file
+    from lifecycle.formats.plan_json import edited_since_made, load_plan_file_claimed
     from lifecycle.planning.verifier import check_safe
 
     cluster = load_inventory(inventory)
-    plan = load_plan_file(plan_file)
+    plan, claimed = load_plan_file_claimed(plan_file)
     check_plan(plan, cluster, plan_file)
+    edited = edited_since_made(plan_file, plan, claimed)
+    if edited:
+        click.echo(f"warning: {edited}", err=True)
     overridden = check_safe(plan, cluster, force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     data = {
         "plan": plan_file,
         "digest": plan.digest,
+        "digest_in_file": claimed,
+        "edited": edited is not None,
         "operation": plan.operation,
         "cluster": plan.cluster,
         "steps": len(plan.steps),

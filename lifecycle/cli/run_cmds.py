@@ -52,10 +52,21 @@ def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
 
 def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     from lifecycle.formats.plan_check import check_plan
-    from lifecycle.formats.plan_json import load_plan_file
+    from lifecycle.formats.plan_json import edited_since_made, load_plan_file_claimed
 
-    plan = load_plan_file(intent["plan_file"])
+    plan, claimed = load_plan_file_claimed(intent["plan_file"])
     check_plan(plan, cluster, intent["plan_file"])
+    # `run plan` (not a resume, which compares with the digest it recorded) refuses a file
+    # edited since it was made unless --force, and records the override
+    check = intent.pop("check_digest", None)
+    edited = edited_since_made(intent["plan_file"], plan, claimed) if check else None
+    if edited and check != "force":
+        raise UsageError.at(
+            intent["plan_file"], "digest", f"its content's digest: {edited} (--force runs it)"
+        )
+    if edited:
+        click.echo(f"warning: --force overrides: {edited}", err=True)
+        intent["edited"] = edited
     return plan
 
 
@@ -222,7 +233,9 @@ def execute_operation(
         intent["sim_scale"] = setup.sim_scale
     overrides = {
         "force": bool(force),
-        "overridden": preflight_overridden + [str(v) for v in overridden],
+        "overridden": preflight_overridden
+        + [str(v) for v in overridden]
+        + ([intent["edited"]] if intent.get("edited") else []),  # run plan of an edited file
     }
     with _run_log(log):  # the display prints the run's id, SIMULATED and the log path first
         if engine == "mistral":  # the Mistral backend journals the run the same way
@@ -296,12 +309,23 @@ def run_upgrade(
 @run_group.command("plan")
 @click.argument("plan_file")
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
-@click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="run a plan the safety verifier refuses, or one edited since it was made",
+)
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @with_options(RUN_OPTIONS)
 def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any) -> None:
-    """Run a plan saved with `lifecycle plan ... -f json -o FILE`."""
-    intent = {"operation": "plan-file", "plan_file": str(Path(plan_file).resolve())}
+    """Run a plan saved with `lifecycle plan ... -f json -o FILE`.
+
+    A plan file whose `digest` field is not its content's digest (edited since it was made) is
+    refused as bad input (exit 2: digest mismatch) unless --force, which the run records."""
+    intent = {
+        "operation": "plan-file",
+        "plan_file": str(Path(plan_file).resolve()),
+        "check_digest": "force" if force else "refuse",
+    }
     execute_operation(intent, inventory, force, yes, opts)
 
 

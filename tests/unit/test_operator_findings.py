@@ -74,3 +74,57 @@ def test_a_bad_sim_scale_in_the_environment_is_bad_input(state, monkeypatch, val
     assert code == 2, err
     assert "LIFECYCLE_SIM_SCALE" in err and "Traceback" not in err
     assert not (state / "logs").exists()
+
+
+# --- 2. a plan edited since it was made -------------------------------------------------------
+
+
+@pytest.fixture
+def edited_plan(state, tmp_path) -> tuple[Path, str]:
+    """A saved lab plan with one step's duration changed by hand; (file, the digest it claims)."""
+    path = tmp_path / "p.json"
+    code, _, err = run(
+        "plan", "upgrade", "-i", str(LAB), "--to", "ussuri", "-f", "json", "-o", str(path)
+    )
+    assert code == 0, err
+    data = json.loads(path.read_text())
+    step = next(s for s in data["steps"] if s["id"] == "health/galera/ctl-0")
+    step["duration"] -= 15  # shorter: still safe
+    path.write_text(json.dumps(data, indent=1))
+    return path, data["digest"]
+
+
+def test_plan_verify_warns_that_a_plan_was_edited_naming_both_digests(edited_plan):
+    path, claimed = edited_plan
+    code, out, err = run("plan", "verify", "-i", str(LAB), str(path), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["edited"] is True and data["digest_in_file"] == claimed
+    assert data["digest"] != claimed
+    assert "edited since it was made" in err
+    assert claimed in err and data["digest"] in err
+
+
+def test_an_unedited_plan_is_not_called_edited(state, tmp_path):
+    path = tmp_path / "p.json"
+    run("plan", "upgrade", "-i", str(LAB), "--to", "ussuri", "-f", "json", "-o", str(path))
+    code, out, err = run("plan", "verify", "-i", str(LAB), str(path), "-f", "json")
+    assert code == 0 and json.loads(out)["edited"] is False
+    assert "edited" not in err
+
+
+def test_run_plan_refuses_an_edited_plan_unless_forced_and_records_the_override(edited_plan):
+    path, claimed = edited_plan
+    code, _, err = run("run", "plan", str(path), "-i", str(LAB), "--driver", "sim", "-y")
+    assert code == 2, err
+    assert "edited since it was made" in err and claimed in err and "--force" in err
+    code, _, err = run(
+        "run", "plan", str(path), "-i", str(LAB), "--driver", "sim", "-y", "--no-progress",
+        "--force",
+    )
+    assert code == 0, err
+    assert "--force overrides" in err and claimed in err
+    code, out, err = run("runs", "show", "last", "-f", "json")
+    assert code == 0, err
+    shown = json.dumps(json.loads(out))
+    assert "edited since it was made" in shown and claimed in shown
