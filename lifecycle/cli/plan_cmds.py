@@ -35,7 +35,8 @@ def emit_plan(
     from lifecycle.planning.render import render_tree
     from lifecycle.planning.verifier import check_safe
 
-    when = _gantt_inputs(gantt, start)  # a bad file name or time fails before anything is printed
+    # a bad file name or time fails before anything is printed
+    when = _gantt_inputs(gantt, start, output)
     overridden = check_safe(plan, cluster, force=force)  # type: ignore[arg-type]
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
@@ -52,13 +53,19 @@ def emit_plan(
             click.echo(f"wrote {written}", err=True)
 
 
-def _gantt_inputs(gantt: str | None, start: str | None) -> datetime | None:
-    """Check --gantt's suffix and parse --start (UsageError, exit 2, when wrong)."""
-    from lifecycle.formats.pictures import picture_format
+def _gantt_inputs(gantt: str | None, start: str | None, output: str | None) -> datetime | None:
+    """Check --gantt's suffix, that --gantt and --output can be written, and parse --start
+    (UsageError, exit 2, when wrong). --start without --gantt is said to be ignored."""
+    from lifecycle.formats.pictures import check_writable, picture_format
     from lifecycle.planning.gantt import parse_start
 
+    if output:
+        check_writable(output, "--output")
     if gantt:
         picture_format(gantt, "--gantt")
+        check_writable(gantt, "--gantt")
+    elif start:
+        click.echo("warning: --start is ignored without --gantt (it sets the chart's times)", err=True)
     return parse_start(start) if start else None
 
 

@@ -128,3 +128,31 @@ def test_run_plan_refuses_an_edited_plan_unless_forced_and_records_the_override(
     assert code == 0, err
     shown = json.dumps(json.loads(out))
     assert "edited since it was made" in shown and claimed in shown
+
+
+# --- 3. picture and output paths, --start -----------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--gantt", "-o"])
+def test_a_file_in_a_missing_folder_is_bad_input_before_the_plan_is_printed(state, option):
+    code, out, err = run(
+        "plan", "upgrade", "-i", str(LAB), "--to", "ussuri", option, "/nonexistdir/x.png"
+    )
+    assert code == 2, err
+    assert out == ""  # not the tree first
+    assert "/nonexistdir" in err and "does not exist" in err
+
+
+def test_an_output_that_is_a_folder_is_bad_input(state, tmp_path):
+    code, out, err = run("plan", "upgrade", "-i", str(LAB), "--to", "ussuri", "-o", str(tmp_path))
+    assert code == 2 and out == ""
+    assert "directory" in err
+
+
+def test_start_without_gantt_is_said_to_be_ignored(state):
+    code, out, err = run(
+        "plan", "upgrade", "-i", str(LAB), "--to", "ussuri", "--start", "2026-12-01T22:00Z"
+    )
+    assert code == 0, err
+    assert "--start is ignored without --gantt" in err
+    assert out  # the plan is still printed
