@@ -156,3 +156,36 @@ def test_start_without_gantt_is_said_to_be_ignored(state):
     assert code == 0, err
     assert "--start is ignored without --gantt" in err
     assert out  # the plan is still printed
+
+
+# --- 4. BMC passwords in a nodes file others can read -----------------------------------------
+
+
+@pytest.fixture
+def readable_nodes(state, tmp_path) -> Path:
+    path = tmp_path / "new-servers.json"
+    shutil.copy(LAB / "new-servers.json", path)
+    path.chmod(0o644)
+    assert "pm_password" in path.read_text()
+    return path
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_a_readable_nodes_file_with_bmc_passwords_is_refused(readable_nodes, state, command):
+    extra = ["--driver", "sim", "-y", "--no-progress"] if command == "run" else []
+    code, out, err = run(command, "scale-out", "-i", str(LAB), "--nodes", str(readable_nodes), *extra)
+    assert code == 2, err
+    assert str(readable_nodes) in err and "0644" in err and "chmod 600" in err
+    assert out == "" and not (state / "logs").exists()
+    readable_nodes.chmod(0o600)
+    code, _, err = run(command, "scale-out", "-i", str(LAB), "--nodes", str(readable_nodes), *extra)
+    assert code == 0, err
+
+
+def test_a_readable_nodes_file_without_passwords_is_fine(tmp_path):
+    from lifecycle.formats.nodes_file import load_nodes_file
+
+    path = tmp_path / "fake.json"
+    path.write_text(json.dumps({"nodes": [{"name": "n1", "pm_type": "fake-hardware"}]}))
+    path.chmod(0o644)
+    assert [n.name for n in load_nodes_file(path)[0]] == ["n1"]
