@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from lifecycle.cli.main import main
+from tests.unit.field_cases import case_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "inventories" / "lab"
@@ -189,3 +190,31 @@ def test_a_readable_nodes_file_without_passwords_is_fine(tmp_path):
     path.write_text(json.dumps({"nodes": [{"name": "n1", "pm_type": "fake-hardware"}]}))
     path.chmod(0o644)
     assert [n.name for n in load_nodes_file(path)[0]] == ["n1"]
+
+
+# --- 5. validate counts refusals as refusals --------------------------------------------------
+
+
+def test_validate_counts_refusals_apart_from_warnings(tmp_path):
+    case = str(case_dir("evacuation-target", tmp_path))
+    code, out, err = run("validate", "-i", case)
+    assert code == 0, err  # the inventory is valid; plan and run are what refuse
+    refusals = [line for line in out.splitlines() if line.strip().startswith("refusal:")]
+    warnings = [line for line in out.splitlines() if line.strip().startswith("warning:")]
+    assert refusals
+    assert out.splitlines()[-1] == (
+        f"ok: {len(warnings)} warning(s), {len(refusals)} refusal(s)"
+        " (plan and run refuse them unless --force)"
+    )
+
+
+def test_validate_json_gives_findings_as_objects(tmp_path):
+    case = str(case_dir("evacuation-target", tmp_path))
+    code, out, err = run("validate", "-i", case, "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert isinstance(data["warnings"], list)
+    refused = [f for f in data["findings"] if f["refused"]]
+    assert refused and refused[0]["severity"] == "refusal"
+    assert refused[0]["subject"] == "aggregate gpu"
+    assert set(refused[0]) == {"severity", "subject", "message", "remedy", "refused"}
