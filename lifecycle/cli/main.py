@@ -16,7 +16,7 @@ import click
 
 from lifecycle import __version__
 from lifecycle.cli.context import OPTIONS, configure_logging, drop_logging
-from lifecycle.errors import LifecycleError
+from lifecycle.errors import LifecycleError, UnsafePlan
 
 EPILOG = """\b
 Exit status:
@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         _collector_later()
     try:
         cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
+    except UnsafePlan as exc:  # the first 20 violations; all of them with -v
+        return _fail(exc, exc.exit_code, exc.describe(None if OPTIONS.verbosity > 0 else 20))
     except LifecycleError as exc:
         return _fail(exc, exc.exit_code, str(exc))
     except click.exceptions.Abort as exc:  # a question answered no, or Ctrl-C at a prompt

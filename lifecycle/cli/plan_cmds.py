@@ -10,7 +10,7 @@ import click
 from lifecycle.cli.complete import complete_ceph_release, complete_release
 from lifecycle.cli.output import emit_show, output_options
 from lifecycle.cli.preflight_out import announce
-from lifecycle.errors import UsageError
+from lifecycle.errors import UnsafePlan, UsageError
 from lifecycle.planning.plan import Plan
 
 
@@ -176,7 +176,8 @@ def plan_verify_cmd(
     inventory: str, plan_file: str, force: bool, fmt: str, columns_: tuple[str, ...]
 ) -> None:
     """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks
-    (exit 3)."""
+    (exit 3). With -f json|yaml the verdict goes to stdout whatever it is: {"safe", "violations":
+    [{"rule", "step", "message", "time"}], ...}; the exit status is 3 all the same."""
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.plan_check import check_plan
     from lifecycle.formats.plan_json import edited_since_made, load_plan_file_claimed
@@ -188,8 +189,9 @@ def plan_verify_cmd(
     edited = edited_since_made(plan_file, plan, claimed)
     if edited:
         click.echo(f"warning: {edited}", err=True)
-    overridden = check_safe(plan, cluster, force=force)
-    for violation in overridden:
+    violations = check_safe(plan, cluster, force=True)  # refused below, after the verdict
+    structured = fmt.lower() in ("json", "yaml")
+    for violation in violations if force else ():
         click.echo(f"warning: --force overrides: {violation}", err=True)
     data = {
         "plan": plan_file,
@@ -199,13 +201,26 @@ def plan_verify_cmd(
         "operation": plan.operation,
         "cluster": plan.cluster,
         "steps": len(plan.steps),
-        "safe": not overridden,
-        "violations": [str(v) for v in overridden],
+        "safe": not violations,
+        "overridden": bool(violations) and force,
+        # Violation's fields (lifecycle.planning.timeline): {"rule", "step", "message", "time"}
+        "violations": [
+            {"rule": v.rule, "step": v.step, "message": v.message, "time": v.time}
+            for v in violations
+        ],
     }
+    if structured:  # the verdict on stdout for a script, whatever it is; exit 3 when unsafe
+        emit_show(data, fmt, columns_)
+        if violations and not force:
+            raise UnsafePlan(violations)
+        return
+    if violations and not force:
+        raise UnsafePlan(violations)  # stderr: the first 20; `lifecycle -v` lists all
+    data["violations"] = [str(v) for v in violations]  # a table cell, value or csv: lines
     if fmt.lower() == "text" and not columns_:
         click.echo(
             f"{plan_file}: {len(plan.steps)} steps, "
-            + ("safe" if not overridden else f"{len(overridden)} violation(s) overridden")
+            + ("safe" if not violations else f"{len(violations)} violation(s) overridden")
         )
         return
     emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)

@@ -218,3 +218,47 @@ def test_validate_json_gives_findings_as_objects(tmp_path):
     assert refused and refused[0]["severity"] == "refusal"
     assert refused[0]["subject"] == "aggregate gpu"
     assert set(refused[0]) == {"severity", "subject", "message", "remedy", "refused"}
+
+
+# --- 6. plan verify's verdict for a script ----------------------------------------------------
+
+
+@pytest.fixture
+def unsafe_plan(state, tmp_path) -> Path:
+    """The lab plan with every upgrade step hung on the precheck only: many members of each
+    quorum store go down together (well over 20 violations)."""
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.formats.plan_json import plan_to_json
+    from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+    from tests.unit.plan_surgery import rebuild, rewire
+
+    plan = plan_upgrade(load_inventory(LAB), UpgradeIntent("ussuri"))
+    changes = [rewire(s.id, "precheck/cluster") for s in plan.steps if s.id.startswith("upgrade/")]
+    path = tmp_path / "unsafe.json"
+    path.write_text(plan_to_json(rebuild(plan, *changes)))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_plan_verify_gives_an_unsafe_verdict_on_stdout(unsafe_plan, fmt):
+    import yaml
+
+    code, out, err = run("plan", "verify", "-i", str(LAB), str(unsafe_plan), "-f", fmt)
+    assert code == 3, err
+    data = json.loads(out) if fmt == "json" else yaml.safe_load(out)
+    assert data["safe"] is False
+    assert len(data["violations"]) > 20
+    first = data["violations"][0]
+    assert set(first) == {"rule", "step", "message", "time"}
+    assert isinstance(first["time"], float) and first["rule"]
+
+
+def test_plan_verify_text_is_cut_at_20_unless_verbose(unsafe_plan):
+    code, out, err = run("plan", "verify", "-i", str(LAB), str(unsafe_plan))
+    assert code == 3 and out == ""
+    listed = [line for line in err.splitlines() if line.startswith("  - ")]
+    assert len(listed) == 20 and "more (`lifecycle -v ...` lists them all)" in err
+    code, _, err = run("-v", "plan", "verify", "-i", str(LAB), str(unsafe_plan))
+    assert code == 3
+    total = int(err.split("plan refused: ")[1].split()[0])
+    assert len([line for line in err.splitlines() if line.startswith("  - ")]) == total > 20
