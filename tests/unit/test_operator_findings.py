@@ -262,3 +262,74 @@ def test_plan_verify_text_is_cut_at_20_unless_verbose(unsafe_plan):
     assert code == 3
     total = int(err.split("plan refused: ")[1].split()[0])
     assert len([line for line in err.splitlines() if line.startswith("  - ")]) == total > 20
+
+
+# --- 7. one error paragraph; the run's log records in its log file ----------------------------
+
+
+def test_a_locked_cluster_is_said_once_and_logged_in_the_runs_log(state):
+    from lifecycle.execution.lock import ClusterLock
+
+    state.mkdir(parents=True)
+    with ClusterLock(state / "lab.lock", "lab", "lab-other-run"):
+        code, _, err = upgrade("--driver", "sim")
+    assert code == 4, err
+    assert "ERROR lifecycle.run" not in err
+    assert err.count("is busy: run lab-other-run") == 1
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    (log,) = (state / "logs").glob("*.log")
+    assert "stopped by RunLocked" in log.read_text()
+
+
+def test_resume_of_a_finished_run_prints_one_error(state):
+    assert upgrade("--driver", "sim")[0] == 0
+    code, _, err = run("resume", "last")
+    assert code == 4, err
+    assert "lifecycle.run" not in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_the_runs_records_reach_the_console_only_with_v_and_never_under_the_live_display():
+    import logging
+
+    from lifecycle.execution.runlog import LIVE_DISPLAY, for_console
+
+    record = logging.LogRecord("lifecycle.run", logging.WARNING, "x", 0, "run-stopping", (), None)
+    other = logging.LogRecord("lifecycle.drivers", logging.WARNING, "x", 0, "m", (), None)
+    assert not for_console(record, verbose=False)
+    assert for_console(record, verbose=True)
+    assert for_console(other, verbose=False)
+    LIVE_DISPLAY.set()
+    try:
+        assert not for_console(record, verbose=True)
+    finally:
+        LIVE_DISPLAY.clear()
+
+
+def test_a_run_stopping_warning_is_not_glued_onto_the_live_display(state, monkeypatch):
+    """A live sim run stopped by a failed step: the frame, not `WARNING lifecycle.run`."""
+    monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "fail:upgrade/galera/ctl-1:9")
+    code, _, err = upgrade("--driver", "sim", "--progress")
+    assert code == 4, err
+    assert "FAILED upgrade/galera/ctl-1" in err  # the live display's own line
+    assert "WARNING lifecycle.run" not in err and "ERROR lifecycle.run" not in err
+
+
+def _frame_text(simulated: bool) -> str:
+    import time
+
+    from rich.console import Console
+
+    from lifecycle.execution.progress import Tracker, render_frame
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+
+    plan = plan_upgrade(load_inventory(LAB), UpgradeIntent("ussuri"))
+    console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(render_frame(Tracker(plan).snapshot(time.time()), simulated))
+    return console.export_text()
+
+
+def test_the_live_displays_head_says_simulated_for_a_sim_run():
+    assert _frame_text(True).splitlines()[0].startswith("SIMULATED")
+    assert "SIMULATED" not in _frame_text(False)
