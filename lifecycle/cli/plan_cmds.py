@@ -65,7 +65,9 @@ def _gantt_inputs(gantt: str | None, start: str | None, output: str | None) -> d
         picture_format(gantt, "--gantt")
         check_writable(gantt, "--gantt")
     elif start:
-        click.echo("warning: --start is ignored without --gantt (it sets the chart's times)", err=True)
+        click.echo(
+            "warning: --start is ignored without --gantt (it sets the chart's times)", err=True
+        )
     return parse_start(start) if start else None
 
 

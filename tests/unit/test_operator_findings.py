@@ -120,7 +120,15 @@ def test_run_plan_refuses_an_edited_plan_unless_forced_and_records_the_override(
     assert code == 2, err
     assert "edited since it was made" in err and claimed in err and "--force" in err
     code, _, err = run(
-        "run", "plan", str(path), "-i", str(LAB), "--driver", "sim", "-y", "--no-progress",
+        "run",
+        "plan",
+        str(path),
+        "-i",
+        str(LAB),
+        "--driver",
+        "sim",
+        "-y",
+        "--no-progress",
         "--force",
     )
     assert code == 0, err
@@ -174,7 +182,9 @@ def readable_nodes(state, tmp_path) -> Path:
 @pytest.mark.parametrize("command", ["plan", "run"])
 def test_a_readable_nodes_file_with_bmc_passwords_is_refused(readable_nodes, state, command):
     extra = ["--driver", "sim", "-y", "--no-progress"] if command == "run" else []
-    code, out, err = run(command, "scale-out", "-i", str(LAB), "--nodes", str(readable_nodes), *extra)
+    code, out, err = run(
+        command, "scale-out", "-i", str(LAB), "--nodes", str(readable_nodes), *extra
+    )
     assert code == 2, err
     assert str(readable_nodes) in err and "0644" in err and "chmod 600" in err
     assert out == "" and not (state / "logs").exists()
@@ -333,3 +343,35 @@ def _frame_text(simulated: bool) -> str:
 def test_the_live_displays_head_says_simulated_for_a_sim_run():
     assert _frame_text(True).splitlines()[0].startswith("SIMULATED")
     assert "SIMULATED" not in _frame_text(False)
+
+
+# --- 8. stdout closed early -------------------------------------------------------------------
+
+
+def test_a_closed_stdout_is_not_an_error_of_the_run(state, tmp_path):
+    """`lifecycle run ... | head -2`: the reader is gone before the report is written."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # every write to stdout fails with EPIPE, as after `head` has exited
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    args = ["run", "upgrade", "-i", str(LAB), "--to", "ussuri", "--driver", "sim", "-y"]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "lifecycle", *args, "--no-progress"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr
+    assert "error:" not in done.stderr
