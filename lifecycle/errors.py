@@ -164,7 +164,8 @@ class RunLocked(ExecutionError):
 
 
 class ResumeRefused(ExecutionError):
-    """The run cannot be resumed as asked (changed inventory or plan, unknown run, finished)."""
+    """The run cannot be resumed as asked (changed inventory or plan, finished); an unknown run
+    is UnknownRun (exit 2)."""
 
 
 class RunStopped(ExecutionError):

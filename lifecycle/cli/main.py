@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the process's own command line, not a caller's (tests call main(argv))
         _collector_later()
     try:
-        cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
+        if isinstance(status, int) and not isinstance(status, bool):  # a command's ctx.exit(N)
+            return status
     except UnsafePlan as exc:  # the first 20 violations; all of them with -v
         return _fail(exc, exc.exit_code, exc.describe(None if OPTIONS.verbosity > 0 else 20))
     except LifecycleError as exc:

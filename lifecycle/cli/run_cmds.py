@@ -569,11 +569,11 @@ def abort_cmd(run_id: str, state_dir: str | None, yes: bool) -> None:
         if not yes:
             click.echo(f"run {run_id} ({view.state.value}) leaves the cluster as follows:")
             click.echo(state)
-            click.confirm(
-                "abort it for good (it can never be resumed; `lifecycle pause` keeps it"
-                " resumable)?",
-                abort=True,
-            )
+            if not click.confirm(
+                "abort it for good (it can never be resumed; `lifecycle pause` keeps it resumable)?"
+            ):  # "no" is not an abort of the run: say what was (not) done; exit 130 as documented
+                click.echo(f"abort cancelled: run {run_id} left as it was", err=True)
+                raise click.exceptions.Exit(130)
         click.echo(pause_or_abort(journal, root, run_id, "abort"))
         click.echo("the cluster is left as the journal last knew it:")
         click.echo(describe_left_behind(left_behind(replay(journal, run_id))))

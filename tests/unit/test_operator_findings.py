@@ -375,3 +375,42 @@ def test_a_closed_stdout_is_not_an_error_of_the_run(state, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr
     assert "error:" not in done.stderr
+
+
+# --- 9. the docs say the truth; abort's "no" ---------------------------------------------------
+
+
+def test_abort_answered_no_says_the_run_was_left_as_it_was(state, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "fail:upgrade/galera/ctl-1:9")
+    assert upgrade("--driver", "sim")[0] == 4
+    code, _, err = run("abort", "last", input="n\n")
+    assert code == 130
+    assert "abort cancelled: run lab-" in err and "left as it was" in err
+    assert "aborted" not in err and "error:" not in err
+
+
+def test_resume_of_an_unknown_run_exits_2_as_the_docs_say(state):
+    code, _, err = run("resume", "no-such-run")
+    assert code == 2, err
+    text = (ROOT / "docs" / "exit-codes.md").read_text()
+    bad_input = next(line for line in text.splitlines() if line.startswith("| 2 |"))
+    refused = next(line for line in text.splitlines() if line.startswith("| 4 |"))
+    assert "unknown run id" in bad_input and "unknown run id" not in refused
+
+
+def test_the_step_state_table_lists_every_step_state():
+    from lifecycle.execution.states import StepState
+
+    text = (ROOT / "docs" / "running.md").read_text()
+    table = text.split("| step state | meaning |")[1].split("\n\n")[0]
+    for state in StepState:
+        assert f"| `{state.value}` |" in table, state
+
+
+def test_the_fault_example_names_no_step_counts():
+    """The counts depend on the lab and the catalog: the example says how to read them instead."""
+    import re
+
+    text = (ROOT / "docs" / "running.md").read_text()
+    example = text.split("## Rehearsing a failure")[1].split("```")[0]
+    assert not re.search(r"\b\d+ steps\b", example)
