@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -195,7 +196,7 @@ def plan_verify_cmd(
     structured = fmt.lower() in ("json", "yaml")
     for violation in violations if force else ():
         click.echo(f"warning: --force overrides: {violation}", err=True)
-    data = {
+    data: dict[str, Any] = {
         "plan": plan_file,
         "digest": plan.digest,
         "digest_in_file": claimed,
