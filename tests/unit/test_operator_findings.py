@@ -414,3 +414,12 @@ def test_the_fault_example_names_no_step_counts():
     text = (ROOT / "docs" / "running.md").read_text()
     example = text.split("## Rehearsing a failure")[1].split("```")[0]
     assert not re.search(r"\b\d+ steps\b", example)
+
+
+def test_bad_sim_faults_are_bad_input_before_a_run_is_recorded(state, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "explode:everything")
+    code, _, err = upgrade("--driver", "sim")
+    assert code == 2, err
+    assert "LIFECYCLE_SIM_FAULTS" in err and "lifecycle.run" not in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    assert not (state / "logs").exists()
