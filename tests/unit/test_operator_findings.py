@@ -423,3 +423,13 @@ def test_bad_sim_faults_are_bad_input_before_a_run_is_recorded(state, monkeypatc
     assert "LIFECYCLE_SIM_FAULTS" in err and "lifecycle.run" not in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
     assert not (state / "logs").exists()
+
+
+def test_a_null_mapping_key_reads_as_yaml_reads_it():
+    """`?` (found by the fuzz test of the unit lane): a null key is not a sequence's marker."""
+    import yaml
+
+    from lifecycle.formats.yaml_source import parse_text
+
+    for text in ("?", "? \n: 1\n", "a: [?]\n"):
+        assert parse_text(text, "x.yaml").data == yaml.safe_load(text), text
