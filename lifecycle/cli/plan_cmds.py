@@ -180,7 +180,8 @@ def plan_verify_cmd(
 ) -> None:
     """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks
     (exit 3). With -f json|yaml the verdict goes to stdout whatever it is: {"safe", "violations":
-    [{"rule", "step", "message", "time"}], ...}; the exit status is 3 all the same."""
+    [{"rule", "step", "message", "time"}], ...}; the exit status is 3 all the same. Warns when the
+    file's `digest` field is not its content's digest (edited since it was made)."""
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.plan_check import check_plan
     from lifecycle.formats.plan_json import edited_since_made, load_plan_file_claimed
