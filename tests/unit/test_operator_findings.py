@@ -52,7 +52,7 @@ def upgrade(*extra: str) -> tuple[int, str, str]:
 # --- 1. a negative --sim-scale --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scale", ["-1", "nan"])
+@pytest.mark.parametrize("scale", ["-1", "nan", "inf"])
 def test_negative_sim_scale_is_bad_input_before_a_run_is_recorded(state, scale):
     code, _, err = upgrade("--driver", "sim", "--sim-scale", scale)
     assert code == 2, err
