@@ -190,9 +190,9 @@ def plan_verify_cmd(
     cluster = load_inventory(inventory)
     plan, claimed = load_plan_file_claimed(plan_file)
     check_plan(plan, cluster, plan_file)
-    edited = edited_since_made(plan_file, plan, claimed)
+    edited = edited_since_made(plan, claimed)
     if edited:
-        click.echo(f"warning: {edited}", err=True)
+        click.echo(f"warning: {plan_file}: {edited}", err=True)
     violations = check_safe(plan, cluster, force=True)  # refused below, after the verdict
     structured = fmt.lower() in ("json", "yaml")
     for violation in violations if force else ():

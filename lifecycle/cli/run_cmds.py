@@ -59,12 +59,15 @@ def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     # `run plan` (not a resume, which compares with the digest it recorded) refuses a file
     # edited since it was made unless --force, and records the override
     check = intent.pop("check_digest", None)
-    edited = edited_since_made(intent["plan_file"], plan, claimed) if check else None
+    edited = edited_since_made(plan, claimed) if check else None
     if edited and check != "force":
         raise UsageError.at(
-            intent["plan_file"], "digest", f"its content's digest: {edited} (--force runs it)"
+            intent["plan_file"],
+            "digest",
+            f"digest mismatch, {edited} (--force runs it anyway, and the run records that)",
         )
     if edited:
+        edited = f"{intent['plan_file']}: {edited}"
         click.echo(f"warning: --force overrides: {edited}", err=True)
         intent["edited"] = edited
     return plan

@@ -442,12 +442,13 @@ def load_plan_file_claimed(path: str | Path) -> tuple[Plan, str | None]:
     return plan_and_claim_from_json(text, str(path))
 
 
-def edited_since_made(path: str | Path, plan: Plan, claimed: str | None) -> str | None:
-    """What to say when the file's `digest` field is not its content's digest (someone edited
-    the plan after `lifecycle plan` wrote it), else None (also for a file without a digest)."""
+def edited_since_made(plan: Plan, claimed: str | None) -> str | None:
+    """What to say about a plan file whose `digest` field is not its content's digest
+    (someone edited the plan after `lifecycle plan` wrote it), else None (also for a file
+    without a digest). The caller names the file."""
     if claimed is None or claimed == plan.digest:
         return None
     return (
-        f"{path}: edited since it was made: the digest in the file is {claimed}, its content's"
-        f" is {plan.digest}; the change request's digest no longer identifies this plan"
+        f"edited since it was made: the digest in the file is {claimed}, its content's is"
+        f" {plan.digest}; the change request's digest no longer identifies this plan"
     )
