@@ -117,13 +117,21 @@ class UnsafePlan(LifecycleError):
 
     exit_code = 3
 
+    SHOWN = 20  # violations in the message; `lifecycle -v` shows them all (describe(None))
+
     def __init__(self, violations: Sequence[object]) -> None:
         self.violations = tuple(violations)
+        super().__init__(self.describe(self.SHOWN))
+
+    def describe(self, limit: int | None) -> str:
+        """The message with the first `limit` violations (all with None)."""
+        shown = self.violations if limit is None else self.violations[:limit]
         lines = [f"plan refused: {len(self.violations)} safety violation(s)"]
-        lines += [f"  - {v}" for v in self.violations[:20]]
-        if len(self.violations) > 20:
-            lines.append(f"  ... and {len(self.violations) - 20} more")
-        super().__init__("\n".join(lines))
+        lines += [f"  - {v}" for v in shown]
+        if len(shown) < len(self.violations):
+            more = len(self.violations) - len(shown)
+            lines.append(f"  ... and {more} more (`lifecycle -v ...` lists them all)")
+        return "\n".join(lines)
 
 
 class PreflightRefused(UnsafePlan):
@@ -137,6 +145,9 @@ class PreflightRefused(UnsafePlan):
         lines.append("  (--force runs it anyway, and the override is recorded)")
         self.message = "\n".join(lines)
         self.args = (self.message,)
+
+    def describe(self, limit: int | None) -> str:
+        return getattr(self, "message", "")  # every finding, always
 
 
 # --- execution -------------------------------------------------------------------------------
@@ -153,7 +164,8 @@ class RunLocked(ExecutionError):
 
 
 class ResumeRefused(ExecutionError):
-    """The run cannot be resumed as asked (changed inventory or plan, unknown run, finished)."""
+    """The run cannot be resumed as asked (changed inventory or plan, finished); an unknown run
+    is UnknownRun (exit 2)."""
 
 
 class RunStopped(ExecutionError):

@@ -15,8 +15,11 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-# git does not keep file modes beyond +x: the example secrets files must be private again
+# git does not keep file modes beyond +x: the example secrets files, and the example nodes files
+# that hold BMC passwords (pm_password), must be private again (lifecycle refuses them otherwise)
 chmod 600 inventories/*/secrets.yaml
+{ grep -l pm_password inventories/*/*.json inventories/*/*.yaml tests/data/*.json \
+  tests/data/*.yaml 2>/dev/null || true; } | xargs -r chmod 600
 
 if [ ! -x .venv/bin/lifecycle ]; then
   python3 -m venv .venv

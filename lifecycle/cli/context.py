@@ -35,8 +35,12 @@ def configure_logging(options: GlobalOptions) -> None:
     if options.debug:
         level = logging.DEBUG
     root = logging.getLogger()
+    from lifecycle.execution.runlog import for_console
+
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level)
+    verbose = options.verbosity > 0 or options.debug
+    console.addFilter(lambda record: for_console(record, verbose))
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handlers: list[logging.Handler] = [console]
     if options.log_file:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lifecycle.cli.output import emit_show, output_options
+from lifecycle.cli.preflight_out import finding_line
 from lifecycle.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def validation_warnings(cluster: Cluster, secrets: Secrets) -> list[str]:
 
 def summary(cluster: Cluster, secrets: Secrets, warnings: list[str]) -> dict[str, Any]:
     """The inventory in numbers, as `validate -f json|yaml|table` shows it."""
-    from lifecycle.cli.preflight_out import validate_lines
+    from lifecycle.cli.preflight_out import validate_findings
 
     roles = Counter(node.role for node in cluster.nodes)
     aggregates = Counter(cluster.aggregate_of(n) for n in cluster.nodes if cluster.aggregate_of(n))
@@ -59,7 +60,7 @@ def summary(cluster: Cluster, secrets: Secrets, warnings: list[str]) -> dict[str
         "credentials": len(secrets),
         "warnings": warnings,
         # what an upgrade of this inventory would meet (lifecycle.planning.preflight)
-        "findings": validate_lines(cluster),
+        "findings": validate_findings(cluster),
     }
 
 
@@ -82,8 +83,12 @@ def _text(data: dict[str, Any]) -> None:
     for warning in data["warnings"]:
         click.echo(f"  warning: {warning}")
     for finding in data["findings"]:
-        click.echo(f"  {finding}")
-    click.echo(f"ok: {len(data['warnings']) + len(data['findings'])} warning(s)")
+        click.echo(f"  {finding_line(finding)}")
+    refusals = sum(1 for f in data["findings"] if f["refused"])
+    warnings = len(data["warnings"]) + len(data["findings"]) - refusals
+    # the inventory is valid (exit 0) even so: the refusals are of what plan and run would do
+    more = f", {refusals} refusal(s) (plan and run refuse them unless --force)" if refusals else ""
+    click.echo(f"ok: {warnings} warning(s){more}")
 
 
 @click.command("validate")
@@ -104,8 +109,10 @@ def validate_cmd(inventory: str, fmt: str, columns_: tuple[str, ...]) -> None:
     data = summary(cluster, secrets, validation_warnings(cluster, secrets))
     if fmt.lower() == "text" and not columns_:
         _text(data)
-    else:
-        emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)
+        return
+    if fmt.lower() not in ("json", "yaml"):  # a table cell, a value or csv: one line per finding
+        data["findings"] = [finding_line(f) for f in data["findings"]]
+    emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)
 
 
 @click.command("graph")

@@ -16,7 +16,7 @@ import click
 
 from lifecycle import __version__
 from lifecycle.cli.context import OPTIONS, configure_logging, drop_logging
-from lifecycle.errors import LifecycleError
+from lifecycle.errors import LifecycleError, UnsafePlan
 
 EPILOG = """\b
 Exit status:
@@ -36,7 +36,23 @@ Shell completion (commands, options, release names, run ids):
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+class StdoutClosed(Exception):
+    """Whoever read stdout stopped reading (`lifecycle ... | head -2`): not an error of the
+    command, which `main` ends quietly with the status it had."""
+
+
+class _Root(click.Group):
+    """The root group: a broken pipe on stdout becomes StdoutClosed here, before click's own
+    handler turns it into exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise StdoutClosed() from exc
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(__version__, prog_name="lifecycle")
 @click.option("-v", "--verbose", count=True, help="more log output (-vv: debug)")
 @click.option("-q", "--quiet", is_flag=True, help="only errors in the log output")
@@ -100,9 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the process's own command line, not a caller's (tests call main(argv))
         _collector_later()
     try:
-        cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
+        if isinstance(status, int) and not isinstance(status, bool):  # a command's ctx.exit(N)
+            return status
+    except UnsafePlan as exc:  # the first 20 violations; all of them with -v
+        return _fail(exc, exc.exit_code, exc.describe(None if OPTIONS.verbosity > 0 else 20))
     except LifecycleError as exc:
         return _fail(exc, exc.exit_code, str(exc))
+    except StdoutClosed:
+        _quiet_stdout()
+        return 0
     except click.exceptions.Abort as exc:  # a question answered no, or Ctrl-C at a prompt
         click.echo("error: aborted: not confirmed; nothing was done", err=True)
         _debug_traceback(exc)
@@ -123,6 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         drop_logging(OPTIONS)
     return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush of what was left for the
+    closed pipe does not print a BrokenPipeError of its own (the Python docs' recipe, `signal`)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests' captured stdout)
+        pass
 
 
 def _fail(exc: BaseException, code: int, message: str) -> int:

@@ -12,7 +12,7 @@ from lifecycle.cli.complete import complete_ceph_release, complete_release
 from lifecycle.cli.output import emit_show, output_options
 from lifecycle.cli.preflight_out import announce
 from lifecycle.cli.status_cmds import with_observe_options
-from lifecycle.errors import UsageError
+from lifecycle.errors import UnsafePlan, UsageError
 from lifecycle.planning.plan import Plan
 
 
@@ -37,7 +37,8 @@ def emit_plan(
     from lifecycle.planning.render import render_tree
     from lifecycle.planning.verifier import check_safe
 
-    when = _gantt_inputs(gantt, start)  # a bad file name or time fails before anything is printed
+    # a bad file name or time fails before anything is printed
+    when = _gantt_inputs(gantt, start, output)
     overridden = check_safe(plan, cluster, force=force)  # type: ignore[arg-type]
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
@@ -54,13 +55,21 @@ def emit_plan(
             click.echo(f"wrote {written}", err=True)
 
 
-def _gantt_inputs(gantt: str | None, start: str | None) -> datetime | None:
-    """Check --gantt's suffix and parse --start (UsageError, exit 2, when wrong)."""
-    from lifecycle.formats.pictures import picture_format
+def _gantt_inputs(gantt: str | None, start: str | None, output: str | None) -> datetime | None:
+    """Check --gantt's suffix, that --gantt and --output can be written, and parse --start
+    (UsageError, exit 2, when wrong). --start without --gantt is said to be ignored."""
+    from lifecycle.formats.pictures import check_writable, picture_format
     from lifecycle.planning.gantt import parse_start
 
+    if output:
+        check_writable(output, "--output")
     if gantt:
         picture_format(gantt, "--gantt")
+        check_writable(gantt, "--gantt")
+    elif start:
+        click.echo(
+            "warning: --start is ignored without --gantt (it sets the chart's times)", err=True
+        )
     return parse_start(start) if start else None
 
 
@@ -176,33 +185,56 @@ def plan_verify_cmd(
     inventory: str, plan_file: str, force: bool, fmt: str, columns_: tuple[str, ...]
 ) -> None:
     """Replay a plan's JSON (perhaps edited by hand) and refuse it if a safety rule breaks
-    (exit 3)."""
+    (exit 3). With -f json|yaml the verdict goes to stdout whatever it is: {"safe", "violations":
+    [{"rule", "step", "message", "time"}], ...}; the exit status is 3 all the same. Warns when the
+    file's `digest` field is not its content's digest (edited since it was made)."""
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.plan_check import check_plan
-    from lifecycle.formats.plan_json import load_plan_file
+    from lifecycle.formats.plan_json import edited_since_made, load_plan_file_claimed
     from lifecycle.planning.verifier import check_safe
 
     cluster = load_inventory(inventory)
-    plan = load_plan_file(plan_file)
+    plan, claimed = load_plan_file_claimed(plan_file)
     check_plan(plan, cluster, plan_file)
+    edited = edited_since_made(plan, claimed)
+    if edited:
+        click.echo(f"warning: {plan_file}: {edited}", err=True)
     from lifecycle.planning.observed import verification_view
 
-    overridden = check_safe(plan, verification_view(cluster, plan), force=force)
-    for violation in overridden:
+    # a plan of what is left is verified against the situation it was planned from
+    view = verification_view(cluster, plan)
+    violations = check_safe(plan, view, force=True)  # refused below, after the verdict
+    structured = fmt.lower() in ("json", "yaml")
+    for violation in violations if force else ():
         click.echo(f"warning: --force overrides: {violation}", err=True)
-    data = {
+    data: dict[str, Any] = {
         "plan": plan_file,
         "digest": plan.digest,
+        "digest_in_file": claimed,
+        "edited": edited is not None,
         "operation": plan.operation,
         "cluster": plan.cluster,
         "steps": len(plan.steps),
-        "safe": not overridden,
-        "violations": [str(v) for v in overridden],
+        "safe": not violations,
+        "overridden": bool(violations) and force,
+        # Violation's fields (lifecycle.planning.timeline): {"rule", "step", "message", "time"}
+        "violations": [
+            {"rule": v.rule, "step": v.step, "message": v.message, "time": v.time}
+            for v in violations
+        ],
     }
+    if structured:  # the verdict on stdout for a script, whatever it is; exit 3 when unsafe
+        emit_show(data, fmt, columns_)
+        if violations and not force:
+            raise UnsafePlan(violations)
+        return
+    if violations and not force:
+        raise UnsafePlan(violations)  # stderr: the first 20; `lifecycle -v` lists all
+    data["violations"] = [str(v) for v in violations]  # a table cell, value or csv: lines
     if fmt.lower() == "text" and not columns_:
         click.echo(
             f"{plan_file}: {len(plan.steps)} steps, "
-            + ("safe" if not overridden else f"{len(overridden)} violation(s) overridden")
+            + ("safe" if not violations else f"{len(violations)} violation(s) overridden")
         )
         return
     emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)

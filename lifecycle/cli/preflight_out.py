@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from lifecycle.errors import PreflightRefused
@@ -26,9 +28,27 @@ def announce(cluster: Cluster, operation: str, force: bool, ceph: bool | None = 
     return [str(f) for f in refused]
 
 
-def validate_lines(cluster: Cluster) -> list[str]:
-    """`validate`'s lines for the findings of an upgrade, one per finding."""
+def validate_findings(cluster: Cluster) -> list[dict[str, Any]]:
+    """The findings of an upgrade as `validate -f json|yaml` gives them: one object per finding,
+    `{"severity": "warning"|"refusal", "subject", "message", "remedy", "refused": bool}`."""
     from lifecycle.planning.preflight import preflight
 
-    refused = " (plan and run refuse it unless --force)"
-    return [f"{f.severity.value}: {f}" + (refused if f.refused else "") for f in preflight(cluster)]
+    return [
+        {
+            "severity": f.severity.value,
+            "subject": f.subject,
+            "message": f.message,
+            "remedy": f.remedy,
+            "refused": f.refused,
+        }
+        for f in preflight(cluster)
+    ]
+
+
+def finding_line(finding: dict[str, Any]) -> str:
+    """One finding of validate_findings as a line: `refusal: SUBJECT: MESSAGE; REMEDY (...)`."""
+    refused = " (plan and run refuse it unless --force)" if finding["refused"] else ""
+    return (
+        f"{finding['severity']}: {finding['subject']}: {finding['message']}; {finding['remedy']}"
+        f"{refused}"
+    )

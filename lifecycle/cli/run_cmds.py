@@ -63,10 +63,24 @@ def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
 
 def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     from lifecycle.formats.plan_check import check_plan
-    from lifecycle.formats.plan_json import load_plan_file
+    from lifecycle.formats.plan_json import edited_since_made, load_plan_file_claimed
 
-    plan = load_plan_file(intent["plan_file"])
+    plan, claimed = load_plan_file_claimed(intent["plan_file"])
     check_plan(plan, cluster, intent["plan_file"])
+    # `run plan` (not a resume, which compares with the digest it recorded) refuses a file
+    # edited since it was made unless --force, and records the override
+    check = intent.pop("check_digest", None)
+    edited = edited_since_made(plan, claimed) if check else None
+    if edited and check != "force":
+        raise UsageError.at(
+            intent["plan_file"],
+            "digest",
+            f"digest mismatch, {edited} (--force runs it anyway, and the run records that)",
+        )
+    if edited:
+        edited = f"{intent['plan_file']}: {edited}"
+        click.echo(f"warning: --force overrides: {edited}", err=True)
+        intent["edited"] = edited
     return plan
 
 
@@ -122,6 +136,11 @@ def _load_secrets(cluster: Cluster) -> Any:
 
 def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
     from lifecycle.cli.context import OPTIONS
+
+    if driver == "sim":  # a bad LIFECYCLE_SIM_* is bad input (exit 2) before a run is recorded
+        from lifecycle.drivers.sim import check_env
+
+        check_env()
     from lifecycle.execution.paths import state_dir as resolve
     from lifecycle.execution.runner import Setup
 
@@ -134,12 +153,23 @@ def _setup(state_dir: str | None, driver: str, **kw: Any) -> Any:
     return Setup(resolve(state_dir), driver, progress=mode, argv=["lifecycle", *sys.argv[1:]], **kw)
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not value < float("inf"):  # NaN passes FloatRange's comparisons
+        raise click.BadParameter(f"{value} is not a finite number", ctx, param)
+    return value
+
+
 RUN_OPTIONS = [
     click.option("--driver", type=click.Choice(DRIVERS), help=DRIVER_HELP),
     click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]"),
     click.option("--events", help="append the event stream to this file (JSON lines)"),
     click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True),
-    click.option("--sim-scale", type=float, help="sim: durations x this [env LIFECYCLE_SIM_SCALE]"),
+    click.option(
+        "--sim-scale",
+        type=click.FloatRange(min=0),
+        callback=_finite,
+        help="sim: durations x this, >= 0 [env LIFECYCLE_SIM_SCALE]",
+    ),
     click.option(
         "--progress/--no-progress",
         default=None,
@@ -220,7 +250,8 @@ def execute_operation(
         "force": bool(force),
         "overridden": preflight_overridden
         + list(intent.get("observed_overridden", []))
-        + [str(v) for v in overridden],
+        + [str(v) for v in overridden]
+        + ([intent["edited"]] if intent.get("edited") else []),  # run plan of an edited file
     }
     with _run_log(log):  # the display prints the run's id, SIMULATED and the log path first
         if engine == "mistral":  # the Mistral backend journals the run the same way
@@ -304,12 +335,23 @@ def run_upgrade(
 @run_group.command("plan")
 @click.argument("plan_file")
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
-@click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="run a plan the safety verifier refuses, or one edited since it was made",
+)
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @with_options(RUN_OPTIONS)
 def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any) -> None:
-    """Run a plan saved with `lifecycle plan ... -f json -o FILE`."""
-    intent = {"operation": "plan-file", "plan_file": str(Path(plan_file).resolve())}
+    """Run a plan saved with `lifecycle plan ... -f json -o FILE`.
+
+    A plan file whose `digest` field is not its content's digest (edited since it was made) is
+    refused as bad input (exit 2: digest mismatch) unless --force, which the run records."""
+    intent = {
+        "operation": "plan-file",
+        "plan_file": str(Path(plan_file).resolve()),
+        "check_digest": "force" if force else "refuse",
+    }
     execute_operation(intent, inventory, force, yes, opts)
 
 
@@ -553,11 +595,11 @@ def abort_cmd(run_id: str, state_dir: str | None, yes: bool) -> None:
         if not yes:
             click.echo(f"run {run_id} ({view.state.value}) leaves the cluster as follows:")
             click.echo(state)
-            click.confirm(
-                "abort it for good (it can never be resumed; `lifecycle pause` keeps it"
-                " resumable)?",
-                abort=True,
-            )
+            if not click.confirm(
+                "abort it for good (it can never be resumed; `lifecycle pause` keeps it resumable)?"
+            ):  # "no" is not an abort of the run: say what was (not) done; exit 130 as documented
+                click.echo(f"abort cancelled: run {run_id} left as it was", err=True)
+                raise click.exceptions.Exit(130)
         click.echo(pause_or_abort(journal, root, run_id, "abort"))
         click.echo("the cluster is left as the journal last knew it:")
         click.echo(describe_left_behind(left_behind(replay(journal, run_id))))

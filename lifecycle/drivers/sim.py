@@ -68,6 +68,28 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
     return tuple(faults)
 
 
+def env_scale(default: float = 0.001) -> float:
+    """LIFECYCLE_SIM_SCALE as a number >= 0 (durations are multiplied by it), else `default`;
+    UsageError (exit 2) for anything else, before a run is recorded (time.sleep refuses < 0)."""
+    text = os.environ.get(ENV_SCALE, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):  # also NaN
+        raise UsageError.at(ENV_SCALE, "", f"a number >= 0, e.g. 0.01 (not {text!r})")
+    return value
+
+
+def check_env() -> None:
+    """Check LIFECYCLE_SIM_SCALE and LIFECYCLE_SIM_FAULTS now (UsageError, exit 2), so that a
+    mistake in either is bad input before a run is recorded, not a run that stops."""
+    env_scale()
+    parse_faults(os.environ.get(ENV_FAULTS, ""))
+
+
 class SimState:
     """The simulated cluster's state file: read once, replaced atomically on every change."""
 
@@ -151,8 +173,9 @@ class SimDriver(Driver):
         from lifecycle.execution.paths import state_dir as default_state_dir
 
         self.state_dir = default_state_dir(state_dir)
-        env_scale = os.environ.get(ENV_SCALE)
-        self.scale = scale if scale is not None else float(env_scale) if env_scale else 0.001
+        self.scale = scale if scale is not None else env_scale()
+        if not 0 <= self.scale < float("inf"):
+            raise UsageError.at("--sim-scale", "", f"a number >= 0 (not {self.scale})")
         self.faults = parse_faults(faults if faults is not None else os.environ.get(ENV_FAULTS, ""))
         self.instances_per_host = instances_per_host
         self._states: dict[str, SimState] = {}

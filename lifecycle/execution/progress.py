@@ -352,17 +352,21 @@ class LiveDisplay:
     """Progress for a terminal: a frame redrawn by rich's refresh thread (so elapsed time and the
     countdown of running steps move while nothing happens), failures printed above it."""
 
-    def __init__(self, tracker: Tracker, console: Console) -> None:
+    def __init__(self, tracker: Tracker, console: Console, simulated: bool = False) -> None:
+        from lifecycle.execution.runlog import LIVE_DISPLAY
+
         self.tracker = tracker
         self.console = console
+        self.simulated = simulated
         self.live = Live(
             get_renderable=self.frame, console=console, refresh_per_second=2, transient=False
         )
         self.live.start()
+        LIVE_DISPLAY.set()  # the run's log records stay off the console meanwhile
 
     def frame(self) -> RenderableType:
         snap = self.tracker.snapshot(time.time())
-        return render_frame(snap)
+        return render_frame(snap, self.simulated)
 
     def emit(self, event: Event) -> None:
         self.tracker.apply(event)
@@ -377,13 +381,18 @@ class LiveDisplay:
             self.console.print(f"[yellow]{event.get('reason')}[/yellow]")
 
     def close(self) -> None:
+        from lifecycle.execution.runlog import LIVE_DISPLAY
+
         self.live.refresh()
         self.live.stop()
+        LIVE_DISPLAY.clear()
 
 
-def render_frame(snap: Snapshot) -> RenderableType:
-    """One frame of the live display."""
+def render_frame(snap: Snapshot, simulated: bool = False) -> RenderableType:
+    """One frame of the live display; a sim run's head says SIMULATED on every frame."""
     head = Text(status_text(snap), style="bold")
+    if simulated:
+        head = Text.assemble(("SIMULATED", "bold reverse"), "   ", head)
     bars = Table.grid(padding=(0, 1))
     for name, done, total in (("all steps", snap.done, snap.total), *snap.phases):
         bar = ProgressBar(total=total, completed=done, width=40)
@@ -461,7 +470,8 @@ def open_display(
         write = partial(console.print, markup=False, highlight=False)
     if view is None or journal is None:
         tracker = Tracker(plan)
-        return FirstLine(_display(mode, tracker, console, out), tracker, driver, write)
+        inner = _display(mode, tracker, console, out, driver == "sim")
+        return FirstLine(inner, tracker, driver, write)
     transitions = journal.run_transitions(view.run.id)
     activity = [t for s in view.steps.values() for t in (s.started, s.ended) if t is not None]
     tracker = Tracker(plan, view, run_clock(transitions, activity))
@@ -470,12 +480,14 @@ def open_display(
     log = view.run.intent.get("log")
     if log:  # where the whole story of this run is kept (lifecycle.execution.runlog)
         write(f"log: {log}")
-    return _display(mode, tracker, console, out)
+    return _display(mode, tracker, console, out, driver == "sim")
 
 
-def _display(mode: str, tracker: Tracker, console: Console, out: IO[str]) -> EventSink:
+def _display(
+    mode: str, tracker: Tracker, console: Console, out: IO[str], simulated: bool = False
+) -> EventSink:
     if mode == "live":
-        return LiveDisplay(tracker, console)
+        return LiveDisplay(tracker, console, simulated)
     return LineDisplay(tracker, out) if mode == "lines" else Quiet()
 
 

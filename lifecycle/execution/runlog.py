@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +17,18 @@ from types import TracebackType
 from lifecycle.execution.events import Event
 
 LOGGER = logging.getLogger("lifecycle.run")
+# set while a live display (lifecycle.execution.progress) redraws the terminal: a log line on the
+# console would be glued onto its frame, so the console leaves the run's records to the log file
+LIVE_DISPLAY = threading.Event()
+
+
+def for_console(record: logging.LogRecord, verbose: bool) -> bool:
+    """Whether the console shows `record`: the run's own records (engine events, the error that
+    stopped a run, which the CLI prints as its `error:` paragraph) go to the run's log file, and
+    to the console only with -v and never while the live display is on; others always."""
+    if record.name != LOGGER.name and not record.name.startswith(LOGGER.name + "."):
+        return True
+    return verbose and not LIVE_DISPLAY.is_set()
 
 
 def run_log_path(state_dir: Path, run_id: str) -> Path:
@@ -59,8 +72,17 @@ class RunLog:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is not None:
-            LOGGER.error("stopped by %s: %s", type(exc).__name__, exc)
+        if exc is not None and self._handler is not None:  # the CLI prints it: the file only
+            record = LOGGER.makeRecord(
+                LOGGER.name,
+                logging.ERROR,
+                __file__,
+                0,
+                "stopped by %s: %s",
+                (type(exc).__name__, exc),
+                None,
+            )
+            self._handler.handle(record)
         if self._handler is not None:
             root = logging.getLogger()
             root.removeHandler(self._handler)

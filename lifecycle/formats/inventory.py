@@ -26,6 +26,7 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -321,7 +322,8 @@ class _Loader:
         return BmcSpec(driver, address, system_id, credentials)
 
     def _nodes_file(self, value: object, roles: dict[str, RoleSpec]) -> list[tuple[str, NodeSpec]]:
-        loaded = self._import("nodes_file", load_nodes_file, value)
+        # its BMC passwords are refused in a readable file when the secrets are loaded
+        loaded = self._import("nodes_file", partial(load_nodes_file, private=False), value)
         out: list[tuple[str, NodeSpec]] = []
         by_profile = {r.profile: r.name for r in roles.values() if r.profile}
         for new in loaded[0] if loaded else ():

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lifecycle.formats.secrets import Secrets
+from lifecycle.formats.secrets import Secrets, check_private
 from lifecycle.formats.yaml_source import Reader, join, load_source
 from lifecycle.model import BmcSpec
 
@@ -133,8 +133,12 @@ class NewNode:
     warnings: tuple[str, ...] = ()  # keys TripleO accepts that lifecycle ignores, and why
 
 
-def load_nodes_file(path: str | Path) -> tuple[tuple[NewNode, ...], Secrets]:
-    """Read and check an instackenv.json or YAML nodes file."""
+def load_nodes_file(path: str | Path, private: bool = True) -> tuple[tuple[NewNode, ...], Secrets]:
+    """Read and check an instackenv.json or YAML nodes file: its servers and their BMC logins.
+
+    Raises InputError (exit 2) for a malformed file, and InventoryError when the file holds BMC
+    passwords and is not mode 0600 (others could read them, as with the secrets file), unless
+    `private` is False (an inventory's nodes_file: its secrets are checked when they are read)."""
     source = load_source(path)
     reader = Reader(source)
     data = source.data
@@ -153,6 +157,8 @@ def load_nodes_file(path: str | Path) -> tuple[tuple[NewNode, ...], Secrets]:
     secrets = Secrets(logins)
     _tripleo_validate(reader, prefix, data, secrets)
     reader.raise_if_any()
+    if private and any(entry.get("password") for entry in logins.values()):
+        check_private(Path(path), str(path), "BMC passwords (pm_password)")
     return tuple(node for _, node in found), secrets
 
 

@@ -6,6 +6,7 @@ suffix is an operator's mistake (exit 2), not a silent SVG under a misleading na
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lifecycle.errors import UsageError
@@ -38,3 +39,19 @@ def page_paths(path: str, names: list[str]) -> list[Path]:
         target.with_name(f"{target.stem}-{index}-{name}{target.suffix}")
         for index, name in enumerate(names, start=1)
     ]
+
+
+def check_writable(path: str, option: str) -> None:
+    """Raise UsageError (exit 2) naming `option` unless a file can be made at `path`: its
+    directory exists and is writable, and `path` is not a directory. Checked before anything is
+    printed, so that a typo does not cost the whole output."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError.at(path, option, "a file name (it is a directory)")
+    if not folder.is_dir():
+        raise UsageError.at(
+            path, option, f"a file in an existing directory ({folder} does not exist)"
+        )
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError.at(path, option, f"a writable file (no write permission in {folder})")

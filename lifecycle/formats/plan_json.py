@@ -409,17 +409,29 @@ def step_from_dict(raw: Any, source: str = "step") -> tuple[Step, float]:
 
 def plan_from_json(text: str, source: str = "plan") -> Plan:
     """A plan from JSON text; InputError (exit 2) names `source`, the line and the field."""
+    return plan_and_claim_from_json(text, source)[0]
+
+
+def plan_and_claim_from_json(text: str, source: str = "plan") -> tuple[Plan, str | None]:
+    """A plan from JSON text and the digest its `digest` field claims (None without one: a
+    hand-written plan). InputError (exit 2) as plan_from_json."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError.at(source, "", f"valid JSON ({exc.msg})", exc.lineno) from exc
     except RecursionError as exc:
         raise InputError.at(source, "", "valid JSON (nested too deeply)") from exc
-    return plan_from_dict(data, source, text)
+    claimed = data.get("digest") if isinstance(data, dict) else None
+    return plan_from_dict(data, source, text), claimed if isinstance(claimed, str) else None
 
 
 def load_plan_file(path: str | Path) -> Plan:
     """The plan in the JSON file at `path` (what `lifecycle plan ... -f json` writes)."""
+    return load_plan_file_claimed(path)[0]
+
+
+def load_plan_file_claimed(path: str | Path) -> tuple[Plan, str | None]:
+    """The plan in the JSON file at `path` and the digest its `digest` field claims."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -427,4 +439,16 @@ def load_plan_file(path: str | Path) -> Plan:
     except (OSError, ValueError) as exc:
         why = getattr(exc, "strerror", None) or exc.__class__.__name__
         raise InputError.at(str(path), "", f"a readable plan JSON file ({why})") from exc
-    return plan_from_json(text, str(path))
+    return plan_and_claim_from_json(text, str(path))
+
+
+def edited_since_made(plan: Plan, claimed: str | None) -> str | None:
+    """What to say about a plan file whose `digest` field is not its content's digest
+    (someone edited the plan after `lifecycle plan` wrote it), else None (also for a file
+    without a digest). The caller names the file."""
+    if claimed is None or claimed == plan.digest:
+        return None
+    return (
+        f"edited since it was made: the digest in the file is {claimed}, its content's is"
+        f" {plan.digest}; the change request's digest no longer identifies this plan"
+    )

@@ -164,14 +164,13 @@ def _nodes_file_secrets(cluster: Cluster, base: Path) -> Secrets:
         return Secrets()
     from lifecycle.formats.nodes_file import load_nodes_file
 
-    logins = load_nodes_file(base / nodes_file)[1]
-    if any(entry.get("password") for _, entry in logins.items()):
-        _check_private(base / nodes_file, nodes_file, "BMC passwords")
-    return logins
+    # load_nodes_file refuses the file when others can read the passwords it holds
+    return load_nodes_file(base / nodes_file)[1]
 
 
-def _check_private(path: Path, shown: str, what: str) -> None:
-    """A file holding `what` must be readable by its owner only, like the secrets file."""
+def check_private(path: Path, shown: str, what: str, instead: str = "") -> None:
+    """A file holding `what` must be readable by its owner only, like the secrets file:
+    InventoryError (exit 2) naming the file, its mode and `chmod 600` (or `instead`)."""
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -181,7 +180,7 @@ def _check_private(path: Path, shown: str, what: str) -> None:
             shown,
             "",
             f"mode 0600, since it holds {what} (it is {oct(mode & 0o777)[2:]:0>4}; run chmod 600"
-            f" {path}, or move the passwords to the secrets file)",
+            f" {path}{instead})",
         )
 
 

@@ -206,8 +206,10 @@ def _build(loader: Any) -> Any:
             if key is None:  # a sequence
                 top.append(value)
             elif key is no_key:
-                if opened is not None or value in top:
-                    raise _NotPlain  # a collection as a key, or a duplicate key
+                if opened is not None or value is None or value in top:
+                    # a collection or null as a key (None marks a sequence in `keys`), or a
+                    # duplicate key: the composer's slower path
+                    raise _NotPlain
                 keys[-1] = value
             else:
                 top[key] = value

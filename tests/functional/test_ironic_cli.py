@@ -37,6 +37,7 @@ def nodes_file(ironic: IronicTestbed, tmp_path_factory: pytest.TempPathFactory) 
     ]  # fmt: skip
     path = tmp_path_factory.mktemp("nodes") / "new-servers.json"
     path.write_text(json.dumps({"nodes": nodes}))
+    path.chmod(0o600)  # it holds BMC passwords: lifecycle refuses it readable by others
     return str(path)
 
 

@@ -120,6 +120,7 @@ def nodes_file(path: Path, ironic: IronicTestbed, passwords: dict[str, str]) -> 
         for m in MACHINES
     ]  # fmt: skip
     path.write_text(json.dumps({"nodes": nodes}, indent=1))
+    path.chmod(0o600)  # it holds BMC passwords: lifecycle refuses it readable by others
     return path
 
 

@@ -85,6 +85,7 @@ def unsafe_plan_file(tmp_path: Path) -> Path:
         if raw["id"] == "upgrade/galera/ctl-1":
             raw["depends_on"] = ["precheck/cluster"]
             raw["start"] = 60.0
+    del data["digest"]  # no stale digest: `run plan` refuses an edited file unless --force
     path = tmp_path / "unsafe.json"
     path.write_text(json.dumps(data))
     assert plan_from_json(path.read_text()).digest != plan.digest
@@ -136,6 +137,7 @@ def test_a_saved_plan_for_another_inventory_is_refused(state, capsys):
     plan = plan_upgrade(load_inventory(DEMO), UpgradeIntent("ussuri"))
     data = plan_to_dict(plan)
     data["inventory_digest"] = "sha256:" + "0" * 64
+    del data["digest"]  # no stale digest: `run plan` refuses an edited file unless --force
     path = state / "stale.json"
     path.write_text(json.dumps(data))
     code, _, err = cli(

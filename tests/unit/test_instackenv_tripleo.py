@@ -52,6 +52,7 @@ NODES = [
 def _write(tmp_path: Path, nodes: list[dict[str, Any]]) -> Path:
     path = tmp_path / "instackenv.json"
     path.write_text(json.dumps({"nodes": nodes}, indent=1))
+    path.chmod(0o600)  # it holds BMC passwords: lifecycle refuses it readable by others
     return path
 
 

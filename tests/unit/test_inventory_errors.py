@@ -409,7 +409,7 @@ def test_the_base_inventory_is_valid(tmp_path: Path, capsys: pytest.CaptureFixtu
     # valid, and what an upgrade would meet is said: one controller, a one-host aggregate
     assert "refusal: galera: one member (ctl-0)" in out
     assert "refusal: aggregate hdd: live-migrate has no target" in out
-    assert "ok: 3 warning(s)" in out
+    assert "ok: 0 warning(s), 3 refusal(s) (plan and run refuse them unless --force)" in out
 
 
 def test_there_are_many_kinds_of_broken_input() -> None:

@@ -13,6 +13,7 @@ LAB = ROOT / "inventories" / "lab"
 
 def test_scale_out_runs_on_the_sim_driver_and_keeps_passwords_out(tmp_path, capsys) -> None:
     state = tmp_path / "state"
+    (LAB / "new-servers.json").chmod(0o600)  # git does not keep the mode; it holds BMC passwords
     args = [
         "run",
         "scale-out",

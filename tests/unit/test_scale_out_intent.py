@@ -37,6 +37,7 @@ NODES = """\
 def intent(tmp_path: Path) -> dict[str, str]:
     path = tmp_path / "new-servers.yaml"
     path.write_text(NODES)
+    path.chmod(0o600)  # it holds BMC passwords: lifecycle refuses it readable by others
     return {"operation": "scale-out", "nodes_file": str(path), "image": "http://x/boot.iso"}
 
 

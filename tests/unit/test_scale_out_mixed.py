@@ -33,6 +33,7 @@ def _lab(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "inventories" / "lab", lab)
     (lab / "secrets.yaml").chmod(0o600)
     (tmp_path / "nodes.yaml").write_text(NODES)
+    (tmp_path / "nodes.yaml").chmod(0o600)  # it holds BMC passwords
     return lab
 
 
