@@ -29,14 +29,16 @@ def emit_plan(
     output: str | None,
     force: bool,
     start: str | None = None,
+    initial: dict[str, str] | None = None,
 ) -> None:
-    """Verify, then print or write the plan; an unsafe plan needs --force, which is reported."""
+    """Verify, then print or write the plan; an unsafe plan needs --force, which is reported.
+    `initial`: instance -> release where the plan starts past the inventory (recorded state)."""
     from lifecycle.formats.plan_json import plan_to_json
     from lifecycle.planning.render import render_tree
     from lifecycle.planning.verifier import check_safe
 
     when = _gantt_inputs(gantt, start)  # a bad file name or time fails before anything is printed
-    overridden = check_safe(plan, cluster, force=force)  # type: ignore[arg-type]
+    overridden = check_safe(plan, cluster, force=force, initial=initial)  # type: ignore[arg-type]
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     text = plan_to_json(plan) + "\n" if fmt == "json" else render_tree(plan)
@@ -103,25 +105,41 @@ def plan_group() -> None:
 @click.option(
     "--ceph-to", "ceph_target", shell_complete=complete_ceph_release, help="Ceph release too"
 )
+@click.option(
+    "--state-dir", help="where journals and recorded states live [env LIFECYCLE_STATE_DIR]"
+)
 @_with_common
 def plan_upgrade_cmd(
     inventory: str,
     target: str,
     ceph_target: str | None,
+    state_dir: str | None,
     fmt: str,
     gantt: str | None,
     start: str | None,
     output: str | None,
     force: bool,
 ) -> None:
-    """Plan a rolling upgrade of the cluster to a release (several hops if needed)."""
+    """Plan a rolling upgrade of the cluster to a release (several hops if needed).
+
+    Work a previous run recorded as done (the cluster's recorded state in the state directory)
+    is not planned again: after an aborted run this plans only what is left; after a finished
+    one it says there is nothing to do."""
+    from lifecycle.cli import recorded_out
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
     cluster = load_inventory(inventory)
     announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
-    plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target))
-    emit_plan(plan, cluster, fmt, gantt, output, force, start)
+    full = plan_upgrade(cluster, UpgradeIntent(target, ceph_target))
+    in_place = recorded_out.in_place_intent(state_dir, cluster)
+    plan = recorded_out.what_is_left(full, in_place)
+    if plan is None:
+        click.echo(recorded_out.nothing_to_do(str(full.target), in_place or {}))
+        return
+    recorded_out.announce_left(full, plan, in_place)
+    initial = recorded_out.initial(in_place)
+    emit_plan(plan, cluster, fmt, gantt, output, force, start, initial)
 
 
 @plan_group.command("scale-out")

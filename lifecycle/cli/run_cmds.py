@@ -13,7 +13,7 @@ import click
 from lifecycle.cli.complete import complete_ceph_release, complete_release, complete_run
 from lifecycle.cli.output import Column, emit_list, output_options
 from lifecycle.cli.preflight_out import announce
-from lifecycle.errors import ResumeRefused, UsageError
+from lifecycle.errors import LifecycleError, ResumeRefused, UsageError
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
 
@@ -45,9 +45,16 @@ def choose_driver(given: str | None, cluster: Cluster) -> str:
 
 
 def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
+    """The upgrade plan, less what the intent's `in_place` (the recorded state when the run
+    started) says is done; NothingToDo when that is everything."""
+    from lifecycle.cli.recorded_out import IN_PLACE, NothingToDo, nothing_to_do, what_is_left
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
-    return plan_upgrade(cluster, UpgradeIntent(intent["target"], intent.get("ceph_target")))
+    plan = plan_upgrade(cluster, UpgradeIntent(intent["target"], intent.get("ceph_target")))
+    left = what_is_left(plan, intent.get(IN_PLACE))
+    if left is None:
+        raise NothingToDo(nothing_to_do(str(plan.target), intent[IN_PLACE]))
+    return left
 
 
 def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
@@ -145,6 +152,17 @@ RUN_OPTIONS = [
 ]
 
 
+def refuse_unfinished(state_dir: str | None, cluster: str) -> None:
+    """Exit 4 while the cluster has a running, interrupted, paused or needs-operator run, naming
+    it and saying `lifecycle resume RUN` or `lifecycle abort RUN`. No flag bypasses this, not
+    even --force (which overrides safety rules, recorded): two runs on one cluster would each
+    plan from a state the other is changing."""
+    from lifecycle.execution.liveness import refuse_unfinished as refuse
+    from lifecycle.execution.paths import state_dir as resolve
+
+    refuse(resolve(state_dir), cluster)
+
+
 def with_options(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
     def wrap(func: Any) -> Any:
         for option in reversed(options):
@@ -159,11 +177,22 @@ def execute_operation(
 ) -> None:
     """Plan `intent["operation"]` with its PLANNERS entry, prove it safe, run it and report.
     Other command families (scale-out) call this with their own intent and RUN_OPTIONS."""
+    from lifecycle.cli import recorded_out
     from lifecycle.execution.runner import launch
     from lifecycle.planning.verifier import check_safe
 
     inventory_cluster = _load_cluster(inventory)
-    plan = PLANNERS[intent["operation"]](inventory_cluster, intent)
+    refuse_unfinished(opts.get("state_dir"), inventory_cluster.name)
+    if intent["operation"] == "upgrade":  # plan only what the recorded state says is left
+        intent[recorded_out.IN_PLACE] = recorded_out.in_place_intent(
+            opts.get("state_dir"), inventory_cluster
+        )
+    try:
+        plan = PLANNERS[intent["operation"]](inventory_cluster, intent)
+    except recorded_out.NothingToDo as done:
+        click.echo(str(done))
+        return
+    initial = recorded_out.initial(intent.get(recorded_out.IN_PLACE))
     cluster = _run_cluster(inventory_cluster, intent)
     if plan.cluster != cluster.name:
         raise UsageError.at(inventory, "cluster", f"the plan's cluster {plan.cluster!r}")
@@ -178,7 +207,7 @@ def execute_operation(
     driver = opts["driver"] = choose_driver(opts.get("driver"), inventory_cluster)
     ceph = any(key == "ceph_to" for key, _ in plan.extra)
     preflight_overridden = announce(cluster, plan.operation, force, ceph=ceph)
-    overridden = check_safe(plan, cluster, force=force)
+    overridden = check_safe(plan, cluster, force=force, initial=initial)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     if not yes:
@@ -251,7 +280,15 @@ def _finish(view: Any, journal: Any = None) -> None:
 
 @click.group("run")
 def run_group() -> None:
-    """Plan and run an operation on a cluster (journaled, resumable)."""
+    """Plan and run an operation on a cluster (journaled, resumable).
+
+    One run per cluster: a new run is refused (exit 4) while another run of the cluster is
+    running, interrupted (its process died), paused or needs the operator; the message names it:
+    `lifecycle resume RUN` finishes it, `lifecycle abort RUN` gives it up. --force does not
+    bypass this (it only overrides safety rules), and no other flag does.
+
+    An upgrade plans only what is left: work the cluster's recorded state (written after every
+    run, in the state directory) says is done is not planned again."""
 
 
 @run_group.command("upgrade")
@@ -414,6 +451,7 @@ RUN_COLUMNS = (
 
 def run_rows(root: Path) -> list[dict[str, Any]]:
     """One row per run under `root`, by start time, with the keys of RUN_COLUMNS."""
+    from lifecycle.execution.liveness import shown_state
     from lifecycle.execution.replay import replay
     from lifecycle.execution.report import is_simulated, iso
     from lifecycle.execution.run_index import all_runs
@@ -438,7 +476,7 @@ def run_rows(root: Path) -> list[dict[str, Any]]:
                     "to": view.plan.target,
                     "driver": record.intent.get("driver"),
                     "simulated": is_simulated(record.intent),
-                    "state": view.state.value,
+                    "state": shown_state(root, record.cluster, record.id, view.state),
                     "done": done,
                     "steps": len(view.steps),
                 }
@@ -479,14 +517,22 @@ def runs_show(run_id: str, state_dir: str | None, fmt: str, columns_: tuple[str,
     """One run: state, start and end, the log, every step's state and times, the error and log
     of each failed step, the audit trail (who ran what)."""
     from lifecycle.cli.output import emit_show
+    from lifecycle.execution.liveness import INTERRUPTED, shown_state
     from lifecycle.execution.replay import replay
     from lifecycle.execution.report import render, report
 
-    _, run_id, journal = _locate(state_dir, run_id)
+    root, run_id, journal = _locate(state_dir, run_id)
     try:
-        data = report(replay(journal, run_id), journal)
+        view = replay(journal, run_id)
+        data = report(view, journal)
     finally:
         journal.close()
+    data["state"] = shown_state(root, view.run.cluster, run_id, view.state)
+    if data["state"] == INTERRUPTED:
+        data["reason"] = (
+            "the process running it is gone (killed, or its host rebooted): `lifecycle resume"
+            f" {run_id}` continues it, `lifecycle abort {run_id}` gives it up"
+        )
     if fmt.lower() == "text":
         if columns_:
             raise UsageError.at("command line", "-c/--column", "-f table|json|yaml|value|csv")
@@ -514,31 +560,50 @@ def pause_cmd(run_id: str, state_dir: str | None) -> None:
 @STATE_DIR
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 def abort_cmd(run_id: str, state_dir: str | None, yes: bool) -> None:
-    """Abort a run: a live one stops at its next safe point; it can never be resumed. Says what
-    state the cluster is left in, as far as the journal knows."""
+    """Abort a run: a live one stops at its next safe point; an interrupted one (its process
+    died) is marked aborted at once; it can never be resumed. Says what state the cluster is
+    left in (releases, hosts disabled, Ceph flags set, as recorded) and what to run next."""
     from lifecycle.execution.replay import replay
     from lifecycle.execution.runner import pause_or_abort
-    from lifecycle.execution.runs import describe_left_behind, left_behind
 
     root, run_id, journal = _locate(state_dir, run_id)
     try:
         view = replay(journal, run_id)
         if view.state.final:
             raise ResumeRefused(f"run {run_id} is already {view.state.value}; nothing to abort")
-        state = describe_left_behind(left_behind(view))
         if not yes:
             click.echo(f"run {run_id} ({view.state.value}) leaves the cluster as follows:")
-            click.echo(state)
+            click.echo(_left_behind_text(root, view))
             click.confirm(
                 "abort it for good (it can never be resumed; `lifecycle pause` keeps it"
                 " resumable)?",
                 abort=True,
             )
-        click.echo(pause_or_abort(journal, root, run_id, "abort"))
-        click.echo("the cluster is left as the journal last knew it:")
-        click.echo(describe_left_behind(left_behind(replay(journal, run_id))))
+        said = pause_or_abort(journal, root, run_id, "abort")
+        click.echo(said)
+        after = replay(journal, run_id)
+        if after.state.final:
+            click.echo("the cluster is left as the journal last knew it:")
+        else:  # a live run stops at its next safe point and records its state then
+            click.echo("until it stops, the cluster is as the journal knows it now:")
+        click.echo(_left_behind_text(root, after))
     finally:
         journal.close()
+
+
+def _left_behind_text(root: Path, view: Any) -> str:
+    """The journal's summary of a stopped run (steps, releases per service) and the recorded
+    state it leaves (hosts disabled, Ceph flags set) with what to run next."""
+    from lifecycle.cli.recorded_out import describe_recorded
+    from lifecycle.execution.recorded_state import preview
+    from lifecycle.execution.runs import describe_left_behind, left_behind
+
+    text = describe_left_behind(left_behind(view))
+    try:
+        record = preview(root, view)
+    except LifecycleError as exc:  # a damaged state file must not keep an abort from working
+        return f"{text}\n  recorded state: unreadable ({exc})"
+    return text + "\n" + describe_recorded(record, view.run.intent.get("inventory"))
 
 
 COMMANDS: list[click.Command] = [run_group, resume_cmd, runs_group, pause_cmd, abort_cmd]

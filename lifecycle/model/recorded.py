@@ -76,7 +76,9 @@ class RecordedState:
             added=tuple(map(str, data.get("added", ()))),
             flags=tuple(map(str, data.get("flags", ()))),
             disabled=tuple(map(str, data.get("disabled", ()))),
-            contracted=tuple(sorted((str(k), str(v)) for k, v in data.get("contracted", {}).items())),
+            contracted=tuple(
+                sorted((str(k), str(v)) for k, v in data.get("contracted", {}).items())
+            ),
             previous_run=data.get("previous_run"),
         )
 

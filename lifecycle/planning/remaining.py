@@ -23,8 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from lifecycle.catalog import Catalog
+from lifecycle.model.cluster import Cluster
+from lifecycle.model.recorded import RecordedState, instances_at
 from lifecycle.planning import actions as act
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.scheduler import build_plan
@@ -39,6 +42,28 @@ class InPlace:
     disabled: frozenset[str] = frozenset()
     flags: frozenset[str] = frozenset()
     contracted: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (a run's intent keeps it, so that resume plans the same plan)."""
+        return {
+            "at": dict(sorted(self.at.items())),
+            "disabled": sorted(self.disabled),
+            "flags": sorted(self.flags),
+            "contracted": dict(sorted(self.contracted.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InPlace:
+        return cls(
+            at={str(k): str(v) for k, v in dict(data.get("at") or {}).items()},
+            disabled=frozenset(map(str, data.get("disabled") or ())),
+            flags=frozenset(map(str, data.get("flags") or ())),
+            contracted={str(k): str(v) for k, v in dict(data.get("contracted") or {}).items()},
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.at or self.disabled or self.flags or self.contracted)
 
 
 _FRAME = (act.PRECHECK, act.POSTCHECK)
@@ -221,4 +246,34 @@ def remaining(plan: Plan, done: InPlace, catalog: Catalog) -> Plan | None:
         target=plan.target,
         inventory_digest=plan.inventory_digest,
         extra=plan.extra,
+    )
+
+
+def ahead_of_inventory(at: Mapping[str, str], cluster: Cluster, catalog: Catalog) -> dict[str, str]:
+    """The instances of `cluster` that `at` puts past the inventory's release (OpenStack
+    `release`, Ceph `ceph_release`): what a plan from the inventory would do again."""
+    index = _Index(catalog)
+    out: dict[str, str] = {}
+    for service, nodes in cluster.members.items():
+        spec = catalog.services.get(service)
+        start = cluster.ceph_release if spec is not None and spec.ceph else cluster.release
+        for node in nodes:
+            text = f"{service}@{node}"
+            have = at.get(text)
+            if have is None or start is None:
+                continue
+            a, b = index.rank(service, have), index.rank(service, start)
+            if a is not None and b is not None and a > b:
+                out[text] = have
+    return out
+
+
+def recorded_in_place(record: RecordedState, cluster: Cluster, catalog: Catalog) -> InPlace:
+    """The hook from the recorded state to `remaining` (an observed state maps the same way:
+    instance -> release, hosts disabled, flags set)."""
+    return InPlace(
+        at=ahead_of_inventory(instances_at(record), cluster, catalog),
+        disabled=frozenset(record.disabled),
+        flags=frozenset(record.flags),
+        contracted=dict(record.contracted),
     )
