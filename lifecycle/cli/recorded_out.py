@@ -177,3 +177,45 @@ def describe_recorded(record: RecordedState, inventory: str | None) -> str:
         )
     lines.append("  next: " + "\n        ".join(nexts))
     return "\n".join(lines)
+
+
+# --- scale-out -----------------------------------------------------------------------------------
+
+
+def inventory_change(
+    inventory: Cluster, grown: Cluster, run_id: str, state_dir: Path, update: bool
+) -> None:
+    """After a scale-out run: the nodes it deployed that the inventory lacks, as the `nodes:`
+    entries to add (printed), or written into cluster.yaml with --update-inventory (the old
+    file kept as cluster.yaml.bak-<run>)."""
+    from lifecycle.execution.recorded_state import load_record
+    from lifecycle.formats.inventory_update import add_nodes, entries_text
+
+    record = load_record(state_dir, inventory.name)
+    deployed = set(record.added) if record is not None and record.run == run_id else set()
+    listed = {n.name for n in inventory.nodes}
+    new = [n for n in grown.nodes if n.name in deployed and n.name not in listed]
+    if not new:
+        return
+    path = Path(inventory.source) if inventory.source else None
+    if update and path is not None and path.suffix in (".yaml", ".yml"):
+        backup = add_nodes(path, new, run_id)
+        names = ", ".join(n.name for n in new)
+        click.echo(
+            f"inventory updated: {len(new)} node(s) added to {path} ({names});"
+            f" the old file is {backup}"
+        )
+        click.echo(_LOGINS)
+        return
+    click.echo(
+        f"the inventory lacks the {len(new)} node(s) this run deployed: add under `nodes:` in"
+        f" {path or 'cluster.yaml'} (or run with --update-inventory):"
+    )
+    click.echo(entries_text(new), nl=False)
+    click.echo(_LOGINS)
+
+
+_LOGINS = (
+    "note: their BMC logins are in the nodes file, not in secrets.yaml: to let lifecycle reach"
+    " their BMCs later, add each login to secrets.yaml and `credentials: NAME` to the node's `bmc`"
+)

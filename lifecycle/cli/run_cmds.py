@@ -173,7 +173,12 @@ def with_options(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
 
 
 def execute_operation(
-    intent: dict[str, Any], inventory: str, force: bool, yes: bool, opts: dict[str, Any]
+    intent: dict[str, Any],
+    inventory: str,
+    force: bool,
+    yes: bool,
+    opts: dict[str, Any],
+    update_inventory: bool = False,
 ) -> None:
     """Plan `intent["operation"]` with its PLANNERS entry, prove it safe, run it and report.
     Other command families (scale-out) call this with their own intent and RUN_OPTIONS."""
@@ -244,6 +249,10 @@ def execute_operation(
             view = launch_from_cli(setup, cluster, plan, intent, overrides, mistral_url)
         else:
             view = launch(setup, cluster, plan, intent, overrides, run_id=run_id)
+    if intent["operation"] == "scale-out":
+        recorded_out.inventory_change(
+            inventory_cluster, cluster, view.run.id, setup.state_dir, update_inventory
+        )
     _finish(view)
 
 
@@ -331,6 +340,12 @@ def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any
 @click.option("--nodes", "nodes_file", required=True, help="new servers: instackenv.json or YAML")
 @click.option("--profiles", "profiles_dir", help="hardware profiles directory")
 @click.option("--image", help="image to deploy on the new servers")
+@click.option(
+    "--update-inventory",
+    is_flag=True,
+    help="write the deployed servers into cluster.yaml's `nodes:` (comments and layout kept;"
+    " the old file kept as cluster.yaml.bak-RUN); without it, the entries to add are printed",
+)
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @with_options(RUN_OPTIONS)
@@ -339,18 +354,20 @@ def run_scale_out(
     nodes_file: str,
     profiles_dir: str | None,
     image: str | None,
+    update_inventory: bool,
     force: bool,
     yes: bool,
     **opts: Any,
 ) -> None:
-    """Add new servers: enroll, inspect, match profiles, deploy, join their aggregate."""
+    """Add new servers: enroll, inspect, match profiles, deploy, join their aggregate. Then
+    print the inventory's new `nodes:` entries, or write them with --update-inventory."""
     intent = {
         "operation": "scale-out",
         "nodes_file": str(Path(nodes_file).resolve()),
         "profiles": str(Path(profiles_dir).resolve()) if profiles_dir else None,
         "image": image,
     }
-    execute_operation(intent, inventory, force, yes, opts)
+    execute_operation(intent, inventory, force, yes, opts, update_inventory)
 
 
 RUN_ID = click.argument("run_id", metavar="RUN", shell_complete=complete_run)
