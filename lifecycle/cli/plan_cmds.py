@@ -135,7 +135,7 @@ def plan_upgrade_cmd(
     in_place = recorded_out.in_place_intent(state_dir, cluster)
     plan = recorded_out.what_is_left(full, in_place)
     if plan is None:
-        click.echo(recorded_out.nothing_to_do(str(full.target), in_place or {}))
+        click.echo(recorded_out.nothing_to_do(full, in_place or {}))
         return
     recorded_out.announce_left(full, plan, in_place)
     initial = recorded_out.initial(in_place)

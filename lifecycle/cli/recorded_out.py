@@ -64,9 +64,13 @@ def initial(in_place: dict[str, Any] | None) -> dict[str, str] | None:
     return dict(in_place.get("at") or {}) if in_place else None
 
 
-def nothing_to_do(target: str, in_place: dict[str, Any]) -> str:
+def nothing_to_do(plan: Plan, in_place: dict[str, Any]) -> str:
+    """What `plan`/`run upgrade` say when the recorded state already has everything done."""
+    ceph = dict(plan.extra).get("ceph_to")
+    also = f" (Ceph daemons at {ceph})" if ceph else ""
     return (
-        f"nothing to do: every instance is at {target} (recorded by run {in_place['run']});"
+        f"nothing to do: every instance is at {plan.target}{also} (recorded by run"
+        f" {in_place['run']});"
         " the inventory still says otherwise: edit its `release:` (see `lifecycle validate`)"
     )
 

@@ -53,7 +53,7 @@ def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     plan = plan_upgrade(cluster, UpgradeIntent(intent["target"], intent.get("ceph_target")))
     left = what_is_left(plan, intent.get(IN_PLACE))
     if left is None:
-        raise NothingToDo(nothing_to_do(str(plan.target), intent[IN_PLACE]))
+        raise NothingToDo(nothing_to_do(plan, intent[IN_PLACE]))
     return left
 
 
