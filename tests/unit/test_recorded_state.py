@@ -167,8 +167,8 @@ def test_scale_out_writes_the_new_nodes_into_the_inventory_keeping_comments(tmp_
     assert "add under `nodes:`" in out and "- name: cmp-hdd-12" in out
     assert (lab / "cluster.yaml").read_text() == original  # printed only
 
-    code, out, err = cli(capsys, *args, "--update-inventory")
-    # the servers are in the inventory's cluster now only if it was rewritten
+    code, out, _ = cli(capsys, *args, "--update-inventory")
+    assert code == 0 and "inventory updated: 3 node(s) added" in out
     text = (lab / "cluster.yaml").read_text()
     backups = list(lab.glob("cluster.yaml.bak-*"))
     assert len(backups) == 1 and backups[0].read_text() == original
@@ -270,7 +270,7 @@ def test_an_abort_anywhere_then_what_is_left_upgrades_each_instance_once(
     assert code == 4
     monkeypatch.delenv("LIFECYCLE_SIM_FAULTS")
     assert cli(capsys, "abort", "-y", all_runs(root)[-1].record.id)[0] == 0
-    code, out, err = upgrade(capsys, *extra)
+    code, _, err = upgrade(capsys, *extra)
     assert code == 0, err
     assert set(upgraded_by_runs(root).values()) == {1}
     assert len(upgraded_by_runs(root)) == len(_left_at(_DEMO_PLAN, set(_DEMO_PLAN.by_id)))
