@@ -266,7 +266,7 @@ def test_an_abort_anywhere_then_what_is_left_upgrades_each_instance_once(
     monkeypatch.setenv("LIFECYCLE_JOURNAL_SYNC", "NORMAL")
     monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", f"fail:{stop_at}:99")
     extra = ("--ceph-to", "octopus", "--concurrency", concurrency)
-    code, out, _ = upgrade(capsys, *extra)
+    code, _, _ = upgrade(capsys, *extra)
     assert code == 4
     monkeypatch.delenv("LIFECYCLE_SIM_FAULTS")
     assert cli(capsys, "abort", "-y", all_runs(root)[-1].record.id)[0] == 0
