@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lifecycle.errors import RunLocked
+from lifecycle.execution.journal import Journal
 from lifecycle.execution.lock import holder
 from lifecycle.execution.paths import journal_path, lock_path
 from lifecycle.execution.states import RunState
@@ -28,33 +29,43 @@ def shown_state(root: Path, cluster: str, run_id: str, state: RunState) -> str:
     return state.value
 
 
-def unfinished_runs(root: Path, cluster: str) -> list[tuple[str, str]]:
-    """(run id, shown state) of every unfinished run of `cluster`, oldest first."""
+def unfinished_runs(
+    root: Path, cluster: str, journal: Journal | None = None
+) -> list[tuple[str, str]]:
+    """(run id, shown state) of every unfinished run of `cluster`, oldest first. Pass the
+    process's open `journal` when it has one: opening a second connection to the same SQLite
+    file and closing it drops the first one's POSIX locks (a close(2) drops them all)."""
     from lifecycle.execution.sqlite_journal import SqliteJournal
 
+    if journal is not None:
+        return _unfinished(root, cluster, journal)
     path = journal_path(root, cluster)
     if not path.exists():
         return []
-    journal = SqliteJournal(path)
+    mine = SqliteJournal(path)
     try:
-        out = []
-        for record in sorted(journal.runs(), key=lambda r: (r.created, r.id)):
-            transitions = journal.run_transitions(record.id)
-            state = transitions[-1].state if transitions else RunState.RUNNING
-            shown = shown_state(root, cluster, record.id, state)
-            if shown in UNFINISHED:
-                out.append((record.id, shown))
-        return out
+        return _unfinished(root, cluster, mine)
     finally:
-        journal.close()
+        mine.close()
 
 
-def refuse_unfinished(root: Path, cluster: str) -> None:
+def _unfinished(root: Path, cluster: str, journal: Journal) -> list[tuple[str, str]]:
+    out = []
+    for record in sorted(journal.runs(), key=lambda r: (r.created, r.id)):
+        transitions = journal.run_transitions(record.id)
+        state = transitions[-1].state if transitions else RunState.RUNNING
+        shown = shown_state(root, cluster, record.id, state)
+        if shown in UNFINISHED:
+            out.append((record.id, shown))
+    return out
+
+
+def refuse_unfinished(root: Path, cluster: str, journal: Journal | None = None) -> None:
     """RunLocked (exit 4) naming the unfinished run(s) of `cluster` and what to do with each."""
-    found = unfinished_runs(root, cluster)
+    found = unfinished_runs(root, cluster, journal)
     if not found:
         return
-    lines = [f"cluster {cluster} has an unfinished run; a new run would start beside it:"]
+    lines = [f"cluster {cluster} is busy: a new run would start beside its unfinished run:"]
     for run_id, state in found:
         if state == "running":
             todo = f"wait for it, `lifecycle pause {run_id}` or `lifecycle abort {run_id}`"

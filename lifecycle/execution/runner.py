@@ -81,7 +81,7 @@ def launch(
         with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
             from lifecycle.execution.liveness import refuse_unfinished
 
-            refuse_unfinished(setup.state_dir, cluster.name)  # under the lock: no race
+            refuse_unfinished(setup.state_dir, cluster.name, journal)  # under the lock: no race
             view = start_run(journal, plan, cluster, intent, run_id)
             record_audit(journal, run_id, overrides, setup.argv, _redactor(setup))
             return _drive(setup, journal, view, cluster, plan)
