@@ -75,15 +75,19 @@ def nothing_to_do(plan: Plan, in_place: dict[str, Any]) -> str:
     )
 
 
-def announce_left(full: Plan, left: Plan, in_place: dict[str, Any] | None) -> None:
-    """Say on stderr that the plan skips work a recorded run did."""
-    if not in_place or len(left.steps) == len(full.steps):
+def announce_left(full: Plan | None, left: Plan, in_place: dict[str, Any] | None) -> None:
+    """Say on stderr that the plan skips work a recorded run did (`full`: the whole plan, when
+    known, to say how much is left)."""
+    if not in_place or (full is not None and len(left.steps) == len(full.steps)):
         return
     at = Counter((in_place.get("at") or {}).values())
+    if full is None and not at:
+        return
     where = ", ".join(f"{n} at {r}" for r, n in sorted(at.items())) or "none"
+    of = f" of {len(full.steps)}" if full is not None else ""
     click.echo(
         f"planning from the recorded state of run {in_place['run']}: instances already upgraded:"
-        f" {where}; {len(left.steps)} of {len(full.steps)} steps left",
+        f" {where}; {len(left.steps)}{of} steps left",
         err=True,
     )
 
@@ -155,8 +159,11 @@ def _left_open(record: RecordedState) -> list[str]:
 # --- abort ---------------------------------------------------------------------------------------
 
 
-def describe_recorded(record: RecordedState, inventory: str | None) -> str:
-    """The recorded state after a stopped run, and what to run next."""
+def describe_recorded(
+    record: RecordedState, inventory: str | None, intent: dict[str, Any] | None = None
+) -> str:
+    """The recorded state after a stopped run, and what to run next (`intent`: the stopped run's,
+    to repeat its target)."""
     from lifecycle.model.recorded import releases_of
 
     lines = ["  recorded state (" + f"{record.cluster}.state.json, version {record.version}):"]
@@ -166,8 +173,12 @@ def describe_recorded(record: RecordedState, inventory: str | None) -> str:
     lines.append("    hosts disabled: " + (", ".join(record.disabled) or "none"))
     lines.append("    Ceph flags set: " + (", ".join(record.flags) or "none"))
     inv = f"-i {inventory}" if inventory else "-i INVENTORY"
+    intent = intent or {}
+    to = f"--to {intent.get('target') or 'TARGET'}"
+    if intent.get("ceph_target"):
+        to += f" --ceph-to {intent['ceph_target']}"
     nexts = [
-        f"`lifecycle plan upgrade {inv} --to TARGET` plans only what is left (it re-enables the"
+        f"`lifecycle plan upgrade {inv} {to}` plans only what is left (it re-enables the"
         " hosts and unsets the flags above); `lifecycle run upgrade` runs it"
     ]
     if record.disabled:

@@ -198,6 +198,7 @@ def execute_operation(
         click.echo(str(done))
         return
     initial = recorded_out.initial(intent.get(recorded_out.IN_PLACE))
+    recorded_out.announce_left(None, plan, intent.get(recorded_out.IN_PLACE))
     cluster = _run_cluster(inventory_cluster, intent)
     if plan.cluster != cluster.name:
         raise UsageError.at(inventory, "cluster", f"the plan's cluster {plan.cluster!r}")
@@ -253,7 +254,7 @@ def execute_operation(
         recorded_out.inventory_change(
             inventory_cluster, cluster, view.run.id, setup.state_dir, update_inventory
         )
-    _finish(view)
+    _finish(view, state_dir=setup.state_dir)
 
 
 def _log_path(setup: Any, run_id: str) -> Path:
@@ -268,11 +269,13 @@ def _run_log(path: Path) -> Any:
     return RunLog(path)
 
 
-def _finish(view: Any, journal: Any = None) -> None:
+def _finish(view: Any, journal: Any = None, state_dir: Path | None = None) -> None:
     """Print the final report (its last line says SIMULATED for a sim run); exit 4 unless the
-    run succeeded. A run stopped by Ctrl-C twice leaves now, without waiting for the driver
-    calls it abandoned (their threads cannot be stopped; the journal has been written)."""
-    from lifecycle.errors import RunInterrupted
+    run succeeded. An aborted or failed run's report ends with the recorded state it left (hosts
+    disabled, flags set) and what to run next. A run stopped by Ctrl-C twice leaves now, without
+    waiting for the driver calls it abandoned (their threads cannot be stopped; the journal has
+    been written)."""
+    from lifecycle.errors import RunInterrupted, RunStopped
     from lifecycle.execution.runner import conclude
 
     try:
@@ -282,6 +285,29 @@ def _finish(view: Any, journal: Any = None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(exc.exit_code)
+    except RunStopped as exc:
+        left = _recorded_after(view, state_dir)
+        if left:
+            raise RunStopped(f"{exc}\n{left}") from None
+        raise
+
+
+def _recorded_after(view: Any, state_dir: Path | None) -> str:
+    """The recorded state an aborted or failed run left, as `abort` says it; "" otherwise."""
+    from lifecycle.execution.states import RunState
+
+    if state_dir is None or view.state not in (RunState.ABORTED, RunState.FAILED):
+        return ""
+    from lifecycle.cli.recorded_out import describe_recorded
+    from lifecycle.execution.recorded_state import load_record
+
+    try:
+        record = load_record(state_dir, view.run.cluster)
+    except LifecycleError:
+        return ""
+    if record is None or record.run != view.run.id:
+        return ""
+    return describe_recorded(record, view.run.intent.get("inventory"), view.run.intent)
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -431,7 +457,7 @@ def resume_cmd(
         setup = _setup(str(root), driver, secrets=secrets, **opts)
         with _run_log(log):
             view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
-        _finish(view, journal)
+        _finish(view, journal, root)
     finally:
         journal.close()
 
@@ -620,7 +646,8 @@ def _left_behind_text(root: Path, view: Any) -> str:
         record = preview(root, view)
     except LifecycleError as exc:  # a damaged state file must not keep an abort from working
         return f"{text}\n  recorded state: unreadable ({exc})"
-    return text + "\n" + describe_recorded(record, view.run.intent.get("inventory"))
+    intent = view.run.intent
+    return text + "\n" + describe_recorded(record, intent.get("inventory"), intent)
 
 
 COMMANDS: list[click.Command] = [run_group, resume_cmd, runs_group, pause_cmd, abort_cmd]
