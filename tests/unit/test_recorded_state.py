@@ -117,9 +117,11 @@ def test_a_finished_upgrade_is_recorded_and_not_planned_again(state, capsys):
 def test_an_aborted_upgrade_is_finished_by_a_plan_of_what_is_left(state, capsys, monkeypatch):
     # every attempt of the second HDD batch's upgrade fails: the host stays disabled
     monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "fail:upgrade/hdd/batch-2:99")
-    code, out, _ = upgrade(capsys, "--ceph-to", "octopus")
+    code, _, err = upgrade(capsys, "--ceph-to", "octopus")
     assert code == 4
     first = all_runs(state)[-1].record.id
+    # the failed run's own report ends with what it left and what to run next
+    assert "hosts disabled: cmp-hdd-1" in err and "--to ussuri --ceph-to octopus" in err
     monkeypatch.delenv("LIFECYCLE_SIM_FAULTS")
     code, out, _ = cli(capsys, "abort", "-y", first)  # the operator gives the failed run up
     assert code == 0
