@@ -433,6 +433,7 @@ def resume_cmd(
     opts.pop("engine", None)  # a run resumes on the engine that started it
     try:
         record = journal.run(run_id)
+        _refuse_superseded(root, record)
         intent = record.intent
         driver = str(intent.get("driver", "sim"))  # runs recorded before drivers had no default
         log = Path(intent["log"]) if intent.get("log") else _log_path_at(root, run_id)
@@ -460,6 +461,24 @@ def resume_cmd(
         _finish(view, journal, root)
     finally:
         journal.close()
+
+
+def _refuse_superseded(root: Path, record: Any) -> None:
+    """A run of the same cluster started after this one planned from what this one left (the
+    recorded state): resuming this one would do that work twice. Exit 4, naming the newer run."""
+    from lifecycle.execution.run_index import all_runs
+
+    newer = [
+        e.record.id
+        for e in all_runs(root)
+        if e.record.cluster == record.cluster and e.record.created > record.created
+    ]
+    if newer:
+        raise ResumeRefused(
+            f"run {record.id} was followed by run {newer[-1]} of cluster {record.cluster}, which"
+            f" planned from the state this one left: resuming it could redo that work. Give it up"
+            f" with `lifecycle abort {record.id}`; `lifecycle plan upgrade` plans what is left"
+        )
 
 
 def _log_path_at(root: Path, run_id: str) -> Path:

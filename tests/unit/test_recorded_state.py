@@ -282,3 +282,16 @@ def test_an_abort_anywhere_then_what_is_left_upgrades_each_instance_once(
         assert release == ("octopus" if services[text.partition("@")[0]].ceph else "ussuri")
     assert sim["disabled"] == [] and not any(sim["flags"].values())
     json.dumps(sim)  # still a plain document
+
+
+def test_a_failed_run_overtaken_by_a_new_one_is_not_resumed(state, capsys, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "fail:upgrade/ssd/batch-1:99")
+    assert upgrade(capsys)[0] == 4
+    monkeypatch.delenv("LIFECYCLE_SIM_FAULTS")
+    first = all_runs(state)[-1].record.id
+    code, _, err = upgrade(capsys)  # a failed run is finished: a new one plans what it left
+    assert code == 0, err
+    second = all_runs(state)[-1].record.id
+    assert set(upgraded_by_runs(state).values()) == {1}
+    code, _, err = cli(capsys, "resume", first)
+    assert code == 4 and f"followed by run {second}" in err and f"lifecycle abort {first}" in err
