@@ -36,13 +36,17 @@ def complete_ceph_release(ctx: click.Context, param: click.Parameter, incomplete
 
 
 def complete_run(ctx: click.Context, param: click.Parameter, incomplete: str) -> Any:
-    """`last` and the run ids of the journals (newest first) that start with `incomplete`."""
+    """`last` and the run ids of the journals (newest first) that start with `incomplete`;
+    nothing where no run is recorded. Completing never creates the state directory."""
     try:
-        from lifecycle.execution.paths import state_dir
+        from lifecycle.execution.paths import state_dir_path
         from lifecycle.execution.run_index import LAST, all_runs
 
-        runs = all_runs(state_dir(ctx.params.get("state_dir")))
+        root = state_dir_path(ctx.params.get("state_dir"))
+        runs = all_runs(root) if root.is_dir() else []
     except Exception:
+        return []
+    if not runs:
         return []
     ids = [LAST, *(e.record.id for e in reversed(runs))]
     return [CompletionItem(i) for i in ids if i.startswith(incomplete)]

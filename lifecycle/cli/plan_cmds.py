@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lifecycle.cli.complete import complete_ceph_release, complete_release
 from lifecycle.cli.output import emit_show, output_options
 from lifecycle.cli.preflight_out import announce
+from lifecycle.cli.status_cmds import with_observe_options
 from lifecycle.errors import UsageError
 from lifecycle.planning.plan import Plan
 
@@ -105,20 +107,18 @@ def plan_group() -> None:
 @click.option(
     "--ceph-to", "ceph_target", shell_complete=complete_ceph_release, help="Ceph release too"
 )
-@click.option(
-    "--state-dir", help="where journals and recorded states live [env LIFECYCLE_STATE_DIR]"
-)
 @_with_common
+@with_observe_options
 def plan_upgrade_cmd(
     inventory: str,
     target: str,
     ceph_target: str | None,
-    state_dir: str | None,
     fmt: str,
     gantt: str | None,
     start: str | None,
     output: str | None,
     force: bool,
+    **observing: Any,
 ) -> None:
     """Plan a rolling upgrade of the cluster to a release (several hops if needed).
 
@@ -126,20 +126,23 @@ def plan_upgrade_cmd(
     is not planned again: after an aborted run this plans only what is left; after a finished
     one it says there is nothing to do."""
     from lifecycle.cli import recorded_out
+    from lifecycle.cli.status_cmds import observed_input
     from lifecycle.formats.inventory import load_inventory
+    from lifecycle.planning.observed import verification_view
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
     cluster = load_inventory(inventory)
     announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
-    full = plan_upgrade(cluster, UpgradeIntent(target, ceph_target))
-    in_place = recorded_out.in_place_intent(state_dir, cluster)
+    observed = observed_input(cluster, **observing)
+    full = plan_upgrade(cluster, UpgradeIntent(target, ceph_target), observed=observed, force=force)
+    in_place = recorded_out.in_place_intent(observing.get("state_dir"), cluster)
     plan = recorded_out.what_is_left(full, in_place)
     if plan is None:
         click.echo(recorded_out.nothing_to_do(full, in_place or {}))
         return
     recorded_out.announce_left(full, plan, in_place)
     initial = recorded_out.initial(in_place)
-    emit_plan(plan, cluster, fmt, gantt, output, force, start, initial)
+    emit_plan(plan, verification_view(cluster, plan), fmt, gantt, output, force, start, initial)
 
 
 @plan_group.command("scale-out")
@@ -196,7 +199,9 @@ def plan_verify_cmd(
     cluster = load_inventory(inventory)
     plan = load_plan_file(plan_file)
     check_plan(plan, cluster, plan_file)
-    overridden = check_safe(plan, cluster, force=force)
+    from lifecycle.planning.observed import verification_view
+
+    overridden = check_safe(plan, verification_view(cluster, plan), force=force)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     data = {

@@ -13,6 +13,7 @@ import click
 from lifecycle.cli.complete import complete_ceph_release, complete_release, complete_run
 from lifecycle.cli.output import Column, emit_list, output_options
 from lifecycle.cli.preflight_out import announce
+from lifecycle.cli.status_cmds import OBSERVE_OPTIONS
 from lifecycle.errors import LifecycleError, ResumeRefused, UsageError
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
@@ -50,7 +51,17 @@ def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     from lifecycle.cli.recorded_out import IN_PLACE, NothingToDo, nothing_to_do, what_is_left
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
-    plan = plan_upgrade(cluster, UpgradeIntent(intent["target"], intent.get("ceph_target")))
+    observed = None
+    if intent.get("observed") is not None:  # recorded in the intent: a resume plans the same
+        from lifecycle.model.observed import observed_from_dict
+
+        observed = observed_from_dict(intent["observed"], "the run's intent")
+    plan = plan_upgrade(
+        cluster,
+        UpgradeIntent(intent["target"], intent.get("ceph_target")),
+        observed=observed,
+        force=bool(intent.get("observed_force")),
+    )
     left = what_is_left(plan, intent.get(IN_PLACE))
     if left is None:
         raise NothingToDo(nothing_to_do(plan, intent[IN_PLACE]))
@@ -184,6 +195,7 @@ def execute_operation(
     Other command families (scale-out) call this with their own intent and RUN_OPTIONS."""
     from lifecycle.cli import recorded_out
     from lifecycle.execution.runner import launch
+    from lifecycle.planning.observed import verification_view
     from lifecycle.planning.verifier import check_safe
 
     inventory_cluster = _load_cluster(inventory)
@@ -213,7 +225,7 @@ def execute_operation(
     driver = opts["driver"] = choose_driver(opts.get("driver"), inventory_cluster)
     ceph = any(key == "ceph_to" for key, _ in plan.extra)
     preflight_overridden = announce(cluster, plan.operation, force, ceph=ceph)
-    overridden = check_safe(plan, cluster, force=force, initial=initial)
+    overridden = check_safe(plan, verification_view(cluster, plan), force=force, initial=initial)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     if not yes:
@@ -241,7 +253,9 @@ def execute_operation(
         intent["sim_scale"] = setup.sim_scale
     overrides = {
         "force": bool(force),
-        "overridden": preflight_overridden + [str(v) for v in overridden],
+        "overridden": preflight_overridden
+        + list(intent.get("observed_overridden", []))
+        + [str(v) for v in overridden],
     }
     with _run_log(log):  # the display prints the run's id, SIMULATED and the log path first
         if engine == "mistral":  # the Mistral backend journals the run the same way
@@ -340,12 +354,22 @@ def run_group() -> None:
 )
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
-@with_options(RUN_OPTIONS)
+@with_options(RUN_OPTIONS + OBSERVE_OPTIONS)
 def run_upgrade(
-    inventory: str, target: str, ceph_target: str | None, force: bool, yes: bool, **opts: Any
+    inventory: str,
+    target: str,
+    ceph_target: str | None,
+    force: bool,
+    yes: bool,
+    observe_now: bool,
+    observed_file: str | None,
+    **opts: Any,
 ) -> None:
     """Upgrade the cluster to a release, rolling, with live progress."""
+    from lifecycle.cli.status_cmds import observed_intent
+
     intent = {"operation": "upgrade", "target": target, "ceph_target": ceph_target}
+    intent.update(observed_intent(inventory, intent, force, observe_now, observed_file, opts))
     execute_operation(intent, inventory, force, yes, opts)
 
 

@@ -8,7 +8,6 @@ import click
 
 from lifecycle.errors import ExecutionError
 from lifecycle.model.cluster import Cluster
-from lifecycle.testbed import manager
 from lifecycle.testbed.state import state_dir
 
 STATE_HELP = "testbed directory (default: $LIFECYCLE_STATE_DIR or /run/lifecycle-testbed)"
@@ -31,6 +30,8 @@ def testbed() -> None:
 def up_cmd(inventory: str, state_path: str | None) -> None:
     """Make one host per node of the inventory (idempotent: completes a partial testbed)."""
     directory = state_dir(state_path)
+    from lifecycle.testbed import manager  # lazy: `lifecycle --help` stays fast
+
     state = manager.up(_cluster(inventory), directory)
     click.echo(f"testbed {state.cluster}: {len(state.hosts)} hosts on bridge {state.bridge}")
     for host in state.hosts:
@@ -43,6 +44,8 @@ def up_cmd(inventory: str, state_path: str | None) -> None:
 def down_cmd(state_path: str | None) -> None:
     """Remove every namespace, link, process and key the testbed recorded."""
     directory = state_dir(state_path)
+    from lifecycle.testbed import manager  # lazy: `lifecycle --help` stays fast
+
     removed = manager.down(directory)
     if not removed:
         click.echo(f"no testbed recorded in {directory}")
@@ -59,6 +62,8 @@ def down_cmd(state_path: str | None) -> None:
 def add_host_cmd(name: str, address: str, state_path: str | None) -> None:
     """Add one host (a new server, e.g. of a scale-out) to the running testbed."""
     directory = state_dir(state_path)
+    from lifecycle.testbed import manager  # lazy: `lifecycle --help` stays fast
+
     host = manager.add_host(directory, name, address).host(name)
     click.echo(f"  {host.name:<12} {host.address:<15} netns {host.netns}  sshd {host.sshd_pid}")
 
@@ -68,6 +73,8 @@ def add_host_cmd(name: str, address: str, state_path: str | None) -> None:
 def status_cmd(state_path: str | None) -> None:
     """List the hosts and whether their sshd answers."""
     directory = state_dir(state_path)
+    from lifecycle.testbed import manager  # lazy: `lifecycle --help` stays fast
+
     state, hosts = manager.status(directory)
     if state is None:
         click.echo(f"no testbed recorded in {directory}")

@@ -12,14 +12,18 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lifecycle.catalog import load_catalog
+from lifecycle.drivers.ansible_observe import observe_testbed, task_results
 from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.errors import DriverError
 from lifecycle.formats.ansible_inventory import to_ansible_inventory
 from lifecycle.model.cluster import Cluster
+from lifecycle.model.observed import ObservedState
 from lifecycle.planning.plan import Step
 from lifecycle.testbed import client
 from lifecycle.testbed import state as testbed_state
@@ -183,6 +187,29 @@ class AnsibleDriver(Driver):
             "ANSIBLE_DEPRECATION_WARNINGS": "False",
             "ANSIBLE_LOCALHOST_WARNING": "False",
         }
+
+    # --- observing -----------------------------------------------------------------------------
+
+    def observe(self, cluster: Cluster) -> ObservedState:
+        """Every host's daemons, in one ansible-runner call of observe.yml for all hosts
+        (lifecycle.drivers.ansible_observe says what the testbed's stand-ins expose)."""
+        import ansible_runner
+
+        private = _fresh_dir(self.state_dir / "artifacts" / "observe", "observe")
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(PLAYBOOK_DIR),
+            playbook="observe.yml",
+            inventory=self.inventory(cluster),
+            extravars=self._extravars({}),
+            forks=self.forks,
+            envvars=self._envvars(),
+            ident="observe",
+            quiet=True,
+            rotate_artifacts=0,
+        )
+        observed = observe_testbed(cluster, task_results(runner.events))
+        return replace(observed, observed_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     # --- probing -------------------------------------------------------------------------------
 

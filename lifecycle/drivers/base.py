@@ -12,6 +12,7 @@ from typing import Any
 
 from lifecycle.errors import DriverNotFound
 from lifecycle.model.cluster import Cluster
+from lifecycle.model.observed import ObservedState
 from lifecycle.planning.plan import Step
 
 ENTRY_POINT_GROUP = "lifecycle.drivers"
@@ -67,6 +68,16 @@ class Driver(abc.ABC):
         applied atomically), so that a non-idempotent step caught mid-flight may run again
         without asking the operator. Most drivers cannot promise that."""
         return False
+
+    def observe(self, cluster: Cluster) -> ObservedState:
+        """What this driver can see of `cluster` now (DESIGN "Desired state, observed state").
+        Called before planning, never during it. What the driver cannot see is named in
+        `unobservable`; this default sees nothing and says so."""
+        return ObservedState(
+            cluster=cluster.name,
+            driver=self.name,
+            unobservable=(f"everything: the {self.name or 'given'} driver does not observe",),
+        )
 
     def close(self) -> None:  # noqa: B027 (optional hook, most drivers hold nothing)
         """Release what the driver holds (connections, temporary files)."""

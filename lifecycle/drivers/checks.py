@@ -16,7 +16,7 @@ from lifecycle.catalog import load_catalog
 from lifecycle.drivers.base import Driver, StepContext, StepResult
 from lifecycle.errors import DriverError
 from lifecycle.model.cluster import Cluster
-from lifecycle.planning.actions import expected_release
+from lifecycle.planning.actions import AT_LEAST, expected_release, later
 from lifecycle.planning.plan import Step
 from lifecycle.testbed import client
 
@@ -28,6 +28,8 @@ class Expect:
     node: str
     service: str
     version: str | None
+    at_least: bool = False  # a later release passes too (planning.actions.AT_LEAST)
+    ceph: bool = False
 
 
 class ChecksDriver(Driver):
@@ -40,10 +42,11 @@ class ChecksDriver(Driver):
         self.timeout = timeout
 
     def run(self, step: Step, ctx: StepContext) -> StepResult:
-        expects = self.expectations(step, ctx.cluster)
+        cluster = _checked(step, ctx.cluster)
+        expects = self.expectations(step, cluster)
         deadline = time.monotonic() + self.settle
         while True:
-            problems = self.problems(ctx.cluster, expects)
+            problems = self.problems(cluster, expects)
             if not problems or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
@@ -58,7 +61,8 @@ class ChecksDriver(Driver):
         return StepResult(ok=not problems, output=output, error=error, hosts=hosts)
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
-        return not self.problems(ctx.cluster, self.expectations(step, ctx.cluster))
+        cluster = _checked(step, ctx.cluster)
+        return not self.problems(cluster, self.expectations(step, cluster))
 
     # --- what to check -------------------------------------------------------------------------
 
@@ -80,8 +84,15 @@ class ChecksDriver(Driver):
         raw = step.param("services")
         services = raw if isinstance(raw, tuple) else ()
         nodes = step.nodes
+        at_least = bool(step.param(AT_LEAST))
         return [
-            Expect(node, str(service), expected_release(step, str(service), is_ceph(str(service))))
+            Expect(
+                node,
+                str(service),
+                expected_release(step, str(service), is_ceph(str(service))),
+                at_least,
+                is_ceph(str(service)),
+            )
             for service in services
             for node in cluster.members.get(str(service), ())
             if not nodes or node in nodes
@@ -93,7 +104,7 @@ class ChecksDriver(Driver):
             answer = client.service_status(cluster, e.node, e.service, self.timeout, "/ping")
             if answer is None:
                 found.append((e.node, f"{e.service} does not answer"))
-            elif e.version and answer.get("version") != e.version:
+            elif e.version and answer.get("version") != e.version and not _later(e, answer):
                 found.append((e.node, f"{e.service} at {answer.get('version')}, not {e.version}"))
         return found + self.quorum_problems(cluster)
 
@@ -115,9 +126,25 @@ class ChecksDriver(Driver):
         return found
 
 
+def _later(expect: Expect, answer: dict[str, Any]) -> bool:
+    have = answer.get("version")
+    return (
+        expect.at_least and isinstance(have, str) and later(have, str(expect.version), expect.ceph)
+    )
+
+
 def _all(cluster: Cluster, version_of: Any) -> list[Expect]:
     return [
         Expect(node, service, version_of(service))
         for service, members in cluster.members.items()
         for node in members
     ]
+
+
+def _checked(step: Step, cluster: Cluster) -> Cluster:
+    """The cluster a check looks at: without the nodes its plan was made around (observed down
+    before planning; planning/observed.py)."""
+    from lifecycle.planning.actions import planned_around
+    from lifecycle.planning.observed import without_nodes
+
+    return without_nodes(cluster, set(planned_around(step)))

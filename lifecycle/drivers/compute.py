@@ -29,15 +29,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import tenacity
 
 from lifecycle.catalog import load_catalog
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.compute_observe import observe_cloud
 from lifecycle.drivers.openstack_conn import ThreadConnections
 from lifecycle.drivers.openstack_conn import connect as openstack_connect
 from lifecycle.errors import DriverError
+from lifecycle.model.cluster import Cluster
+from lifecycle.model.observed import ObservedState
 from lifecycle.planning.plan import Step
 
 BINARY = "nova-compute"
@@ -122,6 +126,17 @@ class ComputeDriver(Driver):
         }
         check = checks.get(step.verb)
         return None if check is None else all(check(h) for h in step.nodes)
+
+    def observe(self, cluster: Cluster) -> ObservedState:
+        """Nova's view of the cloud: its services and where the instances are (two listings;
+        lifecycle.drivers.compute_observe says what cannot be seen through these APIs)."""
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            services = list(self.api.services())
+            servers = list(self.api.servers(all_projects=True))
+        except Exception as exc:  # the SDK's HTTP and connection errors, said plainly
+            raise DriverError(f"cannot observe through Nova: {type(exc).__name__}: {exc}") from exc
+        return observe_cloud(cluster, services, servers, when)
 
     # --- lookups ----------------------------------------------------------------------------
 

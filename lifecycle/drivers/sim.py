@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.sim_observe import observe_state
 from lifecycle.errors import UsageError
 from lifecycle.model.cluster import Cluster
-from lifecycle.planning.actions import expected_release
+from lifecycle.model.observed import ObservedState
+from lifecycle.planning.actions import expected_release, planned_around, release_ok
 from lifecycle.planning.plan import Step
 
 ENV_SCALE = "LIFECYCLE_SIM_SCALE"
@@ -214,6 +216,14 @@ class SimDriver(Driver):
                 return all(versions.get(u) == release for u in step.upgrades)
             return state.data["counts"].get(f"{ctx.run_id}/{step.id}", 0) > 0
 
+    def observe(self, cluster: Cluster) -> ObservedState:
+        """The simulated cloud as its state file holds it now (seeded from the inventory on first
+        use, then kept between runs of the cluster): what a real driver would read."""
+        state = self._state(cluster)
+        with state.lock:
+            data = json.loads(json.dumps(state.data))  # a copy, read under the lock
+        return observe_state(cluster, data)
+
     def probe_is_exact(self, step: Step) -> bool:
         """A step's effect and its counter are one atomic file replace: absent means never."""
         return True
@@ -323,7 +333,7 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
 
 
 def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
-    dead = set(data["dead"])
+    dead = set(data["dead"]) - set(planned_around(step))  # down before the plan: planned around
     nodes = step.nodes if step.verb == "health" else tuple(n.name for n in cluster.nodes)
     down = [n for n in nodes if n in dead]
     if down:
@@ -336,8 +346,8 @@ def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
         wanted = expected_release(step, service, _is_ceph(service))
         for node in step.nodes:
             have = data["versions"].get(f"{service}@{node}")
-            if wanted is not None and have is not None and have != wanted:
-                behind.setdefault(wanted, []).append(f"{service}@{node} (at {have})")
+            if have is not None and not release_ok(step, have, wanted, _is_ceph(service)):
+                behind.setdefault(str(wanted), []).append(f"{service}@{node} (at {have})")
     return "; ".join(f"not at {r}: {', '.join(late)}" for r, late in behind.items()) or None
 
 

@@ -98,9 +98,15 @@ def decide(
     free_slots: int,
     now: float,
     stop: Stop | None,
+    held: Mapping[str, str] | None = None,
 ) -> Decision:
     """Which of the ready `candidates` start now: within the free slots, one step per node at a
-    time, retries only after their backoff, and when stopping only steps that disrupt nothing."""
+    time, retries only after their backoff, and when stopping only steps that disrupt nothing.
+
+    `held` maps a node to the RETRYING step that holds it: a step waiting out its backoff keeps
+    its nodes (it failed on them, perhaps half-way; another step starting there would overlap
+    its next attempt), so only that step may start on them."""
+    held = held or {}
     if stop in (Stop.PAUSE, Stop.ABORT, Stop.OPERATOR):
         return Decision((), None)
     start: list[str] = []
@@ -116,7 +122,7 @@ def decide(
             due = not_before[sid]
             wake_at = due if wake_at is None else min(wake_at, due)
             continue
-        if taken.intersection(step.nodes):
+        if any(n in taken or held.get(n, sid) != sid for n in step.nodes):
             continue
         taken.update(step.nodes)
         start.append(sid)

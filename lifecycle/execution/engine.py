@@ -66,6 +66,7 @@ class _Tally:
     not_before: dict[str, float] = field(default_factory=dict)
     failed_nodes: set[str] = field(default_factory=set)
     busy: set[str] = field(default_factory=set)
+    held: dict[str, str] = field(default_factory=dict)  # node -> the RETRYING step holding it
     # RETRYING steps' last failed attempt (error, hosts): what a retry cancelled at the end says
     retry_of: dict[str, tuple[str | None, dict[str, Any] | None]] = field(default_factory=dict)
 
@@ -121,6 +122,9 @@ class Engine:
             states={sid: v.state for sid, v in view.steps.items()},
             attempts={sid: v.attempts for sid, v in view.steps.items()},
         )
+        for sid, state in t.states.items():  # a run resumed with retries due holds their nodes
+            if state is StepState.RETRYING:
+                t.held.update(dict.fromkeys(self.plan.by_id[sid].nodes, sid))
         for first in {s.action: s for s in self.plan.steps}.values():
             self.router.for_step(first)  # a missing driver fails now, before any side effect
         ready = self.ready = Readiness(self.plan, t.states)
@@ -158,6 +162,7 @@ class Engine:
                 free,
                 now,
                 self.stop,
+                t.held,
             )
         finally:
             candidates.close()
@@ -198,6 +203,8 @@ class Engine:
             t.attempts[sid] = attempt
             self._set(sid, StepState.RUNNING, attempt=attempt)
             t.busy.update(step.nodes)
+            for node in step.nodes:  # a retry runs on the nodes it held
+                t.held.pop(node, None)
             launches.append((step, attempt))
         self._flush()  # RUNNING is durable before any driver is called
         for step, attempt in launches:
@@ -239,6 +246,7 @@ class Engine:
             self._set(step.id, StepState.RETRYING, flight.attempt, output, error, hosts, due)
             t.retry_of[step.id] = (error, hosts)
             t.not_before[step.id] = due
+            t.held.update(dict.fromkeys(step.nodes, step.id))
             self.ready.again(step.id)
             self._emit("step-retrying", step=step.id, attempt=flight.attempt, error=error)
             return

@@ -11,14 +11,18 @@ from lifecycle.execution.sqlite_journal import SqliteJournal
 ENV_STATE_DIR = "LIFECYCLE_STATE_DIR"
 
 
-def state_dir(explicit: str | Path | None = None) -> Path:
-    """--state-dir, else $LIFECYCLE_STATE_DIR, else ~/.local/state/lifecycle (created 0700)."""
+def state_dir_path(explicit: str | Path | None = None) -> Path:
+    """--state-dir, else $LIFECYCLE_STATE_DIR, else ~/.local/state/lifecycle; not created."""
     if explicit:
-        path = Path(explicit)
-    elif os.environ.get(ENV_STATE_DIR):
-        path = Path(os.environ[ENV_STATE_DIR])
-    else:
-        path = Path.home() / ".local" / "state" / "lifecycle"
+        return Path(explicit)
+    if os.environ.get(ENV_STATE_DIR):
+        return Path(os.environ[ENV_STATE_DIR])
+    return Path.home() / ".local" / "state" / "lifecycle"
+
+
+def state_dir(explicit: str | Path | None = None) -> Path:
+    """state_dir_path(explicit), created (mode 0700) if missing."""
+    path = state_dir_path(explicit)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 

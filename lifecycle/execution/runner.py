@@ -22,7 +22,14 @@ from lifecycle.execution.redact import Redactor
 from lifecycle.execution.replay import RunView, replay
 from lifecycle.execution.report import render, report
 from lifecycle.execution.routing import Router
-from lifecycle.execution.runs import check_resumable, new_run_id, reopen, settle, start_run
+from lifecycle.execution.runs import (
+    check_resumable,
+    new_run_id,
+    reopen,
+    settle,
+    start_run,
+    stored_plan,
+)
 from lifecycle.execution.states import RunState, StepState
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
@@ -100,7 +107,8 @@ def resume(
 ) -> RunView:
     """Resume a run from its journal (after a crash, a pause or a failure)."""
     with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
-        view = replay(journal, run_id)
+        # one parse of the stored plan at most, one replay: settle and reopen advance the view
+        view = replay(journal, run_id, stored_plan(journal.run(run_id), plan_now))
         if view.run.cluster != cluster.name:
             raise ResumeRefused(f"run {run_id} belongs to cluster {view.run.cluster}")
         plan = check_resumable(view, cluster, plan_now)

@@ -12,10 +12,10 @@ from lifecycle.drivers.base import StepContext
 from lifecycle.errors import ResumeRefused, RunStopped
 from lifecycle.execution.journal import Journal
 from lifecycle.execution.records import RunRecord, RunTransition, StepTransition
-from lifecycle.execution.replay import RunView, replay
+from lifecycle.execution.replay import RunView, advanced, replay
 from lifecycle.execution.routing import Router
 from lifecycle.execution.states import RunState, StepState, run_transition
-from lifecycle.formats.plan_json import plan_to_json
+from lifecycle.formats.plan_json import plan_from_json, plan_to_json
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan, Step
 
@@ -78,6 +78,20 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             elif was[name] != now[name]:
                 changes.append(f"{key[:-1]} {name}: {was[name]} -> {now[name]}")
     return changes
+
+
+def stored_plan(record: RunRecord, plan_now: Plan | None) -> Plan:
+    """The run's plan: `plan_now` itself when it is the journal's copy byte for byte (the usual
+    resume: the same inventory planned again), else the journal's copy, parsed. Either way
+    check_resumable then compares the two."""
+    # the text first (`and` keeps the order): building it fills in plan_now's digest
+    if (
+        plan_now is not None
+        and plan_to_json(plan_now, indent=None) == record.plan_json
+        and plan_now.digest == record.plan_digest
+    ):
+        return plan_now
+    return plan_from_json(record.plan_json)
 
 
 def check_resumable(view: RunView, cluster: Cluster, plan_now: Plan | None = None) -> Plan:
@@ -147,7 +161,7 @@ def settle(
         out.append(StepTransition(view.run.id, sid, new, now, attempt, {"resume": note}))
     if out:
         journal.record_steps(out)
-    return replay(journal, view.run.id, plan)
+    return advanced(view, out)
 
 
 # steps whose effect is unknown when the engine starts again: they are probed before anything runs
@@ -196,8 +210,9 @@ def reopen(
             f" `--rerun STEP` (run it again)"
         )
     run_transition(view.run.id, view.state, RunState.RUNNING)
-    journal.record_run(RunTransition(view.run.id, RunState.RUNNING, clock(), reason))
-    return replay(journal, view.run.id, view.plan)
+    running = RunTransition(view.run.id, RunState.RUNNING, clock(), reason)
+    journal.record_run(running)
+    return advanced(view, run=running)
 
 
 def left_behind(view: RunView) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -271,6 +272,16 @@ class _Loader:
         return tuple(node for _, node in found)
 
     def _node(self, path: str, value: object, roles: dict[str, RoleSpec]) -> NodeSpec | None:
+        fast = _plain_node(value, roles)
+        if fast is not None:
+            if fast.bmc is None and isinstance(value, dict) and value.get("bmc") is not None:
+                return replace(fast, bmc=self._bmc(join(path, "bmc"), value["bmc"]))
+            return fast
+        return self._checked_node(path, value, roles)
+
+    def _checked_node(
+        self, path: str, value: object, roles: dict[str, RoleSpec]
+    ) -> NodeSpec | None:
         r = self.reader
         raw = r.mapping(path, value, ("name", "role"), NODE_KEYS)
         if raw is None:
@@ -371,6 +382,31 @@ class _Loader:
                 )
             if node.address:
                 addresses.setdefault(node.address, path)
+
+
+_NODE_KEYS = frozenset(NODE_KEYS)
+# a dotted IPv4 address already in ipaddress's canonical form (no leading zeros)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+def _plain_node(value: object, roles: dict[str, RoleSpec]) -> NodeSpec | None:
+    """A node entry that passes every check, built without the Reader's bookkeeping (the common
+    case of a large inventory); None when anything needs a closer look (the checked path then
+    reports it). A `bmc` mapping is left to the caller, which checks it."""
+    if not isinstance(value, dict) or not value.keys() <= _NODE_KEYS:
+        return None
+    name, role = value.get("name"), value.get("role")
+    domain, address = value.get("failure_domain"), value.get("address")
+    if not (isinstance(name, str) and _NAME.match(name) and isinstance(role, str)):
+        return None
+    if role not in roles or not role.strip():
+        return None
+    if domain is not None and not (isinstance(domain, str) and domain.strip()):
+        return None
+    if address is not None and not (isinstance(address, str) and _IPV4.fullmatch(address)):
+        return None
+    return NodeSpec(name, role, address, domain or "default")
 
 
 def _hint(name: str, catalog: Catalog) -> str:

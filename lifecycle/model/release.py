@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from lifecycle.errors import UnsupportedUpgrade
 
@@ -23,13 +24,18 @@ class ReleaseTrain:
     releases: tuple[Release, ...]
     max_jump: int = 1  # releases one hop may cross (Ceph: 2 majors)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Release]:
+        """Every name and code name, case-folded, to its release (a name wins over an alias)."""
+        names = {alias.casefold(): r for r in self.releases for alias in r.aliases}
+        return {**names, **{r.name.casefold(): r for r in self.releases}}
+
     def get(self, name: str) -> Release:
         """The release named `name` or one of its code names, in any case (`Antelope`,
         `2023.1`); an unknown name raises UnsupportedUpgrade with the closest names."""
-        wanted = name.strip().casefold()
-        for release in self.releases:
-            if wanted in (n.casefold() for n in (release.name, *release.aliases)):
-                return release
+        release = self._by_name.get(name.strip().casefold())
+        if release is not None:
+            return release
         raise UnsupportedUpgrade(f"unknown {self.product} release {name!r}{self.suggest(name)}")
 
     def closest(self, name: str) -> str | None:

@@ -64,6 +64,10 @@ class ServiceSpec:
     duration: float = 120.0  # seconds to upgrade one instance, an estimate for scheduling
     ceph: bool = False  # upgraded with the Ceph release, not the OpenStack one
     carries: str | None = None  # "routers" | "networks": what moves off before a disruption
+    # services that wait for every instance of this one, against the tier order: OVN's
+    # ovn-controller goes before ovn-northd and the OVN databases ("upgrade ovn-controller
+    # first, then the central components", OVN's upgrade guide)
+    precedes: tuple[str, ...] = ()
 
     @property
     def is_data_plane(self) -> bool:

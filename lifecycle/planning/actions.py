@@ -19,10 +19,17 @@ EVACUATE = "compute.evacuate"
 ENABLE = "compute.enable"
 DRAIN_NETWORK = "compute.drain_network"  # routers and DHCP networks off a network node
 
+# a checks.* step's param: nodes observed down before planning, planned around, not checked
+PLANNED_AROUND = "planned_around"
+# a checks.health step's param: the release given or a later one will do (the confirmation of an
+# instance observed past an intermediate hop's target)
+AT_LEAST = "at_least"
+
 UPGRADE_SERVICE = "upgrade-service"
 UPGRADE_NODE = "upgrade-node"
 DB_MIGRATE = "db-migrate"
 CEPH_FLAG = "ceph-flag"
+REQUIRE_OSD_RELEASE = "require-osd-release"  # a ceph-flag step's flag, with the release to require
 
 
 def playbook(step: Step) -> str | None:
@@ -60,6 +67,33 @@ def expected_release(step: Step, service: str, ceph: bool) -> str | None:
     if raw is None:
         raw = step.param("release")
     return str(raw) if raw is not None else None
+
+
+def planned_around(step: Step) -> tuple[str, ...]:
+    """The nodes a check leaves out because the plan was made around them (down)."""
+    nodes = step.param(PLANNED_AROUND)
+    return nodes if isinstance(nodes, tuple) else ()
+
+
+def release_ok(step: Step, have: str | None, wanted: str | None, ceph: bool) -> bool:
+    """Whether an instance at `have` passes `step`'s check for `wanted` (None: any release);
+    with AT_LEAST, a later release of the same train passes too."""
+    if wanted is None or have == wanted:
+        return True
+    return bool(step.param(AT_LEAST)) and have is not None and later(have, wanted, ceph)
+
+
+def later(have: str, wanted: str, ceph: bool) -> bool:
+    """Whether release `have` comes after `wanted` in its train (False for unknown names)."""
+    from lifecycle.catalog import load_catalog
+    from lifecycle.errors import UnsupportedUpgrade
+
+    catalog = load_catalog()
+    train = catalog.ceph if ceph else catalog.openstack
+    try:
+        return train.get(have).index > train.get(wanted).index
+    except UnsupportedUpgrade:
+        return False
 
 
 def make_step(

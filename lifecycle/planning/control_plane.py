@@ -8,9 +8,15 @@ from lifecycle.planning.rollout import Hop, Rollout, unique
 
 
 def chain_size(rollout: Rollout, spec: ServiceSpec, members: int) -> int:
-    """Members taken down together: what the quorum and the default max_unavailable allow."""
-    allowed = spec.quorum.max_down(members)
-    policy = rollout.cluster.policies.max_unavailable.resolve(members)
+    """Members taken down together: what the quorum and the default max_unavailable allow.
+    Members observed down (`rollout.down`, not among `members`) or out of service
+    (`rollout.out`, among them) count as down already: they use up the margin of the whole
+    membership (refused before planning when none is left)."""
+    down = rollout.down.get(spec.name, 0)
+    total = members + down
+    unavailable = down + rollout.out.get(spec.name, 0)
+    allowed = spec.quorum.max_down(total) - unavailable
+    policy = rollout.cluster.policies.max_unavailable.resolve(total) - unavailable
     return max(1, min(allowed, policy))
 
 
@@ -36,8 +42,13 @@ def service_chain(
     members = members[shift:] + members[:shift]  # staggered starts let chains pipeline
     size = chain_size(rollout, spec, len(members))
     gated = spec.quorum is not Quorum.NONE
-    chain = chain_batches(members, size, canary=not gated and len(members) >= 2)
+    done = [n for n in members if rollout.done(hop, f"{spec.name}@{n}")]
+    members = [n for n in members if n not in done]
     previous = entry
+    if done:  # observed at the target already: checked there, never upgraded again
+        instances = [f"{spec.name}@{n}" for n in done]
+        previous = [rollout.confirm(hop, (spec.name,), phase, instances, entry, batch=spec.name)]
+    chain = chain_batches(members, size, canary=not gated and len(members) >= 2)
     for number, batch in enumerate(chain, start=1):
         label = batch[0] if len(batch) == 1 else f"batch-{number}"
         instances = [f"{spec.name}@{n}" for n in batch]
@@ -138,11 +149,11 @@ def db_expands(rollout: Rollout, hop: Hop, entry: list[str], previous: Hop | Non
 
 
 def db_contracts(rollout: Rollout, hop: Hop) -> list[str]:
-    """Contract each project's schema once every instance of its services is new."""
+    """Contract each project's schema (and run its online data migrations) once every instance
+    of its services is new, data plane included: nova-compute and the Neutron agents still use
+    the old columns until they run the new code (Nova's and Neutron's rolling-upgrade docs)."""
     for project, host in db_projects(rollout):
-        services = [
-            s for s in rollout.cluster.members if rollout.catalog.services[s].project == project
-        ]
+        services = [s for s in rollout.cluster.members if rollout.catalog.project_of(s) == project]
         deps = [hop.expand[project]] + [f for s in services for f in hop.finals(s)]
         hop.contract[project] = _migration(rollout, hop, project, host, "contract", deps)
     return list(hop.contract.values())

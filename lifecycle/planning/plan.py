@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -99,9 +97,8 @@ class Plan:
 
     @cached_property
     def digest(self) -> str:
-        """sha256 of the plan's canonical JSON (everything but the digest itself)."""
-        from lifecycle.formats.plan_json import plan_to_dict
+        """sha256 of the plan's canonical JSON (everything but the digest itself); plan_to_dict
+        fills this in as it builds that JSON."""
+        from lifecycle.formats.plan_json import digest_of, plan_to_dict
 
-        body = plan_to_dict(self, with_digest=False)
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        return digest_of(plan_to_dict(self, with_digest=False))

@@ -17,6 +17,9 @@ Findings (each with what to do):
 - a network node (a node with an agent that `carries` routers or DHCP networks) whose agent has
   no peer on another node outside its batch: its routers or networks cannot move away and go down
   with it (warning).
+- an ML2/OVN cloud (the OVN databases are in it) whose chassis list ML2/OVS's `neutron-ovs-agent`
+  and no `ovn-controller`: the OVN order ("upgrade ovn-controller first, then the central
+  components", OVN's upgrade guide) can only be planned for `ovn-controller` (warning).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def preflight(
     catalog = catalog or load_catalog()
     upgrade = operation == "upgrade"
     ceph = bool(cluster.ceph_release) if ceph is None else ceph
-    findings = quorum_findings(cluster, catalog, upgrade, ceph)
+    findings = quorum_findings(cluster, catalog, upgrade, ceph) + ovn_findings(cluster)
     if upgrade:
         rollout = Rollout(cluster, catalog)
         findings += evacuation_findings(rollout) + network_findings(rollout)
@@ -200,3 +203,32 @@ def network_findings(rollout: Rollout) -> list[Finding]:
             )
         )
     return out
+
+
+OVN_CENTRAL = ("ovn-dbs", "ovn-northd")
+
+
+def ovn_findings(cluster: Cluster) -> list[Finding]:
+    """An OVN cloud whose chassis name ML2/OVS's agent instead of ovn-controller."""
+    members = cluster.members
+    if not any(s in members for s in OVN_CENTRAL) or "ovn-controller" in members:
+        return []
+    chassis = members.get("neutron-ovs-agent", ())
+    if not chassis:
+        return []
+    return [
+        Finding(
+            Severity.WARNING,
+            "neutron-ovs-agent",
+            f"the cloud runs the OVN databases, but its chassis ({_few(chassis)}) list ML2/OVS's"
+            " agent and no ovn-controller, so the OVN order (ovn-controller on every chassis"
+            " before ovn-northd and the OVN databases) cannot be planned",
+            "list ovn-controller (TripleO's OVNController) on the chassis instead of"
+            " neutron-ovs-agent",
+        )
+    ]
+
+
+def _few(names: Sequence[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -51,6 +51,45 @@ class Rollout:
     cluster: Cluster
     catalog: Catalog
     steps: list[Step] = field(default_factory=list)
+    # a role's data-plane services, by (role, leading): asked once per node, known per role
+    role_data: dict[tuple[str, bool], list[ServiceSpec]] = field(default_factory=dict)
+    # from the observed state (planning/observed.py); empty: the inventory is the truth
+    releases: Mapping[str, int] = field(default_factory=dict)  # instance -> observed index
+    down: Mapping[str, int] = field(default_factory=dict)  # service -> members on down nodes
+    out: Mapping[str, int] = field(default_factory=dict)  # service -> members here but not serving
+    group_down: Mapping[str, int] = field(default_factory=dict)  # data group -> hosts down
+    planned_around: tuple[str, ...] = ()  # nodes down: checks leave them out (PLANNED_AROUND)
+
+    def done(self, hop: Hop, instance: str) -> bool:
+        """Whether `instance` was observed at (or past) the hop's target already."""
+        index = self.releases.get(instance)
+        return index is not None and index >= hop.target.index
+
+    def confirm(
+        self,
+        hop: Hop,
+        parts: Sequence[str],
+        phase: str,
+        instances: Sequence[str],
+        deps: Iterable[str],
+        batch: str | None = None,
+    ) -> str:
+        """Instances observed at the hop's target already: not upgraded again, only checked at
+        that release where their upgrade would have been (a health gate that `upgrades` them in
+        the plan's bookkeeping: after it they are known to be at the target)."""
+        services = unique(i.partition("@")[0] for i in instances)
+        nodes = unique(i.partition("@")[2] for i in instances)
+        return self.add(
+            hop.sid("confirm", *parts),
+            act.HEALTH,
+            phase,
+            {"services": services, "release": hop.target.name, act.AT_LEAST: True},
+            deps,
+            nodes=tuple(nodes),
+            upgrades=tuple(instances),
+            duration=self.duration("health_gate"),
+            batch=batch,
+        )
 
     def duration(self, kind: str) -> float:
         return self.catalog.step_durations[kind]
@@ -70,7 +109,10 @@ class Rollout:
         deps: Iterable[str],
         **fields: Any,
     ) -> str:
-        """Add a step; returns its id."""
+        """Add a step; returns its id. Checks of a plan made around down nodes name them, so
+        the checks driver leaves them out (they were down before the plan started)."""
+        if self.planned_around and action.startswith("checks."):
+            params = {**params, act.PLANNED_AROUND: list(self.planned_around)}
         step = act.make_step(
             step_id, action, phase, params, depends_on=tuple(unique(deps)), **fields
         )

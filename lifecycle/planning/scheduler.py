@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
-
-import networkx as nx
+from itertools import repeat
 
 from lifecycle.errors import DependencyCycle, PlanningError
 from lifecycle.planning.plan import ParamValue, Plan, Step
@@ -19,6 +18,8 @@ from lifecycle.planning.plan import ParamValue, Plan, Step
 
 def check_dag(steps: Sequence[Step]) -> None:
     """Refuse duplicate ids, dangling dependencies and cycles, naming them."""
+    import networkx as nx  # only to name what is wrong: planning itself does not need it
+
     ids: set[str] = set()
     for step in steps:
         if step.id in ids:
@@ -88,69 +89,72 @@ def node_load(steps: Iterable[Step]) -> float:
 
 
 def _serial(
-    ordered: Sequence[Step],
-    parents: dict[str, list[str]],
-    children: dict[str, list[str]],
-    rank: dict[str, float],
-) -> dict[str, float]:
-    """One pass of list scheduling: a step starts once its parents have ended and its nodes are
-    free; among ready steps the lowest rank goes first."""
-    index = {s.id: i for i, s in enumerate(ordered)}
-    waiting = {s.id: len(parents[s.id]) for s in ordered}
-    ready_at = {s.id: 0.0 for s in ordered}
+    steps: Sequence[Step], parents: list[list[int]], children: list[list[int]], rank: list[float]
+) -> list[float]:
+    """One pass of list scheduling over step positions: a step starts once its parents have ended
+    and its nodes are free; among ready steps the lowest rank goes first."""
+    waiting = [len(p) for p in parents]
+    ready_at = [0.0] * len(steps)
+    start = [0.0] * len(steps)
     node_free: dict[str, float] = {}
-    start: dict[str, float] = {}
-    ready = [(0.0, rank[s.id], index[s.id]) for s in ordered if not parents[s.id]]
+    free_at, never = node_free.get, repeat(0.0)
+    ready = [(0.0, rank[i], i) for i, p in enumerate(parents) if not p]
     heapq.heapify(ready)
+    pop, push = heapq.heappop, heapq.heappush
     while ready:
-        earliest, r, idx = heapq.heappop(ready)
-        step = ordered[idx]
-        node_ready = max((node_free.get(n, 0.0) for n in step.nodes), default=0.0)
+        earliest, r, idx = pop(ready)
+        nodes = steps[idx].nodes
+        # map() keeps the per-host work in C: a batch of a large aggregate has hundreds of hosts
+        node_ready = max(map(free_at, nodes, never), default=0.0)
         if node_ready > earliest:
-            heapq.heappush(ready, (node_ready, r, idx))
+            push(ready, (node_ready, r, idx))
             continue
-        start[step.id] = earliest
-        end = earliest + step.duration
-        for n in step.nodes:
-            node_free[n] = end
-        for child in children[step.id]:
-            ready_at[child] = max(ready_at[child], end)
+        start[idx] = earliest
+        end = earliest + steps[idx].duration
+        node_free.update(dict.fromkeys(nodes, end))
+        for child in children[idx]:
+            if ready_at[child] < end:
+                ready_at[child] = end
             waiting[child] -= 1
             if waiting[child] == 0:
-                heapq.heappush(ready, (ready_at[child], rank[child], index[child]))
+                push(ready, (ready_at[child], rank[child], child))
     return start
 
 
-def _span(ordered: Sequence[Step], start: dict[str, float]) -> float:
-    return max((start[s.id] + s.duration for s in ordered), default=0.0)
+def _span(start: list[float], durations: list[float]) -> float:
+    return max(map(float.__add__, start, durations), default=0.0)
 
 
 def list_schedule(ordered: Sequence[Step], passes: int = 3) -> dict[str, float]:
     """Start times by list scheduling with forward-backward improvement: a first pass ranks by
     longest tail; then the schedule is repacked backwards from its end and forwards again, each
-    pass ranking steps by where the previous one put them. The shortest schedule wins."""
-    parents = {s.id: list(s.depends_on) for s in ordered}
-    children: dict[str, list[str]] = {s.id: [] for s in ordered}
-    for s in ordered:
-        for dep in s.depends_on:
-            children[dep].append(s.id)
+    pass ranking steps by where the previous one put them. The shortest schedule wins; the passes
+    stop early at a fixed point (a backward pass that gives back the previous one's schedule:
+    every further pass would repeat it)."""
+    position = {s.id: i for i, s in enumerate(ordered)}
+    parents = [[position[d] for d in s.depends_on] for s in ordered]
+    children: list[list[int]] = [[] for _ in ordered]
+    for i, deps in enumerate(parents):
+        for dep in deps:
+            children[dep].append(i)
+    durations = [float(s.duration) for s in ordered]
     tail = tails(ordered)
-    best = _serial(ordered, parents, children, {k: -v for k, v in tail.items()})
-    current = best
+    best = _serial(ordered, parents, children, [-tail[s.id] for s in ordered])
+    current, back_before = best, None
     for _ in range(passes):
-        span = _span(ordered, current)
+        span = _span(current, durations)
         # backwards: the reversed DAG, latest-ending steps first
-        back = _serial(
-            ordered, children, parents, {s.id: span - current[s.id] - s.duration for s in ordered}
-        )
-        back_span = _span(ordered, back)
+        late = [span - t - d for t, d in zip(current, durations, strict=True)]
+        back = _serial(ordered, children, parents, late)
+        if back == back_before:
+            break  # the forward pass would give back `current` again
+        back_before, back_span = back, _span(back, durations)
         # forwards again, earliest in the backward schedule first
-        current = _serial(
-            ordered, parents, children, {s.id: back_span - back[s.id] - s.duration for s in ordered}
-        )
-        if _span(ordered, current) < _span(ordered, best) - 1e-9:
+        early = [back_span - t - d for t, d in zip(back, durations, strict=True)]
+        current = _serial(ordered, parents, children, early)
+        if _span(current, durations) < _span(best, durations) - 1e-9:
             best = current
-    return best
+    return {s.id: t for s, t in zip(ordered, best, strict=True)}
 
 
 def build_plan(

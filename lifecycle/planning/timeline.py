@@ -32,6 +32,20 @@ class Violation:
         return f"t={self.time:.0f}s {self.rule}: {self.message}{at}"
 
 
+def database_projects(plan: Plan, cluster: Cluster, catalog: Catalog) -> set[str]:
+    """Projects whose schema an upgrade migrates: those with a migration step in the plan and,
+    in an upgrade, every project of a control service the cluster runs (so a plan whose
+    `db-expand` step was deleted is caught, not taken for a project without a database)."""
+    phases = (act.db_phase(s) for s in plan.steps)
+    found = {p[0] for p in phases if p}
+    if plan.operation == "upgrade":
+        for service in cluster.members:
+            spec = catalog.services.get(service)
+            if spec and spec.tier is Tier.CONTROL and spec.project and not spec.ceph:
+                found.add(spec.project)
+    return found
+
+
 def instance(text: str) -> tuple[str, str]:
     service, _, node = text.partition("@")
     return service, node
@@ -68,8 +82,7 @@ class Replay:
         self.contracted: dict[str, set[int]] = defaultdict(set)
         self.group_of: dict[str, str] = {}
         self.group_limit: dict[str, int] = {}
-        phases = (act.db_phase(s) for s in plan.steps)
-        self.db_projects = {p[0] for p in phases if p and p[1] == "expand"}
+        self.db_projects = database_projects(plan, cluster, catalog)
         self._prereqs: dict[str, list[str]] = {}
         self._init_versions()
         self._init_groups()
@@ -124,7 +137,13 @@ class Replay:
                 self.mark_out(node, +1)
         if act.is_noout(step, "unset"):
             self.noout = False
+        checked: set[str] = set()
         for text in step.upgrades:
+            # the release rules depend on the service, not the node: once per service and step
+            service, _ = instance(text)
+            if service in checked and text in self.version:
+                continue
+            checked.add(service)
             self.check_upgrade(step, time, text)
         phase = act.db_phase(step)
         if phase and phase[1] == "contract":
@@ -245,7 +264,7 @@ class Replay:
                     time, "order", f"{text} -> {release} before every {dep} is at {release}", step
                 )
         for follower in self.followers(service):
-            oldest = min(self.version[f"{follower}@{n}"] for n in self.cluster.members[follower])
+            oldest = self.oldest(follower, target.index)
             if not train.skew_allowed(train.releases[oldest], target):
                 self.fail(
                     time,
@@ -254,18 +273,27 @@ class Replay:
                     f"{train.releases[oldest].name}",
                     step,
                 )
+        project = self.catalog.project_of(service)
         if (
-            spec.project
-            and self.has_db(spec.project)
+            project
+            and self.has_db(project)
             and not spec.ceph
-            and target.index not in self.expanded[spec.project]
+            and target.index not in self.expanded[project]
         ):
             self.fail(
                 time,
                 "database",
-                f"{text} -> {release} before the {spec.project} schema was expanded for {release}",
+                f"{text} -> {release} before the {project} schema was expanded for {release}",
                 step,
             )
+
+    def oldest(self, service: str, below: int) -> int:
+        """The oldest release index any instance of `service` runs now (at most `below`)."""
+        members = len(self.cluster.members[service])
+        index = below
+        while index > 0 and self.at_least[(service, index)] < members:
+            index -= 1
+        return index
 
     def prerequisites(self, service: str) -> list[str]:
         """Services whose every instance must be at a release before `service` moves to it."""
@@ -275,10 +303,13 @@ class Replay:
 
     def _prerequisites(self, service: str) -> list[str]:
         spec = self.catalog.services[service]
-        out = set(spec.depends_on)
+        out = set(spec.depends_on) | set(self.catalog.preceded_by(service))
+        if spec.precedes:
+            # it goes before the services it precedes, so the tier order does not hold for it
+            return sorted(s for s in out if s in self.cluster.members)
         for other, nodes in self.cluster.members.items():
             other_spec = self.catalog.services[other]
-            if other_spec.ceph != spec.ceph or not nodes:
+            if other_spec.ceph != spec.ceph or not nodes or service in other_spec.precedes:
                 continue
             if spec.tier is Tier.CONTROL and other_spec.tier is Tier.INFRA:
                 out.add(other)
@@ -310,7 +341,7 @@ class Replay:
             return
         index = self.catalog.openstack.get(release).index
         for service, nodes in self.cluster.members.items():
-            if self.catalog.services[service].project != project:
+            if self.catalog.services[service].ceph or self.catalog.project_of(service) != project:
                 continue
             if self.at_least[(service, index)] < len(nodes):
                 self.fail(

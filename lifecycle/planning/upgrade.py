@@ -23,13 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lifecycle.catalog import Catalog, load_catalog
-from lifecycle.errors import PlanningError, UnsupportedUpgrade
+from lifecycle.errors import PlanningError, UnsafePlan, UnsupportedUpgrade
 from lifecycle.model.cluster import Cluster
+from lifecycle.model.observed import ObservedState
 from lifecycle.model.release import Release
 from lifecycle.planning import actions as act
 from lifecycle.planning.ceph import plan_ceph_hop
 from lifecycle.planning.control_plane import db_contracts, plan_control_plane
 from lifecycle.planning.data_plane import batches, data_groups, data_services, plan_data_plane
+from lifecycle.planning.observed import OBSERVED_DOWN, Basis, planning_basis
 from lifecycle.planning.plan import Plan
 from lifecycle.planning.rollout import PRECHECK_ID, Hop, Rollout
 from lifecycle.planning.scheduler import build_plan
@@ -62,42 +64,82 @@ def upgrade_hops(cluster: Cluster, intent: UpgradeIntent, catalog: Catalog) -> t
 
 def _openstack(rollout: Rollout, hops: Sequence[tuple[Release, Release]]) -> None:
     previous: Hop | None = None
+    start = PRECHECK_ID
     for source, target in hops:
         hop = Hop(source, target, target.name if len(hops) > 1 else "")
-        gate = plan_control_plane(rollout, hop, [PRECHECK_ID], previous)
+        # services the catalog puts before central ones (ovn-controller before ovn-northd and
+        # the OVN databases) roll first, in a later hop once the previous control plane is
+        # done (never two releases ahead of it); this hop's control plane waits for them
+        leading = plan_data_plane(rollout, hop, start, previous, leading=True)
+        gate = plan_control_plane(rollout, hop, [PRECHECK_ID, *leading], previous)
         plan_data_plane(rollout, hop, gate, previous)
         db_contracts(rollout, hop)
-        previous = hop
+        previous, start = hop, gate
 
 
 def _ceph(rollout: Rollout, hops: Sequence[tuple[Release, Release]]) -> None:
     previous: Hop | None = None
+    entry = [PRECHECK_ID]
     for source, target in hops:
         hop = Hop(source, target, "ceph-" + target.name if len(hops) > 1 else "")
-        plan_ceph_hop(rollout, hop, [PRECHECK_ID], previous)
+        # a hop's first daemon only after every daemon finished the previous hop
+        entry = [PRECHECK_ID, *plan_ceph_hop(rollout, hop, entry, previous)]
         previous = hop
 
 
-def plan_upgrade(cluster: Cluster, intent: UpgradeIntent, catalog: Catalog | None = None) -> Plan:
-    """A rolling upgrade plan of `cluster` to `intent`, scheduled, with its lower bound."""
+def plan_upgrade(
+    cluster: Cluster,
+    intent: UpgradeIntent,
+    catalog: Catalog | None = None,
+    observed: ObservedState | None = None,
+    force: bool = False,
+) -> Plan:
+    """A rolling upgrade plan of `cluster` to `intent`, scheduled, with its lower bound.
+
+    With `observed` (a driver's observation, made before planning) the plan starts from what the
+    cloud runs (planning/observed.py): instances already at a hop's target are only confirmed,
+    each instance's hops start from its observed release, down nodes are planned around and use
+    up quorum margins and max_unavailable. Where that leaves no safe plan, UnsafePlan (exit 3)
+    names each node and rule, unless `force` (the caller records the override). Verify such a
+    plan against `verification_view(cluster, plan)`."""
     catalog = catalog or load_catalog()
     unknown = sorted(s for s in cluster.members if s not in catalog.services)
     if unknown:
         raise PlanningError(f"services not in the catalog: {', '.join(unknown)}")
-    os_hops, ceph_hops = upgrade_hops(cluster, intent, catalog)
-    rollout = Rollout(cluster, catalog)
+    if observed is None:
+        view, basis = cluster, None
+    else:
+        basis = planning_basis(cluster, observed, catalog, intent.target, intent.ceph_target)
+        if basis.refusals and not force:
+            raise UnsafePlan(basis.refusals)
+        view = basis.cluster
+    try:
+        os_hops, ceph_hops = upgrade_hops(view, intent, catalog)
+    except UnsupportedUpgrade as exc:
+        if basis is None or "already runs" not in str(exc):
+            raise
+        flag = "noout" in basis.ceph_flags
+        raise UnsupportedUpgrade(
+            f"nothing left to upgrade: every instance of {cluster.name} observed reachable"
+            f" already runs {intent.target}"
+            + (f" / {intent.ceph_target}" if intent.ceph_target else "")
+            + ("; Ceph's noout flag is still set (`ceph osd unset noout`)" if flag else "")
+        ) from None
+    rollout = Rollout(cluster, catalog) if basis is None else _observed_rollout(basis, catalog)
     rollout.add(
         PRECHECK_ID,
         act.PRECHECK,
         "precheck",
-        {"release": cluster.release},
+        {"release": view.release},
         (),
         duration=rollout.duration("precheck"),
     )
     _openstack(rollout, os_hops)
     _ceph(rollout, ceph_hops)
+    if basis is not None and intent.ceph_target:
+        _unset_left_noout(rollout, basis)
     waited_for = {dep for step in rollout.steps for dep in step.depends_on}
-    target = os_hops[-1][1].name if os_hops else cluster.release
+    target = os_hops[-1][1].name if os_hops else view.release
     rollout.add(
         "postcheck/cluster",
         act.POSTCHECK,
@@ -106,18 +148,53 @@ def plan_upgrade(cluster: Cluster, intent: UpgradeIntent, catalog: Catalog | Non
         [s.id for s in rollout.steps if s.id not in waited_for],
         duration=rollout.duration("postcheck"),
     )
-    extra: dict[str, str] = {}
+    extra: dict[str, str | tuple[str, ...]] = {}
     if ceph_hops:
         extra = {"ceph_from": ceph_hops[0][0].name, "ceph_to": ceph_hops[-1][1].name}
+    if basis is not None and basis.down:
+        extra[OBSERVED_DOWN] = basis.down  # the verifier's view leaves them out
     return build_plan(
         "upgrade",
         cluster.name,
         rollout.steps,
-        source=cluster.release,
+        source=view.release,
         target=target,
         inventory_digest=cluster.digest,
         lower_bound=capacity_bound(rollout, len(os_hops)),
         extra=tuple(sorted(extra.items())),
+    )
+
+
+def _unset_left_noout(rollout: Rollout, basis: Basis) -> None:
+    """`noout` observed set (a run aborted between its OSDs and the unset) and no step of this
+    plan unsets it: unset it once the Ceph lane is done, as its own rollout would have."""
+    if "noout" not in basis.ceph_flags or any(act.is_noout(s, "unset") for s in rollout.steps):
+        return
+    mons = rollout.cluster.members.get("ceph-mon", ())
+    if not mons:
+        return  # no monitor left to run it on: the difference is reported
+    ceph = [s.id for s in rollout.steps if s.phase == "ceph"]
+    params = {"playbook": act.CEPH_FLAG, "flag": "noout", "state": "unset"}
+    rollout.add(
+        "ceph/noout-unset",
+        act.PLAYBOOK,
+        "ceph",
+        params,
+        [PRECHECK_ID, *ceph],
+        nodes=(mons[0],),
+        duration=rollout.duration("ceph_flag"),
+    )
+
+
+def _observed_rollout(basis: Basis, catalog: Catalog) -> Rollout:
+    return Rollout(
+        basis.cluster,
+        catalog,
+        releases=basis.releases,
+        down=basis.service_down,
+        out={s: len(nodes) for s, nodes in basis.service_out.items()},
+        group_down=basis.group_down,
+        planned_around=basis.down,
     )
 
 

@@ -1,4 +1,10 @@
-"""The safety verifier: replays a plan's schedule and names every moment a rule breaks.
+"""The safety verifier: proves the plan's DAG safe in every order, then replays its schedule.
+
+The engine starts any step whose dependencies are done; start times only order its ready queue.
+So the verifier first proves every rule over the DAG (any_order.py: each pair or set of steps
+whose overlap would break a rule must be ordered by it), then replays the one schedule as a second
+check of the timing itself (timeline.py), naming every moment a rule breaks. A fault both name for
+the same step and rule is reported once, by the proof.
 
 It trusts nothing the planner knows: it reads only the plan (steps, dependencies, start times,
 what each step upgrades and disrupts), the cluster and the catalog. Rules:
@@ -16,8 +22,9 @@ what each step upgrades and disrupts), the cluster and the catalog. Rules:
 - ``database``: a project's schema is expanded before its first new instance and contracted
   after its last;
 - ``once``: every instance is upgraded exactly once per hop, in order, to the final target;
+- ``node``: one disruptive step at a time per data-plane host (proof only);
 - ``gates``: a precheck before any disruption, a postcheck after all of a plan that disrupts
-  anything, a health gate between
+  anything, a health gate after each quorum member before the next, and between
   consecutive batches of a data-plane group, and a first batch no larger than the canary.
 """
 
@@ -27,13 +34,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 from itertools import pairwise
 
-import networkx as nx
-
 from lifecycle.catalog import Catalog, load_catalog
 from lifecycle.errors import UnsafePlan
 from lifecycle.model.cluster import Cluster
 from lifecycle.model.release import ReleaseTrain
 from lifecycle.planning import actions as act
+from lifecycle.planning.any_order import AnyOrder
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.timeline import Replay, Violation, instance
 
@@ -42,14 +48,14 @@ __all__ = ["Violation", "check_safe", "verify"]
 
 def _check_dag(plan: Plan) -> list[Violation]:
     out: list[Violation] = []
-    graph: nx.DiGraph = nx.DiGraph()
-    for step in plan.steps:
-        graph.add_node(step.id)
+    position = {step.id: i for i, step in enumerate(plan.steps)}
+    backwards = False  # a dependency listed after its dependant: only then can there be a cycle
+    for i, step in enumerate(plan.steps):
         for dep in step.depends_on:
             if dep not in plan.by_id:
                 out.append(Violation(0.0, "dag", f"depends on unknown step {dep}", step.id))
                 continue
-            graph.add_edge(dep, step.id)
+            backwards = backwards or position[dep] >= i
             if plan.end_of(dep) > plan.start_of[step.id] + 1e-6:
                 out.append(
                     Violation(
@@ -59,10 +65,26 @@ def _check_dag(plan: Plan) -> list[Violation]:
                         step.id,
                     )
                 )
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = [e[0] for e in nx.find_cycle(graph)]
+    cycle = _cycle(plan) if backwards else []
+    if cycle:
         out.append(Violation(0.0, "dag", "dependency cycle: " + " -> ".join(cycle)))
     return out
+
+
+def _cycle(plan: Plan) -> list[str]:
+    """A dependency cycle of the plan (its step ids in order), or [] when there is none.
+    networkx is imported only here: plans in topological order (every plan the planner makes)
+    never need it."""
+    import networkx as nx
+
+    graph: nx.DiGraph = nx.DiGraph()
+    graph.add_nodes_from(step.id for step in plan.steps)
+    graph.add_edges_from(
+        (dep, step.id) for step in plan.steps for dep in step.depends_on if dep in plan.by_id
+    )
+    if nx.is_directed_acyclic_graph(graph):
+        return []
+    return [e[0] for e in nx.find_cycle(graph)]
 
 
 def _check_gates(plan: Plan, replay: Replay) -> list[Violation]:
@@ -191,6 +213,8 @@ def verify(
     if any("cycle" in v.message for v in violations):
         return violations
     replay = Replay(plan, cluster, catalog, initial)
+    # first the DAG (every order the engine may pick), then the schedule (the timing itself)
+    proved = AnyOrder(plan, replay).check()
     events: list[tuple[float, int, int]] = []
     for index, (step, start) in enumerate(plan.scheduled()):
         # at one moment: ends free what they held, then starts, then zero-length steps end
@@ -202,11 +226,14 @@ def verify(
             replay.start(step, time)
         else:
             replay.end(step, time)
-    violations += replay.violations
+    timed = list(replay.violations)
     if plan.operation == "upgrade":
-        violations += _check_once(plan, replay)
-    violations += _check_gates(plan, replay)
-    return sorted(violations)
+        timed += _check_once(plan, replay)
+    timed += _check_gates(plan, replay)
+    # a fault the DAG proof names is not repeated by the replay for the same step and rule
+    named = {(v.rule, v.step) for v in proved}
+    violations += proved + [v for v in timed if (v.rule, v.step) not in named or not v.step]
+    return sorted(set(violations))
 
 
 def check_safe(

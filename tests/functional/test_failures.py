@@ -93,7 +93,7 @@ def test_failing_steps_are_retried_and_the_run_succeeds(cloud, monkeypatch, caps
     data = show(capsys, events[0]["run"])
     attempts = {s["id"]: s["attempts"] for s in data["steps"]}
     assert attempts["health/galera/ctl-1"] == 3 and attempts["upgrade/rabbitmq/ctl-0"] == 2
-    assert data["state"] == "succeeded" and data["counts"] == {"succeeded": 117}
+    assert data["state"] == "succeeded" and data["counts"] == {"succeeded": 118}
     assert sum(e["event"] == "step-retrying" for e in events) == 3
 
 

@@ -43,6 +43,7 @@ def test_run_ids_complete_newest_first_from_the_state_dir(tmp_path, monkeypatch)
     assert completions(["resume"], "lab-o") == ["lab-old"]
     monkeypatch.delenv("LIFECYCLE_STATE_DIR")
     assert completions(["runs", "show", "--state-dir", str(tmp_path)], "") == [
+        "last",
         "lab-new",
         "lab-old",
     ]

@@ -273,6 +273,15 @@ def test_decide_respects_slots_nodes_backoff_and_stops():
     later = decide(plan, ["d"], states, {"d": 5.0}, frozenset(), 10, 1.0, None)
     assert (later.start, later.wake_at) == ((), 5.0)
     assert decide(plan, ["d"], states, {"d": 5.0}, frozenset(), 10, 5.0, None).start == ("d",)
+    # a step waiting for its retry holds its node: nothing else starts there, it alone may
+    held = {"n3": "d"}
+    other = build_plan("t", "t", [step("e", "x.y", nodes=("n3",)), step("d", "x.y", nodes=("n3",))])
+    states = {"e": StepState.PENDING, "d": StepState.RETRYING}
+    waiting = decide(other, ["e", "d"], states, {"d": 5.0}, frozenset(), 10, 1.0, None, held)
+    assert waiting.start == ()
+    assert decide(
+        other, ["e", "d"], states, {"d": 5.0}, frozenset(), 10, 5.0, None, held
+    ).start == ("d",)
 
 
 def test_replay_of_a_finished_run_matches_the_engine_view():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -120,3 +121,49 @@ def test_a_node_dead_before_the_run_says_so(tmp_path, attempt: int) -> None:
     gate = step("health/ctl-1", "checks.health", nodes=("ctl-1",))
     result = sim.run(gate, StepContext(run_id="r", cluster=cluster, attempt=attempt))
     assert not result.ok and result.error == "ctl-1 unreachable (down before this step started)"
+
+
+class FailsFirstOnNode(Driver):
+    """`first` fails its first attempt; every call records its start and the steps running."""
+
+    name = "f"
+
+    def __init__(self) -> None:
+        self.tries: dict[str, int] = {}
+        self.running: set[str] = set()
+        self.overlaps: list[tuple[str, ...]] = []
+        self.starts: list[str] = []
+        self.lock = threading.Lock()
+
+    def run(self, step: Step, ctx: StepContext) -> StepResult:
+        with self.lock:
+            self.tries[step.id] = self.tries.get(step.id, 0) + 1
+            self.starts.append(step.id)
+            if self.running:
+                self.overlaps.append((step.id, *sorted(self.running)))
+            self.running.add(step.id)
+        time.sleep(0.05)
+        with self.lock:
+            self.running.discard(step.id)
+        ok = step.id != "first" or self.tries[step.id] > 1
+        return StepResult(ok=ok, error=None if ok else "first broke")
+
+
+def test_a_step_waiting_for_its_retry_keeps_its_node_from_other_steps() -> None:
+    """cases/rabbit-dies: while upgrade/rabbitmq/ctl-1 waited for its retry, the engine started
+    upgrade/memcached/ctl-1 on the same node, half-way through the first one's work."""
+    cluster = small_cluster()
+    plan = build_plan(
+        "upgrade",
+        cluster.name,
+        [
+            step("first", "ansible.playbook", nodes=("cmp-0",), disrupts=("nova-compute@cmp-0",)),
+            step("second", "ansible.playbook", nodes=("cmp-0",)),
+        ],
+    )
+    driver = FailsFirstOnNode()
+    view = run_plan(MemoryJournal(), plan, cluster, driver, concurrency=2)
+    assert view.state is RunState.SUCCEEDED
+    assert driver.tries == {"first": 2, "second": 1}
+    assert driver.overlaps == []  # one step at a time on cmp-0
+    assert driver.starts == ["first", "first", "second"]  # nothing between a step's attempts

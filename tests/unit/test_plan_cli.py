@@ -110,6 +110,7 @@ def test_verify_refuses_an_unsafe_plan_naming_rule_and_moment(capsys, unsafe_pla
     err = capsys.readouterr().err
     assert "plan refused" in err
     assert "t=60s quorum: galera has 2 of 3 members down (ctl-0, ctl-1)" in err
+    assert "upgrade/galera/ctl-0, upgrade/galera/ctl-1 are not ordered" in err
 
 
 def test_force_overrides_and_says_what_it_overrode(capsys, unsafe_plan_file) -> None:

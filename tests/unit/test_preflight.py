@@ -152,6 +152,7 @@ def test_single_controller_needs_force_and_the_override_is_said(tmp_path: Path, 
     assert "--force overrides: galera: one member" in capsys.readouterr().err
     state = str(tmp_path / "state")
     run = ["run", "upgrade", "-i", inventory, "--to", "ussuri", "-y", "--state-dir", state]
+    run += ["--driver", "sim"]
     assert main(run) == 3
 
 
@@ -163,3 +164,19 @@ def test_scale_out_with_a_fourth_controller_warns_before_the_plan(tmp_path: Path
     assert "galera: 4 members (ctl-0, ctl-1, ctl-2, ctl-33)" in captured.err
     assert "keep an odd number of galera members (3 or 5)" in captured.err
     assert captured.out.startswith("{")  # the JSON plan on stdout stays JSON
+
+
+def test_an_ovn_cloud_whose_chassis_name_the_ovs_agent_is_warned(tmp_path: Path, capsys) -> None:
+    """cases/ovn-order: the OVN order needs ovn-controller on the chassis; an inventory that
+    names ML2/OVS's agent (TripleO's OVNController mapped to it before) is told so."""
+    case = case_dir("ovn-order", tmp_path)
+    assert main(["validate", "-i", case]) == 0
+    out = capsys.readouterr().out
+    assert "warning: neutron-ovs-agent: the cloud runs the OVN databases" in out
+    assert "list ovn-controller (TripleO's OVNController)" in out
+    fixed = tmp_path / "fixed"
+    fixed.mkdir()
+    text = (Path(case) / "cluster.yaml").read_text()
+    (fixed / "cluster.yaml").write_text(text.replace("neutron-ovs-agent,", "ovn-controller,"))
+    assert main(["validate", "-i", str(fixed)]) == 0
+    assert "neutron-ovs-agent" not in capsys.readouterr().out

@@ -222,3 +222,13 @@ def test_two_member_galera_cannot_be_upgraded_without_losing_quorum() -> None:
     plan = plan_upgrade(cluster, UpgradeIntent("ussuri"))
     found = [v for v in verify(plan, cluster) if v.rule == "quorum"]
     assert found and "galera has 1 of 2 members down" in found[0].message
+
+
+def test_a_dependency_cycle_is_named_even_when_the_steps_are_listed_in_order(plan, cluster):
+    """A step made to depend on a later step closes a cycle: refused as `dag`, naming it."""
+    first, later = plan.steps[1], plan.steps[5]
+    looped = dataclasses.replace(first, depends_on=(*first.depends_on, later.id))
+    steps = tuple(looped if s.id == first.id else s for s in plan.steps)
+    cyclic = dataclasses.replace(plan, steps=steps)
+    found = [v for v in verify(cyclic, cluster) if v.rule == "dag" and "cycle" in v.message]
+    assert found and first.id in found[0].message and later.id in found[0].message

@@ -1,0 +1,100 @@
+"""Resume through the CLI refuses what it refused before it stopped re-parsing the journal's plan
+when the plan made again is the same: a changed inventory, a changed plan, a journal whose plan
+no longer matches its digest; and an unchanged one resumes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lifecycle.cli.main import main
+from lifecycle.execution.replay import replay
+from lifecycle.execution.routing import Router
+from lifecycle.execution.runs import reopen, settle
+from tests.unit.test_engine_resume import Prober, crashed_mid_flight
+
+DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+LAST = "postcheck/cluster"
+
+
+@pytest.fixture
+def inventory(tmp_path, monkeypatch) -> Path:
+    copy = tmp_path / "demo"
+    shutil.copytree(DEMO, copy)
+    (copy / "secrets.yaml").chmod(0o600)
+    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LIFECYCLE_SIM_SCALE", "0")
+    monkeypatch.setenv("LIFECYCLE_JOURNAL_SYNC", "NORMAL")
+    return copy
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def failed_run(capsys, monkeypatch, *operation: str) -> str:
+    """A run whose last step failed; returns its id."""
+    monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", f"fail:{LAST}:1000")
+    code, out, err = cli(capsys, "run", *operation, "-y", "--no-progress", "--driver", "sim")
+    monkeypatch.delenv("LIFECYCLE_SIM_FAULTS")
+    assert code == 4 and f"FAILED {LAST}" in out + err
+    return next(w for w in (out + err).split() if w.startswith("demo-")).strip("`.,:")
+
+
+def test_a_changed_inventory_is_refused_and_the_same_one_resumes(inventory, capsys, monkeypatch):
+    run_id = failed_run(capsys, monkeypatch, "upgrade", "-i", str(inventory), "--to", "ussuri")
+    original = (inventory / "cluster.yaml").read_text()
+    changed = original.replace("failure_domain: rack1", "failure_domain: rack9", 1)
+    assert changed != original
+    (inventory / "cluster.yaml").write_text(changed)
+    code, _, err = cli(capsys, "resume", run_id)
+    assert code != 0 and "inventory of demo changed since the run started" in err
+    assert "rack1 -> " in err and "rack9" in err
+    (inventory / "cluster.yaml").write_text(original)
+    code, out, _ = cli(capsys, "resume", run_id)
+    assert code == 0 and "succeeded" in out
+
+
+def test_a_journal_plan_that_no_longer_matches_its_digest_is_refused(
+    inventory, capsys, monkeypatch, tmp_path
+):
+    run_id = failed_run(capsys, monkeypatch, "upgrade", "-i", str(inventory), "--to", "ussuri")
+    with sqlite3.connect(tmp_path / "state" / "demo.db") as db:
+        (text,) = db.execute("SELECT plan FROM runs WHERE id=?", (run_id,)).fetchone()
+        plan = json.loads(text)
+        plan["steps"][0]["duration"] += 1.0
+        db.execute("UPDATE runs SET plan=? WHERE id=?", (json.dumps(plan), run_id))
+    code, _, err = cli(capsys, "resume", run_id)
+    assert code != 0 and "does not match its digest" in err
+
+
+def test_a_changed_plan_file_is_refused(inventory, capsys, monkeypatch, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    code, _, _ = cli(
+        capsys, "plan", "upgrade", "-i", str(inventory), "--to", "ussuri", "-f", "json",
+        "-o", str(plan_file),
+    )  # fmt: skip
+    assert code == 0
+    run_id = failed_run(capsys, monkeypatch, "plan", str(plan_file), "-i", str(inventory))
+    plan = json.loads(plan_file.read_text())
+    plan["steps"][-1]["duration"] += 60.0
+    plan_file.write_text(json.dumps(plan))
+    code, _, err = cli(capsys, "resume", run_id)
+    assert code != 0 and "the plan changed" in err
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_settle_and_reopen_give_what_a_replay_of_the_journal_gives(idempotent):
+    cluster, journal, _, view = crashed_mid_flight(idempotent)
+    view = settle(journal, view, Router.single(Prober({})), cluster, accept=[])
+    assert view == replay(journal, view.run.id)
+    if idempotent:
+        view = reopen(journal, view, "resumed")
+        assert view == replay(journal, view.run.id)
