@@ -12,7 +12,9 @@ the step's release (Ceph daemons to its `ceph_release` where given), a scale-out
 adds its node and services, `compute.evacuate` disables a host and `compute.enable` enables it,
 a Ceph flag step sets or unsets its flag, a database contract records its release. A step caught
 mid-flight that may have disabled a host or set a flag counts as having done so: re-enabling a
-host or unsetting a flag is harmless, forgetting one is not.
+host or unsetting a flag is harmless, forgetting one is not. `require-osd-release` is not such a
+flag: it is a permanent cluster setting (`ceph osd require-osd-release R`, never unset), not a
+maintenance flag like `noout`, so it is never recorded as left set.
 """
 
 from __future__ import annotations
@@ -120,6 +122,12 @@ def _is_ceph(service: str) -> bool:
     return spec is not None and spec.ceph
 
 
+def _maintenance_flag(step: Step) -> bool:
+    """A Ceph flag step whose flag is set for the time of the work and unset after (`noout`),
+    not `require-osd-release` (permanent: nothing to unset later)."""
+    return act.playbook(step) == act.CEPH_FLAG and step.param("flag") != act.REQUIRE_OSD_RELEASE
+
+
 class _Fold:
     def __init__(self, view: RunView, base: RecordedState | None) -> None:
         plan = view.plan
@@ -142,7 +150,7 @@ class _Fold:
         elif state in _MAYBE:  # caught mid-flight or failed: assume the worse for hosts, flags
             if step.action == act.EVACUATE:
                 self.disabled.update(step.nodes)
-            if act.playbook(step) == act.CEPH_FLAG and step.param("state") == "set":
+            if _maintenance_flag(step) and step.param("state") == "set":
                 self.flags.add(str(step.param("flag")))
 
     def succeeded(self, step: Step) -> None:
@@ -161,7 +169,7 @@ class _Fold:
                     )
                 self.nodes[node] = self.roles.get(node, "?")
                 self.added.add(node)
-        elif book == act.CEPH_FLAG:
+        elif _maintenance_flag(step):
             flag = str(step.param("flag"))
             if step.param("state") == "set":
                 self.flags.add(flag)

@@ -85,6 +85,7 @@ class Replay:
         self.db_projects = database_projects(plan, cluster, catalog)
         self._prereqs: dict[str, list[str]] = {}
         self._init_versions()
+        self._init_schemas()
         self._init_groups()
 
     # --- set-up ------------------------------------------------------------------------------
@@ -106,6 +107,18 @@ class Replay:
                 self.version[text] = self.start_version[text] = index
                 for i in range(index + 1):
                     self.at_least[(service, i)] += 1
+
+    def _init_schemas(self) -> None:
+        """A project's schema is expanded for every release up to the newest one an instance of
+        its services runs at the start (a plan of what is left: the earlier run expanded it)."""
+        newest: dict[str, int] = {}
+        for text, index in self.start_version.items():
+            service, _ = instance(text)
+            project = self.catalog.project_of(service)
+            if project and not self.catalog.services[service].ceph:
+                newest[project] = max(newest.get(project, -1), index)
+        for project, index in newest.items():
+            self.expanded[project].update(range(index + 1))
 
     def _init_groups(self) -> None:
         sizes: dict[str, int] = defaultdict(int)
