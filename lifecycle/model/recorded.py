@@ -25,8 +25,9 @@ class RecordedState:
     `instances`: ("service@node", release) pairs, sorted; `nodes`: (node, role) pairs of every
     node the record knows (the inventory of the run, plus nodes a scale-out deployed);
     `added`: nodes a scale-out deployed that the run's inventory did not list; `flags`: Ceph
-    maintenance flags left set (e.g. "noout"; never `require-osd-release`, which is permanent); `disabled`: compute hosts left disabled; `contracted`:
-    (project, release) of each database schema's last contraction. `run`/`run_state` name the run
+    maintenance flags left set (e.g. "noout"; never `require-osd-release`, which is permanent);
+    `disabled`: compute hosts left disabled; `contracted`: (project, release) of each database
+    schema's last contraction. `run`/`run_state` name the run
     that produced this version; `version` counts versions from 1."""
 
     cluster: str
