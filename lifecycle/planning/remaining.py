@@ -10,6 +10,7 @@ A step is kept when:
   none, so a partly done step is kept whole);
 - it is a database expand of a project with a kept upgrade to that release, or a contract of
   one whose schema was not contracted to that release yet;
+- it is `require-osd-release` R after a kept OSD upgrade or before any kept upgrade;
 - it opens a bracket (`compute.evacuate`, `compute.drain_network`, Ceph flag set) around a kept
   upgrade, or closes one (`compute.enable`, flag unset) that it opened or that a previous run
   left open (a host left disabled, `noout` left set);
@@ -192,6 +193,8 @@ def _keep_other(
             last = done.contracted.get(project)
             return last is None or index.openstack_rank(last) < index.openstack_rank(str(release))
         return False
+    if act.playbook(step) == act.CEPH_FLAG and step.param("flag") == act.REQUIRE_OSD_RELEASE:
+        return _osd_release_needed(step, plan, keep, children)
     if act.playbook(step) == act.CEPH_FLAG:
         if step.param("state") == "set":
             return any(keep.get(s, False) and plan.by_id[s].upgrades for s in between[step.id])
@@ -204,6 +207,20 @@ def _keep_other(
         return after_kept or bool(done.disabled.intersection(step.nodes))
     # health gates and anything else: after a kept step
     return any(keep[d] for d in step.depends_on if plan.by_id[d].action not in _FRAME)
+
+
+def _osd_release_needed(
+    step: Step, plan: Plan, keep: Mapping[str, bool], children: Mapping[str, list[str]]
+) -> bool:
+    """`ceph osd require-osd-release R` is permanent and idempotent (never unset): it is run
+    again when an OSD upgrade before it is left (Ceph sets it once every OSD runs R) or anything
+    after it is (the next hop needs it)."""
+    parents = {s.id: list(s.depends_on) for s in plan.steps}
+    before = _reach(step.id, parents)
+    osd_left = any(
+        keep[s] and any(t.startswith("ceph-osd@") for t in plan.by_id[s].upgrades) for s in before
+    )
+    return osd_left or any(keep[s] and plan.by_id[s].upgrades for s in _reach(step.id, children))
 
 
 def _closes(plan: Plan, setter: str, unset: Step, children: Mapping[str, list[str]]) -> bool:

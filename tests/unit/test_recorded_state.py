@@ -280,7 +280,10 @@ def test_an_abort_anywhere_then_what_is_left_upgrades_each_instance_once(
     services = load_catalog().services
     for text, release in sim["versions"].items():
         assert release == ("octopus" if services[text.partition("@")[0]].ceph else "ussuri")
-    assert sim["disabled"] == [] and not any(sim["flags"].values())
+    # maintenance flags cleared; require-osd-release stays set (permanent, set once per hop)
+    flags = dict(sim["flags"])
+    assert flags.pop(act.REQUIRE_OSD_RELEASE) is True
+    assert sim["disabled"] == [] and not any(flags.values())
     json.dumps(sim)  # still a plain document
 
 
@@ -295,3 +298,21 @@ def test_a_failed_run_overtaken_by_a_new_one_is_not_resumed(state, capsys, monke
     assert set(upgraded_by_runs(state).values()) == {1}
     code, _, err = cli(capsys, "resume", first)
     assert code == 4 and f"followed by run {second}" in err and f"lifecycle abort {first}" in err
+
+
+def test_require_osd_release_is_kept_while_an_osd_upgrade_before_it_is_left():
+    cluster = load_inventory(DEMO)
+    mgr = next(s for s in _DEMO_PLAN.steps if s.upgrades and s.upgrades[0].startswith("ceph-mgr"))
+    done = {mgr.id}
+    todo = list(mgr.depends_on)
+    while todo:
+        sid = todo.pop()
+        if sid not in done:
+            done.add(sid)
+            todo.extend(_DEMO_PLAN.by_id[sid].depends_on)
+    at = _left_at(_DEMO_PLAN, done)
+    left = remaining(_DEMO_PLAN, InPlace(at=at), load_catalog())
+    assert left is not None
+    required = [s for s in left.steps if s.param("flag") == act.REQUIRE_OSD_RELEASE]
+    assert [s.param("release") for s in required] == ["octopus"]
+    assert not verify(left, cluster, initial=at)
