@@ -93,11 +93,18 @@ def _text(data: dict[str, Any]) -> None:
 
 @click.command("validate")
 @INVENTORY
+@click.option(
+    "--state-dir", help="where journals and recorded states live [env LIFECYCLE_STATE_DIR]"
+)
 @output_options(default="text", extra=("text",))
-def validate_cmd(inventory: str, fmt: str, columns_: tuple[str, ...]) -> None:
+def validate_cmd(
+    inventory: str, state_dir: str | None, fmt: str, columns_: tuple[str, ...]
+) -> None:
     """Check an inventory (cluster.yaml, its imports and its secrets), summarise it, and warn
-    about what would fail later (a missing SSH key, ...)."""
+    about what would fail later (a missing SSH key, ...) and where it differs from the
+    cluster's recorded state (what lifecycle's runs did: an upgraded release, new nodes)."""
     from lifecycle.catalog import load_catalog
+    from lifecycle.cli.recorded_out import validate_findings
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.secrets import load_secrets
     from lifecycle.model.topology import build_topology, check_acyclic
@@ -106,7 +113,8 @@ def validate_cmd(inventory: str, fmt: str, columns_: tuple[str, ...]) -> None:
     cluster = load_inventory(inventory, catalog)
     secrets = load_secrets(cluster)
     check_acyclic(build_topology(cluster, catalog))
-    data = summary(cluster, secrets, validation_warnings(cluster, secrets))
+    warnings = validation_warnings(cluster, secrets) + validate_findings(cluster, state_dir)
+    data = summary(cluster, secrets, warnings)
     if fmt.lower() == "text" and not columns_:
         _text(data)
         return

@@ -31,15 +31,17 @@ def emit_plan(
     output: str | None,
     force: bool,
     start: str | None = None,
+    initial: dict[str, str] | None = None,
 ) -> None:
-    """Verify, then print or write the plan; an unsafe plan needs --force, which is reported."""
+    """Verify, then print or write the plan; an unsafe plan needs --force, which is reported.
+    `initial`: instance -> release where the plan starts past the inventory (recorded state)."""
     from lifecycle.formats.plan_json import plan_to_json
     from lifecycle.planning.render import render_tree
     from lifecycle.planning.verifier import check_safe
 
     # a bad file name or time fails before anything is printed
     when = _gantt_inputs(gantt, start, output)
-    overridden = check_safe(plan, cluster, force=force)  # type: ignore[arg-type]
+    overridden = check_safe(plan, cluster, force=force, initial=initial)  # type: ignore[arg-type]
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     text = plan_to_json(plan) + "\n" if fmt == "json" else render_tree(plan)
@@ -127,7 +129,12 @@ def plan_upgrade_cmd(
     force: bool,
     **observing: Any,
 ) -> None:
-    """Plan a rolling upgrade of the cluster to a release (several hops if needed)."""
+    """Plan a rolling upgrade of the cluster to a release (several hops if needed).
+
+    Work a previous run recorded as done (the cluster's recorded state in the state directory)
+    is not planned again: after an aborted run this plans only what is left; after a finished
+    one it says there is nothing to do."""
+    from lifecycle.cli import recorded_out
     from lifecycle.cli.status_cmds import observed_input
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.planning.observed import verification_view
@@ -136,8 +143,15 @@ def plan_upgrade_cmd(
     cluster = load_inventory(inventory)
     announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
     observed = observed_input(cluster, **observing)
-    plan = plan_upgrade(cluster, UpgradeIntent(target, ceph_target), observed=observed, force=force)
-    emit_plan(plan, verification_view(cluster, plan), fmt, gantt, output, force, start)
+    full = plan_upgrade(cluster, UpgradeIntent(target, ceph_target), observed=observed, force=force)
+    in_place = recorded_out.in_place_intent(observing.get("state_dir"), cluster)
+    plan = recorded_out.what_is_left(full, in_place)
+    if plan is None:
+        click.echo(recorded_out.nothing_to_do(full, in_place or {}))
+        return
+    recorded_out.announce_left(full, plan, in_place)
+    initial = recorded_out.initial(in_place)
+    emit_plan(plan, verification_view(cluster, plan), fmt, gantt, output, force, start, initial)
 
 
 @plan_group.command("scale-out")

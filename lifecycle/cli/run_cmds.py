@@ -14,7 +14,7 @@ from lifecycle.cli.complete import complete_ceph_release, complete_release, comp
 from lifecycle.cli.output import Column, emit_list, output_options
 from lifecycle.cli.preflight_out import announce
 from lifecycle.cli.status_cmds import OBSERVE_OPTIONS
-from lifecycle.errors import ResumeRefused, UsageError
+from lifecycle.errors import LifecycleError, ResumeRefused, UsageError
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
 
@@ -46,6 +46,9 @@ def choose_driver(given: str | None, cluster: Cluster) -> str:
 
 
 def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
+    """The upgrade plan, less what the intent's `in_place` (the recorded state when the run
+    started) says is done; NothingToDo when that is everything."""
+    from lifecycle.cli.recorded_out import IN_PLACE, NothingToDo, nothing_to_do, what_is_left
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
     observed = None
@@ -53,12 +56,16 @@ def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
         from lifecycle.model.observed import observed_from_dict
 
         observed = observed_from_dict(intent["observed"], "the run's intent")
-    return plan_upgrade(
+    plan = plan_upgrade(
         cluster,
         UpgradeIntent(intent["target"], intent.get("ceph_target")),
         observed=observed,
         force=bool(intent.get("observed_force")),
     )
+    left = what_is_left(plan, intent.get(IN_PLACE))
+    if left is None:
+        raise NothingToDo(nothing_to_do(plan, intent[IN_PLACE]))
+    return left
 
 
 def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
@@ -186,6 +193,17 @@ RUN_OPTIONS = [
 ]
 
 
+def refuse_unfinished(state_dir: str | None, cluster: str) -> None:
+    """Exit 4 while the cluster has a running, interrupted, paused or needs-operator run, naming
+    it and saying `lifecycle resume RUN` or `lifecycle abort RUN`. No flag bypasses this, not
+    even --force (which overrides safety rules, recorded): two runs on one cluster would each
+    plan from a state the other is changing."""
+    from lifecycle.execution.liveness import refuse_unfinished as refuse
+    from lifecycle.execution.paths import state_dir as resolve
+
+    refuse(resolve(state_dir), cluster)
+
+
 def with_options(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
     def wrap(func: Any) -> Any:
         for option in reversed(options):
@@ -196,16 +214,33 @@ def with_options(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
 
 
 def execute_operation(
-    intent: dict[str, Any], inventory: str, force: bool, yes: bool, opts: dict[str, Any]
+    intent: dict[str, Any],
+    inventory: str,
+    force: bool,
+    yes: bool,
+    opts: dict[str, Any],
+    update_inventory: bool = False,
 ) -> None:
     """Plan `intent["operation"]` with its PLANNERS entry, prove it safe, run it and report.
     Other command families (scale-out) call this with their own intent and RUN_OPTIONS."""
+    from lifecycle.cli import recorded_out
     from lifecycle.execution.runner import launch
     from lifecycle.planning.observed import verification_view
     from lifecycle.planning.verifier import check_safe
 
     inventory_cluster = _load_cluster(inventory)
-    plan = PLANNERS[intent["operation"]](inventory_cluster, intent)
+    refuse_unfinished(opts.get("state_dir"), inventory_cluster.name)
+    if intent["operation"] == "upgrade":  # plan only what the recorded state says is left
+        intent[recorded_out.IN_PLACE] = recorded_out.in_place_intent(
+            opts.get("state_dir"), inventory_cluster
+        )
+    try:
+        plan = PLANNERS[intent["operation"]](inventory_cluster, intent)
+    except recorded_out.NothingToDo as done:
+        click.echo(str(done))
+        return
+    initial = recorded_out.initial(intent.get(recorded_out.IN_PLACE))
+    recorded_out.announce_left(None, plan, intent.get(recorded_out.IN_PLACE))
     cluster = _run_cluster(inventory_cluster, intent)
     if plan.cluster != cluster.name:
         raise UsageError.at(inventory, "cluster", f"the plan's cluster {plan.cluster!r}")
@@ -220,7 +255,7 @@ def execute_operation(
     driver = opts["driver"] = choose_driver(opts.get("driver"), inventory_cluster)
     ceph = any(key == "ceph_to" for key, _ in plan.extra)
     preflight_overridden = announce(cluster, plan.operation, force, ceph=ceph)
-    overridden = check_safe(plan, verification_view(cluster, plan), force=force)
+    overridden = check_safe(plan, verification_view(cluster, plan), force=force, initial=initial)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
     if not yes:
@@ -260,7 +295,11 @@ def execute_operation(
             view = launch_from_cli(setup, cluster, plan, intent, overrides, mistral_url)
         else:
             view = launch(setup, cluster, plan, intent, overrides, run_id=run_id)
-    _finish(view)
+    if intent["operation"] == "scale-out":
+        recorded_out.inventory_change(
+            inventory_cluster, cluster, view.run.id, setup.state_dir, update_inventory
+        )
+    _finish(view, state_dir=setup.state_dir)
 
 
 def _log_path(setup: Any, run_id: str) -> Path:
@@ -275,11 +314,13 @@ def _run_log(path: Path) -> Any:
     return RunLog(path)
 
 
-def _finish(view: Any, journal: Any = None) -> None:
+def _finish(view: Any, journal: Any = None, state_dir: Path | None = None) -> None:
     """Print the final report (its last line says SIMULATED for a sim run); exit 4 unless the
-    run succeeded. A run stopped by Ctrl-C twice leaves now, without waiting for the driver
-    calls it abandoned (their threads cannot be stopped; the journal has been written)."""
-    from lifecycle.errors import RunInterrupted
+    run succeeded. An aborted or failed run's report ends with the recorded state it left (hosts
+    disabled, flags set) and what to run next. A run stopped by Ctrl-C twice leaves now, without
+    waiting for the driver calls it abandoned (their threads cannot be stopped; the journal has
+    been written)."""
+    from lifecycle.errors import RunInterrupted, RunStopped
     from lifecycle.execution.runner import conclude
 
     try:
@@ -289,6 +330,29 @@ def _finish(view: Any, journal: Any = None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(exc.exit_code)
+    except RunStopped as exc:
+        left = _recorded_after(view, state_dir)
+        if left:
+            raise RunStopped(f"{exc}\n{left}") from None
+        raise
+
+
+def _recorded_after(view: Any, state_dir: Path | None) -> str:
+    """The recorded state an aborted or failed run left, as `abort` says it; "" otherwise."""
+    from lifecycle.execution.states import RunState
+
+    if state_dir is None or view.state not in (RunState.ABORTED, RunState.FAILED):
+        return ""
+    from lifecycle.cli.recorded_out import describe_recorded
+    from lifecycle.execution.recorded_state import load_record
+
+    try:
+        record = load_record(state_dir, view.run.cluster)
+    except LifecycleError:
+        return ""
+    if record is None or record.run != view.run.id:
+        return ""
+    return describe_recorded(record, view.run.intent.get("inventory"), view.run.intent)
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -296,7 +360,15 @@ def _finish(view: Any, journal: Any = None) -> None:
 
 @click.group("run")
 def run_group() -> None:
-    """Plan and run an operation on a cluster (journaled, resumable)."""
+    """Plan and run an operation on a cluster (journaled, resumable).
+
+    One run per cluster: a new run is refused (exit 4) while another run of the cluster is
+    running, interrupted (its process died), paused or needs the operator; the message names it:
+    `lifecycle resume RUN` finishes it, `lifecycle abort RUN` gives it up. --force does not
+    bypass this (it only overrides safety rules), and no other flag does.
+
+    An upgrade plans only what is left: work the cluster's recorded state (written after every
+    run, in the state directory) says is done is not planned again."""
 
 
 @run_group.command("upgrade")
@@ -360,6 +432,12 @@ def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any
 @click.option("--nodes", "nodes_file", required=True, help="new servers: instackenv.json or YAML")
 @click.option("--profiles", "profiles_dir", help="hardware profiles directory")
 @click.option("--image", help="image to deploy on the new servers")
+@click.option(
+    "--update-inventory",
+    is_flag=True,
+    help="write the deployed servers into cluster.yaml's `nodes:` (comments and layout kept;"
+    " the old file kept as cluster.yaml.bak-RUN); without it, the entries to add are printed",
+)
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @with_options(RUN_OPTIONS)
@@ -368,18 +446,20 @@ def run_scale_out(
     nodes_file: str,
     profiles_dir: str | None,
     image: str | None,
+    update_inventory: bool,
     force: bool,
     yes: bool,
     **opts: Any,
 ) -> None:
-    """Add new servers: enroll, inspect, match profiles, deploy, join their aggregate."""
+    """Add new servers: enroll, inspect, match profiles, deploy, join their aggregate. Then
+    print the inventory's new `nodes:` entries, or write them with --update-inventory."""
     intent = {
         "operation": "scale-out",
         "nodes_file": str(Path(nodes_file).resolve()),
         "profiles": str(Path(profiles_dir).resolve()) if profiles_dir else None,
         "image": image,
     }
-    execute_operation(intent, inventory, force, yes, opts)
+    execute_operation(intent, inventory, force, yes, opts, update_inventory)
 
 
 RUN_ID = click.argument("run_id", metavar="RUN", shell_complete=complete_run)
@@ -419,6 +499,7 @@ def resume_cmd(
     opts.pop("engine", None)  # a run resumes on the engine that started it
     try:
         record = journal.run(run_id)
+        _refuse_superseded(root, record)
         intent = record.intent
         driver = str(intent.get("driver", "sim"))  # runs recorded before drivers had no default
         log = Path(intent["log"]) if intent.get("log") else _log_path_at(root, run_id)
@@ -443,9 +524,27 @@ def resume_cmd(
         setup = _setup(str(root), driver, secrets=secrets, **opts)
         with _run_log(log):
             view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
-        _finish(view, journal)
+        _finish(view, journal, root)
     finally:
         journal.close()
+
+
+def _refuse_superseded(root: Path, record: Any) -> None:
+    """A run of the same cluster started after this one planned from what this one left (the
+    recorded state): resuming this one would do that work twice. Exit 4, naming the newer run."""
+    from lifecycle.execution.run_index import all_runs
+
+    newer = [
+        e.record.id
+        for e in all_runs(root)
+        if e.record.cluster == record.cluster and e.record.created > record.created
+    ]
+    if newer:
+        raise ResumeRefused(
+            f"run {record.id} was followed by run {newer[-1]} of cluster {record.cluster}, which"
+            f" planned from the state this one left: resuming it could redo that work. Give it up"
+            f" with `lifecycle abort {record.id}`; `lifecycle plan upgrade` plans what is left"
+        )
 
 
 def _log_path_at(root: Path, run_id: str) -> Path:
@@ -480,6 +579,7 @@ RUN_COLUMNS = (
 
 def run_rows(root: Path) -> list[dict[str, Any]]:
     """One row per run under `root`, by start time, with the keys of RUN_COLUMNS."""
+    from lifecycle.execution.liveness import shown_state
     from lifecycle.execution.replay import replay
     from lifecycle.execution.report import is_simulated, iso
     from lifecycle.execution.run_index import all_runs
@@ -504,7 +604,7 @@ def run_rows(root: Path) -> list[dict[str, Any]]:
                     "to": view.plan.target,
                     "driver": record.intent.get("driver"),
                     "simulated": is_simulated(record.intent),
-                    "state": view.state.value,
+                    "state": shown_state(root, record.cluster, record.id, view.state),
                     "done": done,
                     "steps": len(view.steps),
                 }
@@ -545,14 +645,22 @@ def runs_show(run_id: str, state_dir: str | None, fmt: str, columns_: tuple[str,
     """One run: state, start and end, the log, every step's state and times, the error and log
     of each failed step, the audit trail (who ran what)."""
     from lifecycle.cli.output import emit_show
+    from lifecycle.execution.liveness import INTERRUPTED, shown_state
     from lifecycle.execution.replay import replay
     from lifecycle.execution.report import render, report
 
-    _, run_id, journal = _locate(state_dir, run_id)
+    root, run_id, journal = _locate(state_dir, run_id)
     try:
-        data = report(replay(journal, run_id), journal)
+        view = replay(journal, run_id)
+        data = report(view, journal)
     finally:
         journal.close()
+    data["state"] = shown_state(root, view.run.cluster, run_id, view.state)
+    if data["state"] == INTERRUPTED:
+        data["reason"] = (
+            "the process running it is gone (killed, or its host rebooted): `lifecycle resume"
+            f" {run_id}` continues it, `lifecycle abort {run_id}` gives it up"
+        )
     if fmt.lower() == "text":
         if columns_:
             raise UsageError.at("command line", "-c/--column", "-f table|json|yaml|value|csv")
@@ -580,31 +688,51 @@ def pause_cmd(run_id: str, state_dir: str | None) -> None:
 @STATE_DIR
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 def abort_cmd(run_id: str, state_dir: str | None, yes: bool) -> None:
-    """Abort a run: a live one stops at its next safe point; it can never be resumed. Says what
-    state the cluster is left in, as far as the journal knows."""
+    """Abort a run: a live one stops at its next safe point; an interrupted one (its process
+    died) is marked aborted at once; it can never be resumed. Says what state the cluster is
+    left in (releases, hosts disabled, Ceph flags set, as recorded) and what to run next."""
     from lifecycle.execution.replay import replay
     from lifecycle.execution.runner import pause_or_abort
-    from lifecycle.execution.runs import describe_left_behind, left_behind
 
     root, run_id, journal = _locate(state_dir, run_id)
     try:
         view = replay(journal, run_id)
         if view.state.final:
             raise ResumeRefused(f"run {run_id} is already {view.state.value}; nothing to abort")
-        state = describe_left_behind(left_behind(view))
         if not yes:
             click.echo(f"run {run_id} ({view.state.value}) leaves the cluster as follows:")
-            click.echo(state)
+            click.echo(_left_behind_text(root, view))
             if not click.confirm(
                 "abort it for good (it can never be resumed; `lifecycle pause` keeps it resumable)?"
             ):  # "no" is not an abort of the run: say what was (not) done; exit 130 as documented
                 click.echo(f"abort cancelled: run {run_id} left as it was", err=True)
                 raise click.exceptions.Exit(130)
-        click.echo(pause_or_abort(journal, root, run_id, "abort"))
-        click.echo("the cluster is left as the journal last knew it:")
-        click.echo(describe_left_behind(left_behind(replay(journal, run_id))))
+        said = pause_or_abort(journal, root, run_id, "abort")
+        click.echo(said)
+        after = replay(journal, run_id)
+        if after.state.final:
+            click.echo("the cluster is left as the journal last knew it:")
+        else:  # a live run stops at its next safe point and records its state then
+            click.echo("until it stops, the cluster is as the journal knows it now:")
+        click.echo(_left_behind_text(root, after))
     finally:
         journal.close()
+
+
+def _left_behind_text(root: Path, view: Any) -> str:
+    """The journal's summary of a stopped run (steps, releases per service) and the recorded
+    state it leaves (hosts disabled, Ceph flags set) with what to run next."""
+    from lifecycle.cli.recorded_out import describe_recorded
+    from lifecycle.execution.recorded_state import preview
+    from lifecycle.execution.runs import describe_left_behind, left_behind
+
+    text = describe_left_behind(left_behind(view))
+    try:
+        record = preview(root, view)
+    except LifecycleError as exc:  # a damaged state file must not keep an abort from working
+        return f"{text}\n  recorded state: unreadable ({exc})"
+    intent = view.run.intent
+    return text + "\n" + describe_recorded(record, intent.get("inventory"), intent)
 
 
 COMMANDS: list[click.Command] = [run_group, resume_cmd, runs_group, pause_cmd, abort_cmd]

@@ -99,7 +99,10 @@ def with_observe_options(func: Any) -> Any:
         click.option(
             "--driver", type=click.Choice(DRIVERS), help="with --observe: who observes the cloud"
         ),
-        click.option("--state-dir", help="with --observe --driver sim: where the sim cloud lives"),
+        click.option(
+            "--state-dir",
+            help="where journals, recorded states and the sim cloud live [env LIFECYCLE_STATE_DIR]",
+        ),
     ]
     for option in reversed(options):
         func = option(func)

@@ -1,10 +1,14 @@
-"""One run per cluster at a time: an fcntl lock on <state>/<cluster>.lock naming its holder."""
+"""One run per cluster at a time: an fcntl lock on <state>/<cluster>.lock naming its holder
+(run id, pid, host, since when). The kernel drops the lock when its process dies, so a run
+recorded as running whose lock no process holds was interrupted (lifecycle.execution.liveness)."""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import socket
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -30,13 +34,20 @@ class ClusterLock:
             os.close(fd)
             run = holder.get("run", "?")
             raise RunLocked(
-                f"cluster {self.cluster} is busy: run {run} (pid {holder.get('pid', '?')}) holds"
+                f"cluster {self.cluster} is busy: run {run} (pid {holder.get('pid', '?')}"
+                f" on {holder.get('host', '?')}) holds"
                 f" {self.path}. Wait for it to end (`lifecycle runs show {run}` follows it),"
                 f" `lifecycle pause {run}` to stop it at its next safe point (resumable), or"
                 f" `lifecycle abort {run}` to end it for good"
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"run": self.run_id, "pid": os.getpid()}).encode(), 0)
+        me = {
+            "run": self.run_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.time(),
+        }
+        os.pwrite(fd, json.dumps(me).encode(), 0)
         self._fd = fd
         return self
 
@@ -69,6 +80,12 @@ def _read_holder(fd: int) -> dict[str, object]:
 
 def holder(path: Path) -> str | None:
     """The run id holding the lock at `path`, or None when no live process holds it."""
+    info = holder_info(path)
+    return None if info is None else str(info.get("run") or "?")
+
+
+def holder_info(path: Path) -> dict[str, object] | None:
+    """{run, pid, host, since} of the live process holding the lock, or None when none does."""
     if not path.exists():
         return None
     fd = os.open(path, os.O_RDONLY)
@@ -76,8 +93,7 @@ def holder(path: Path) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            run = _read_holder(fd).get("run")
-            return str(run) if run else "?"
+            return _read_holder(fd)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

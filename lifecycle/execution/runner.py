@@ -86,6 +86,9 @@ def launch(
     run_id = run_id or new_run_id(cluster.name)
     try:
         with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
+            from lifecycle.execution.liveness import refuse_unfinished
+
+            refuse_unfinished(setup.state_dir, cluster.name, journal)  # under the lock: no race
             view = start_run(journal, plan, cluster, intent, run_id)
             record_audit(journal, run_id, overrides, setup.argv, _redactor(setup))
             return _drive(setup, journal, view, cluster, plan)
@@ -151,10 +154,27 @@ def _drive(setup: Setup, journal: Journal, view: RunView, cluster: Cluster, plan
     )
     try:
         with interrupts.installed():
-            return engine.execute(view)
+            view = engine.execute(view)
+        record_state(setup.state_dir, journal, view.run.id)
+        return view
     finally:
         sink.close()
         router.close()
+
+
+def record_state(state_dir: Path, journal: Journal, run_id: str) -> None:
+    """Fold the stopped run into the cluster's recorded state (lifecycle.execution.
+    recorded_state); the lock is held. A state file that cannot be written is said, not fatal:
+    the journal still has everything and the next run or abort records it."""
+    import logging
+
+    from lifecycle.errors import LifecycleError
+    from lifecycle.execution.recorded_state import record_run
+
+    try:
+        record_run(state_dir, journal, run_id)
+    except (OSError, LifecycleError) as exc:
+        logging.getLogger(__name__).warning("recorded state not written: %s", exc)
 
 
 def conclude(view: RunView, journal: Journal | None = None) -> str:
@@ -186,6 +206,13 @@ def pause_or_abort(journal: Journal, state_dir: Path, run_id: str, command: str)
         journal.add_control(run_id, command, time.time(), current_user())
         record_audit(journal, run_id, {command: True})
         return f"{command} requested; run {run_id} stops at its next safe point"
+    dead = view.state is RunState.RUNNING  # recorded as running, yet no process holds the lock
+    if command == "pause" and dead:
+        raise ResumeRefused(
+            f"run {run_id} is interrupted: the process running it is gone (killed or its host"
+            f" rebooted); there is nothing to pause. `lifecycle resume {run_id}` continues it"
+            f" (finished steps never run again), `lifecycle abort {run_id}` gives it up"
+        )
     if command == "pause":
         raise ResumeRefused(f"run {run_id} is not running ({view.state.value}); nothing to pause")
     if view.state.final:
@@ -194,4 +221,7 @@ def pause_or_abort(journal: Journal, state_dir: Path, run_id: str, command: str)
         run_transition(run_id, view.state, RunState.ABORTED)
         journal.record_run(RunTransition(run_id, RunState.ABORTED, time.time(), "aborted"))
         record_audit(journal, run_id, {"abort": True})
+        record_state(state_dir, journal, run_id)
+    if dead:
+        return f"run {run_id} aborted (it was interrupted: its process had died)"
     return f"run {run_id} aborted"

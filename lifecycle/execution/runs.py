@@ -222,12 +222,18 @@ def left_behind(view: RunView) -> dict[str, Any]:
 
     Shape: {"done": int, "in_flight": [step ids], "pending": int,
             "services": {service: {release: [nodes]}}}."""
+    from lifecycle.catalog import load_catalog
+
     plan = view.plan
+    services_spec = load_catalog().services
+    ceph_from = dict(plan.extra).get("ceph_from")  # Ceph daemons start at the Ceph release
     at: dict[str, dict[str, str]] = {}
     for step in plan.steps:
         for instance in step.upgrades:
             service, _, node = instance.partition("@")
-            at.setdefault(service, {}).setdefault(node, str(plan.source or "?"))
+            spec = services_spec.get(service)
+            start = ceph_from if spec is not None and spec.ceph and ceph_from else plan.source
+            at.setdefault(service, {}).setdefault(node, str(start or "?"))
     for sid, step_view in view.steps.items():
         step = plan.by_id[sid]
         if not step_view.state.done or not step.upgrades:

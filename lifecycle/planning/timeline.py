@@ -7,6 +7,7 @@ Violation for every rule broken at that moment. It reads only the plan, the clus
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lifecycle.catalog import Catalog
@@ -53,8 +54,18 @@ def instance(text: str) -> tuple[str, str]:
 class Replay:
     """State of the cluster along the schedule."""
 
-    def __init__(self, plan: Plan, cluster: Cluster, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        cluster: Cluster,
+        catalog: Catalog,
+        initial: Mapping[str, str] | None = None,
+    ) -> None:
         self.plan, self.cluster, self.catalog = plan, cluster, catalog
+        # instance -> release before the plan starts, where it is not the inventory's release
+        # (the recorded or observed state: a plan of what is left after an aborted run)
+        self.initial: Mapping[str, str] = initial or {}
+        self.start_version: dict[str, int] = {}
         self.violations: list[Violation] = []
         self.down: dict[str, set[str]] = defaultdict(set)  # service -> nodes disrupted
         self.drained: set[str] = set()
@@ -74,6 +85,7 @@ class Replay:
         self.db_projects = database_projects(plan, cluster, catalog)
         self._prereqs: dict[str, list[str]] = {}
         self._init_versions()
+        self._init_schemas()
         self._init_groups()
 
     # --- set-up ------------------------------------------------------------------------------
@@ -87,11 +99,26 @@ class Replay:
             start = self.cluster.ceph_release if spec.ceph else self.cluster.release
             if start is None:
                 continue
-            index = self.train(service).get(start).index
+            base = self.train(service).get(start).index
             for node in nodes:
-                self.version[f"{service}@{node}"] = index
-            for i in range(index + 1):
-                self.at_least[(service, i)] += len(nodes)
+                text = f"{service}@{node}"
+                known = self.initial.get(text)
+                index = self.train(service).get(known).index if known else base
+                self.version[text] = self.start_version[text] = index
+                for i in range(index + 1):
+                    self.at_least[(service, i)] += 1
+
+    def _init_schemas(self) -> None:
+        """A project's schema is expanded for every release up to the newest one an instance of
+        its services runs at the start (a plan of what is left: the earlier run expanded it)."""
+        newest: dict[str, int] = {}
+        for text, index in self.start_version.items():
+            service, _ = instance(text)
+            project = self.catalog.project_of(service)
+            if project and not self.catalog.services[service].ceph:
+                newest[project] = max(newest.get(project, -1), index)
+        for project, index in newest.items():
+            self.expanded[project].update(range(index + 1))
 
     def _init_groups(self) -> None:
         sizes: dict[str, int] = defaultdict(int)

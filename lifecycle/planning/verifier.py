@@ -31,6 +31,7 @@ what each step upgrades and disrupts), the cluster and the catalog. Rules:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from itertools import pairwise
 
 from lifecycle.catalog import Catalog, load_catalog
@@ -119,10 +120,10 @@ def _check_batches(plan: Plan, replay: Replay) -> list[Violation]:
             for node in s.nodes:
                 health[node].append(s)
     canary = replay.cluster.policies.canary
-    for (group, _), steps in by_group.items():
+    for (group, release), steps in by_group.items():
         steps.sort(key=lambda s: plan.start_of[s.id])
         first = [n for n in steps[0].nodes if replay.group_of.get(n) == group]
-        if len(first) > max(canary, 1):
+        if len(first) > max(canary, 1) and not _canary_passed(replay, group, release):
             out.append(
                 Violation(
                     plan.start_of[steps[0].id],
@@ -148,6 +149,20 @@ def _check_batches(plan: Plan, replay: Replay) -> list[Violation]:
     return out
 
 
+def _canary_passed(replay: Replay, group: str, release: object) -> bool:
+    """Whether a host of the group already ran the release before this plan (a plan of what is
+    left after an aborted run: its canary batch was upgraded by the earlier run)."""
+    if not isinstance(release, str) or not replay.initial:
+        return False
+    index = replay.catalog.openstack.get(release).index
+    return any(
+        replay.group_of.get(instance(text)[1]) == group
+        and replay.is_data(instance(text)[0])
+        and replay.start_version.get(text, -1) >= index
+        for text in replay.initial
+    )
+
+
 def _check_once(plan: Plan, replay: Replay) -> list[Violation]:
     out: list[Violation] = []
     targets: dict[bool, list[int]] = {False: [], True: []}
@@ -161,7 +176,8 @@ def _check_once(plan: Plan, replay: Replay) -> list[Violation]:
         targets[True] = [b.index for _, b in hops]
     for text in replay.version:
         service, _ = instance(text)
-        want = targets[cat.services[service].ceph]
+        start = replay.start_version.get(text, -1)
+        want = [i for i in targets[cat.services[service].ceph] if i > start]
         got = replay.history.get(text, [])
         if got != want:
             out.append(
@@ -180,13 +196,23 @@ def _names(train: ReleaseTrain, indexes: list[int]) -> str:
     return "[" + ", ".join(train.releases[i].name for i in indexes) + "]"
 
 
-def verify(plan: Plan, cluster: Cluster, catalog: Catalog | None = None) -> list[Violation]:
-    """Every rule the plan breaks, in time order; an empty list means the plan is safe."""
+def verify(
+    plan: Plan,
+    cluster: Cluster,
+    catalog: Catalog | None = None,
+    initial: Mapping[str, str] | None = None,
+) -> list[Violation]:
+    """Every rule the plan breaks, in time order; an empty list means the plan is safe.
+
+    `initial`: instance ("service@node") -> the release it runs before the plan starts, where that
+    is not the inventory's release (the recorded state after an earlier run): such an instance
+    must be upgraded only through the hops above it, and a group whose hosts already run a
+    hop's release has passed its canary."""
     catalog = catalog or load_catalog()
     violations = _check_dag(plan)
     if any("cycle" in v.message for v in violations):
         return violations
-    replay = Replay(plan, cluster, catalog)
+    replay = Replay(plan, cluster, catalog, initial)
     # first the DAG (every order the engine may pick), then the schedule (the timing itself)
     proved = AnyOrder(plan, replay).check()
     events: list[tuple[float, int, int]] = []
@@ -211,10 +237,14 @@ def verify(plan: Plan, cluster: Cluster, catalog: Catalog | None = None) -> list
 
 
 def check_safe(
-    plan: Plan, cluster: Cluster, force: bool = False, catalog: Catalog | None = None
+    plan: Plan,
+    cluster: Cluster,
+    force: bool = False,
+    catalog: Catalog | None = None,
+    initial: Mapping[str, str] | None = None,
 ) -> list[Violation]:
     """Raise UnsafePlan unless the plan is safe or `force` is given; returns what was overridden."""
-    violations = verify(plan, cluster, catalog)
+    violations = verify(plan, cluster, catalog, initial)
     if violations and not force:
         raise UnsafePlan(violations)
     return violations
