@@ -84,6 +84,7 @@ class Replay:
         self.group_limit: dict[str, int] = {}
         self.db_projects = database_projects(plan, cluster, catalog)
         self._prereqs: dict[str, list[str]] = {}
+        self._is_data: dict[str, bool] = {}
         self._init_versions()
         self._init_schemas()
         self._init_groups()
@@ -135,8 +136,11 @@ class Replay:
             self.group_limit[group] = policies.max_unavailable_for(aggregate).resolve(size)
 
     def is_data(self, service: str) -> bool:
-        spec = self.catalog.services[service]
-        return spec.tier is Tier.DATA and not spec.ceph
+        known = self._is_data.get(service)
+        if known is None:
+            spec = self.catalog.services[service]
+            known = self._is_data[service] = spec.tier is Tier.DATA and not spec.ceph
+        return known
 
     def fail(self, time: float, rule: str, message: str, step: Step | None = None) -> None:
         self.violations.append(Violation(time, rule, message, step.id if step else ""))
@@ -167,16 +171,16 @@ class Replay:
 
     def end(self, step: Step, time: float) -> None:
         for text in step.disrupts:
-            service, node = instance(text)
-            if node not in self.down[service]:
+            service, _, node = text.partition("@")
+            down = self.down[service]
+            if node not in down:
                 continue
-            self.down[service].discard(node)
+            down.discard(node)
             if self.is_data(service):
                 self.mark_out(node, -1)
             if service == "ceph-osd":
                 self.osd_domains[self.cluster.node(node).failure_domain] -= 1
-        for text in step.upgrades:
-            self.apply_upgrade(step, text)
+        self.apply_upgrades(step)
         if step.action == act.ENABLE:
             for node in set(step.nodes) & self.drained:
                 self.drained.discard(node)
@@ -237,8 +241,8 @@ class Replay:
         group = self.group_of.get(node)
         if group is None:
             return
-        self.reasons[node] += change
-        if self.reasons[node] > 0:
+        reasons = self.reasons[node] = self.reasons[node] + change
+        if reasons > 0:
             self.out[group].add(node)
         else:
             self.out[group].discard(node)
@@ -336,17 +340,26 @@ class Replay:
     def has_db(self, project: str) -> bool:
         return project in self.db_projects
 
-    def apply_upgrade(self, step: Step, text: str) -> None:
+    def apply_upgrades(self, step: Step) -> None:
+        """The step's instances now run its release (the index is looked up once per service:
+        a batch upgrades thousands of instances of a few services)."""
         release = step.param("release")
-        service, _ = instance(text)
-        if not isinstance(release, str) or text not in self.version:
+        if not isinstance(release, str) or not step.upgrades:
             return
-        new = self.train(service).get(release).index
-        old = self.version[text]
-        for i in range(old + 1, new + 1):
-            self.at_least[(service, i)] += 1
-        self.version[text] = max(old, new)
-        self.history[text].append(new)
+        version, history, at_least = self.version, self.history, self.at_least
+        targets: dict[str, int] = {}
+        for text in step.upgrades:
+            old = version.get(text)
+            if old is None:
+                continue
+            service = text.partition("@")[0]
+            new = targets.get(service)
+            if new is None:
+                new = targets[service] = self.train(service).get(release).index
+            for i in range(old + 1, new + 1):
+                at_least[(service, i)] += 1
+            version[text] = max(old, new)
+            history[text].append(new)
 
     def check_contract(self, step: Step, time: float, project: str) -> None:
         release = step.param("release")

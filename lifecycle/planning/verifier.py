@@ -174,10 +174,15 @@ def _check_once(plan: Plan, replay: Replay) -> list[Violation]:
     if isinstance(extra.get("ceph_from"), str) and isinstance(extra.get("ceph_to"), str):
         hops = cat.ceph.hops(str(extra["ceph_from"]), str(extra["ceph_to"]))
         targets[True] = [b.index for _, b in hops]
+    # the hops wanted depend only on the service's train and the starting release
+    wanted: dict[tuple[bool, int], list[int]] = {}
     for text in replay.version:
-        service, _ = instance(text)
+        service = text.partition("@")[0]
         start = replay.start_version.get(text, -1)
-        want = [i for i in targets[cat.services[service].ceph] if i > start]
+        key = (cat.services[service].ceph, start)
+        want = wanted.get(key)
+        if want is None:
+            want = wanted[key] = [i for i in targets[key[0]] if i > start]
         got = replay.history.get(text, [])
         if got != want:
             out.append(
