@@ -40,7 +40,7 @@ the later step's scheduled start.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from itertools import pairwise
 
@@ -64,7 +64,8 @@ class AnyOrder:
         self.cluster: Cluster = replay.cluster
         self.catalog: Catalog = replay.catalog
         self.order = Order(plan)
-        self.initial = dict(replay.version)
+        # the releases before the plan (the replay keeps them unchanged; no copy of all instances)
+        self.initial: Mapping[str, int] = replay.start_version
         self.out: list[Violation] = []
 
     def check(self) -> list[Violation]:
@@ -113,11 +114,20 @@ class AnyOrder:
         out: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for step in self.plan.steps:
             release = step.param("release")
+            if not isinstance(release, str):
+                continue
+            # the release index depends on the service's train only: once per service and step
+            indexes: dict[str, int | None] = {}
             for text in step.upgrades:
-                service, _ = instance(text)
-                if service not in self.catalog.services or not isinstance(release, str):
-                    continue
-                out[text].append((self.replay.train(service).get(release).index, step.id))
+                service = text.partition("@")[0]
+                if service not in indexes:
+                    known = service in self.catalog.services
+                    indexes[service] = (
+                        self.replay.train(service).get(release).index if known else None
+                    )
+                index = indexes[service]
+                if index is not None:
+                    out[text].append((index, step.id))
         return out
 
     def reaching(self, service: str, index: int) -> list[tuple[int, str, str]]:
@@ -128,13 +138,17 @@ class AnyOrder:
         cache = self._reaching
         if key not in cache:
             found: dict[int, tuple[int, str, str]] = {}
+            # the instances of a batch share their steps: one mask per distinct list of steps
+            # (the first instance with a mask is kept, as before)
+            seen: set[tuple[str, ...]] = set()
             for node in self.cluster.members.get(service, ()):
                 text = f"{service}@{node}"
                 if self.initial.get(text, -1) >= index:
                     continue
-                steps = [sid for i, sid in self.upgrades.get(text, ()) if i >= index]
-                if steps:
-                    mask = self.order.mask(steps)
+                steps = tuple(sid for i, sid in self.upgrades.get(text, ()) if i >= index)
+                if steps and steps not in seen:
+                    seen.add(steps)
+                    mask = self.order.mask(list(steps))
                     found.setdefault(mask, (mask, text, steps[0]))
             cache[key] = list(found.values())
         return cache[key]
@@ -251,8 +265,17 @@ class AnyOrder:
                 )
 
     def data_services(self, node: str) -> list[str]:
-        services = self.cluster.services_of(self.cluster.node(node))
-        return [s for s in services if self.replay.is_data(s)]
+        """The data-plane services of the node (they depend on its role only)."""
+        role = self.cluster.node(node).role
+        found = self._data_services.get(role)
+        if found is None:
+            services = self.cluster.services_of(self.cluster.node(node))
+            found = self._data_services[role] = [s for s in services if self.replay.is_data(s)]
+        return found
+
+    @cached_property
+    def _data_services(self) -> dict[str, list[str]]:
+        return {}
 
     def host_spans(
         self, node: str, held_by: tuple[tuple[str, tuple[str, ...]], ...]
@@ -435,13 +458,17 @@ class AnyOrder:
         `service`: thousands of computes upgraded by a few hundred batches share a few hundred."""
         if service not in self._histories:
             found = set()
+            # instances upgraded by the same steps share their history: sorted and masked once
+            histories: dict[tuple[int, tuple[tuple[int, str], ...]], object] = {}
             for node in self.cluster.members.get(service, ()):
                 text = f"{service}@{node}"
                 if text in self.initial:
-                    ups = tuple(
-                        sorted((i, self.order.bit(sid)) for i, sid in self.upgrades.get(text, ()))
-                    )
-                    found.add((self.initial[text], ups))
+                    key = (self.initial[text], tuple(self.upgrades.get(text, ())))
+                    if key in histories:
+                        continue
+                    histories[key] = None
+                    ups = tuple(sorted((i, self.order.bit(sid)) for i, sid in key[1]))
+                    found.add((key[0], ups))
             self._histories[service] = sorted(found)
         return self._histories[service]
 
