@@ -10,7 +10,7 @@ agents hold what. Pure: planning only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from lifecycle.model.cluster import NodeSpec
 from lifecycle.model.service import ServiceSpec
@@ -24,14 +24,15 @@ def carried(rollout: Rollout, node: NodeSpec) -> list[ServiceSpec]:
     return [s for s in specs if s.carries]
 
 
-def peers(rollout: Rollout, service: str, batch: Sequence[str]) -> list[str]:
-    """Nodes outside the batch running the same agent: where its routers or networks can go."""
+def peers(rollout: Rollout, service: str, batch: Collection[str]) -> list[str]:
+    """Nodes outside the batch running the same agent: where its routers or networks can go
+    (`batch` a set: it is tested once per member of the agent)."""
     return [n for n in rollout.cluster.members.get(service, ()) if n not in batch]
 
 
 def stranded(rollout: Rollout, batch: Sequence[NodeSpec]) -> list[tuple[str, list[str]]]:
     """(node, its agents with no peer outside the batch) for each such node of the batch."""
-    names = [n.name for n in batch]
+    names = frozenset(n.name for n in batch)
     out = []
     for node in batch:
         alone = [s.name for s in carried(rollout, node) if not peers(rollout, s.name, names)]
@@ -46,7 +47,7 @@ def drain_network(
     """A `compute.drain_network` step for the batch's network nodes that have a peer, after
     `deps`; returns [its id], or [] when the batch holds no such node. Not disruptive: the
     agents keep running, only their routers and networks move."""
-    names = [n.name for n in batch]
+    names = frozenset(n.name for n in batch)
     agents: dict[str, None] = {}
     targets: dict[str, None] = {}
     nodes = []
