@@ -157,7 +157,7 @@ class Replay:
         checked: set[str] = set()
         for text in step.upgrades:
             # the release rules depend on the service, not the node: once per service and step
-            service, _ = instance(text)
+            service = text.partition("@")[0]
             if service in checked and text in self.version:
                 continue
             checked.add(service)
@@ -194,27 +194,28 @@ class Replay:
             self.noout = True
 
     def disrupt(self, step: Step, time: float, text: str) -> None:
-        service, node = instance(text)
+        service, _, node = text.partition("@")
         spec = self.catalog.services.get(service)
         if spec is None or text not in self.version:
             self.fail(time, "plan", f"{text} is not an instance of this cluster", step)
             return
-        if node in self.down[service]:
+        down = self.down[service]
+        if node in down:
             self.fail(time, "plan", f"{text} disrupted twice at once", step)
             return
-        self.down[service].add(node)
+        down.add(node)
         if self.is_data(service):
             self.mark_out(node, +1)
-        members = len(self.cluster.members[service])
-        if not self.is_data(service):
+        else:
+            members = len(self.cluster.members[service])
             allowed = spec.quorum.max_down(members)
-            if len(self.down[service]) > allowed:
+            if len(down) > allowed:
                 rule = "quorum" if spec.quorum is not Quorum.NONE else "availability"
                 self.fail(
                     time,
                     rule,
-                    f"{service} has {len(self.down[service])} of {members} "
-                    f"members down ({', '.join(sorted(self.down[service]))}); "
+                    f"{service} has {len(down)} of {members} "
+                    f"members down ({', '.join(sorted(down))}); "
                     f"at most {allowed} allowed",
                     step,
                 )
