@@ -590,14 +590,8 @@ class AnyOrder:
     @cached_property
     def _newest_at_start(self) -> dict[str, int]:
         """Project -> the newest release index an instance of its services runs at the start."""
-        out: dict[str, int] = {}
-        for text, index in self.initial.items():
-            service, _ = instance(text)
-            spec = self.catalog.services.get(service)
-            project = self.catalog.project_of(service) if spec and not spec.ceph else None
-            if project:
-                out[project] = max(out.get(project, -1), index)
-        return out
+        # the replay worked it out per service when it set up its releases (same definition)
+        return self.replay.newest_schema
 
     # --- gates ---------------------------------------------------------------------------------
 

@@ -85,6 +85,9 @@ class Replay:
         self.db_projects = database_projects(plan, cluster, catalog)
         self._prereqs: dict[str, list[str]] = {}
         self._is_data: dict[str, bool] = {}
+        self._newest_at_start: dict[str, int] = {}  # service -> newest release of an instance
+        # project -> the newest release an instance of its services runs at the start
+        self.newest_schema: dict[str, int] = {}
         self._init_versions()
         self._init_schemas()
         self._init_groups()
@@ -95,30 +98,36 @@ class Replay:
         return self.catalog.ceph if self.catalog.services[service].ceph else self.catalog.openstack
 
     def _init_versions(self) -> None:
+        # counted per (service, release) first: 50,000 instances start at a handful of releases
         for service, nodes in self.cluster.members.items():
             spec = self.catalog.services[service]
             start = self.cluster.ceph_release if spec.ceph else self.cluster.release
             if start is None:
                 continue
-            base = self.train(service).get(start).index
+            train = self.train(service)
+            base = train.get(start).index
+            counts: dict[int, int] = defaultdict(int)
             for node in nodes:
                 text = f"{service}@{node}"
                 known = self.initial.get(text)
-                index = self.train(service).get(known).index if known else base
-                self.version[text] = self.start_version[text] = index
+                index = train.get(known).index if known else base
+                self.start_version[text] = index
+                counts[index] += 1
+            for index, count in counts.items():
                 for i in range(index + 1):
-                    self.at_least[(service, i)] += 1
+                    self.at_least[(service, i)] += count
+            self._newest_at_start[service] = max(counts, default=-1)
+        self.version = dict(self.start_version)
 
     def _init_schemas(self) -> None:
         """A project's schema is expanded for every release up to the newest one an instance of
         its services runs at the start (a plan of what is left: the earlier run expanded it)."""
-        newest: dict[str, int] = {}
-        for text, index in self.start_version.items():
-            service, _ = instance(text)
+        for service, index in self._newest_at_start.items():
             project = self.catalog.project_of(service)
-            if project and not self.catalog.services[service].ceph:
+            if project and not self.catalog.services[service].ceph and index >= 0:
+                newest = self.newest_schema
                 newest[project] = max(newest.get(project, -1), index)
-        for project, index in newest.items():
+        for project, index in self.newest_schema.items():
             self.expanded[project].update(range(index + 1))
 
     def _init_groups(self) -> None:
