@@ -30,12 +30,27 @@ def peers(rollout: Rollout, service: str, batch: Collection[str]) -> list[str]:
     return [n for n in rollout.cluster.members.get(service, ()) if n not in batch]
 
 
+class _Peers:
+    """peers() of one batch, once per agent: every network node of a batch asks for the same
+    agents' peers (a list of all the agent's members each time)."""
+
+    def __init__(self, rollout: Rollout, batch: frozenset[str]) -> None:
+        self.rollout, self.batch = rollout, batch
+        self.found: dict[str, list[str]] = {}
+
+    def __call__(self, service: str) -> list[str]:
+        if service not in self.found:
+            self.found[service] = peers(self.rollout, service, self.batch)
+        return self.found[service]
+
+
 def stranded(rollout: Rollout, batch: Sequence[NodeSpec]) -> list[tuple[str, list[str]]]:
     """(node, its agents with no peer outside the batch) for each such node of the batch."""
     names = frozenset(n.name for n in batch)
+    known = _Peers(rollout, names)
     out = []
     for node in batch:
-        alone = [s.name for s in carried(rollout, node) if not peers(rollout, s.name, names)]
+        alone = [s.name for s in carried(rollout, node) if not known(s.name)]
         if alone:
             out.append((node.name, alone))
     return out
@@ -47,17 +62,18 @@ def drain_network(
     """A `compute.drain_network` step for the batch's network nodes that have a peer, after
     `deps`; returns [its id], or [] when the batch holds no such node. Not disruptive: the
     agents keep running, only their routers and networks move."""
-    names = frozenset(n.name for n in batch)
+    known = _Peers(rollout, frozenset(n.name for n in batch))
     agents: dict[str, None] = {}
     targets: dict[str, None] = {}
     nodes = []
     for node in batch:
-        movable = [s for s in carried(rollout, node) if peers(rollout, s.name, names)]
+        movable = [s for s in carried(rollout, node) if known(s.name)]
         if movable:
             nodes.append(node.name)
         for spec in movable:
-            agents[spec.name] = None
-            targets.update(dict.fromkeys(peers(rollout, spec.name, names)))
+            if spec.name not in agents:
+                agents[spec.name] = None
+                targets.update(dict.fromkeys(known(spec.name)))
     if not nodes:
         return []
     params = {"agents": list(agents), "targets": sorted(targets)}
