@@ -55,6 +55,9 @@ from lifecycle.planning.timeline import Replay, Violation, instance
 REQUIRE_OSD_RELEASE = act.REQUIRE_OSD_RELEASE
 
 
+Ups = tuple[tuple[int, str], ...]  # an instance's upgrades: (release index, step id)
+
+
 class AnyOrder:
     """The DAG rules of one plan. `replay` lends the cluster's set-up (groups, limits, initial
     versions, prerequisites) and must not have replayed any event yet."""
@@ -109,9 +112,13 @@ class AnyOrder:
         return out
 
     @cached_property
-    def upgrades(self) -> dict[str, list[tuple[int, str]]]:
-        """Instance -> (release index, step) of each step that upgrades it."""
-        out: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    def upgrades(self) -> dict[str, Ups]:
+        """Instance -> (release index, step) of each step that upgrades it. Instances upgraded
+        by the same steps share one tuple (thousands of computes, a few hundred batches), so
+        that the checks below work out each distinct history once, keyed by its id()."""
+        out: dict[str, Ups] = {}
+        # (id of a history, one more upgrade) -> the longer history; holds every history alive
+        longer: dict[tuple[int, tuple[int, str]], Ups] = {}
         for step in self.plan.steps:
             release = step.param("release")
             if not isinstance(release, str):
@@ -127,7 +134,12 @@ class AnyOrder:
                     )
                 index = indexes[service]
                 if index is not None:
-                    out[text].append((index, step.id))
+                    old = out.get(text, ())
+                    key = (id(old), (index, step.id))
+                    new = longer.get(key)
+                    if new is None:
+                        new = longer[key] = (*old, key[1])
+                    out[text] = new
         return out
 
     def reaching(self, service: str, index: int) -> list[tuple[int, str, str]]:
@@ -140,15 +152,18 @@ class AnyOrder:
             found: dict[int, tuple[int, str, str]] = {}
             # the instances of a batch share their steps: one mask per distinct list of steps
             # (the first instance with a mask is kept, as before)
-            seen: set[tuple[str, ...]] = set()
+            seen: set[int] = set()
             for node in self.cluster.members.get(service, ()):
                 text = f"{service}@{node}"
                 if self.initial.get(text, -1) >= index:
                     continue
-                steps = tuple(sid for i, sid in self.upgrades.get(text, ()) if i >= index)
-                if steps and steps not in seen:
-                    seen.add(steps)
-                    mask = self.order.mask(list(steps))
+                ups = self.upgrades.get(text, ())
+                if id(ups) in seen:
+                    continue
+                seen.add(id(ups))
+                steps = [sid for i, sid in ups if i >= index]
+                if steps:
+                    mask = self.order.mask(steps)
                     found.setdefault(mask, (mask, text, steps[0]))
             cache[key] = list(found.values())
         return cache[key]
@@ -403,13 +418,21 @@ class AnyOrder:
     # --- releases ------------------------------------------------------------------------------
 
     def check_releases(self) -> None:
+        # the unordered pairs of a history, once per distinct history (shared tuples)
+        unordered: dict[int, list[tuple[str, int, str]]] = {}
         for text, ups in self.upgrades.items():
-            ordered = sorted(ups, key=lambda u: (u[0], self.order.index[u[1]]))
-            for (_, a), (index, b) in pairwise(ordered):
-                if not self.order.before(a, b):
-                    service, _ = instance(text)
-                    name = self.replay.train(service).releases[index].name
-                    self.fail("order", f"{text} -> {name} by {b} is not ordered after {a}", b)
+            pairs = unordered.get(id(ups))
+            if pairs is None:
+                ordered = sorted(ups, key=lambda u: (u[0], self.order.index[u[1]]))
+                pairs = unordered[id(ups)] = [
+                    (a, index, b)
+                    for (_, a), (index, b) in pairwise(ordered)
+                    if not self.order.before(a, b)
+                ]
+            for a, index, b in pairs:
+                service, _ = instance(text)
+                name = self.replay.train(service).releases[index].name
+                self.fail("order", f"{text} -> {name} by {b} is not ordered after {a}", b)
         for step in self.plan.steps:
             release = step.param("release")
             if not step.upgrades or not isinstance(release, str):
@@ -459,15 +482,16 @@ class AnyOrder:
         if service not in self._histories:
             found = set()
             # instances upgraded by the same steps share their history: sorted and masked once
-            histories: dict[tuple[int, tuple[tuple[int, str], ...]], object] = {}
+            seen: set[tuple[int, int]] = set()
             for node in self.cluster.members.get(service, ()):
                 text = f"{service}@{node}"
                 if text in self.initial:
-                    key = (self.initial[text], tuple(self.upgrades.get(text, ())))
-                    if key in histories:
+                    history = self.upgrades.get(text, ())
+                    key = (self.initial[text], id(history))
+                    if key in seen:
                         continue
-                    histories[key] = None
-                    ups = tuple(sorted((i, self.order.bit(sid)) for i, sid in key[1]))
+                    seen.add(key)
+                    ups = tuple(sorted((i, self.order.bit(sid)) for i, sid in history))
                     found.add((key[0], ups))
             self._histories[service] = sorted(found)
         return self._histories[service]
