@@ -112,6 +112,17 @@ class AnyOrder:
         return out
 
     @cached_property
+    def disrupting_ids(self) -> dict[str, tuple[str, ...]]:
+        """Instance -> the ids of the steps that disrupt it, in topological order; instances
+        disrupted by the same steps (the hosts of a batch) share one tuple."""
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        out = {}
+        for text, steps in self.disrupting.items():
+            ids = tuple(s.id for s in steps)
+            out[text] = shared.setdefault(ids, ids)
+        return out
+
+    @cached_property
     def upgrades(self) -> dict[str, Ups]:
         """Instance -> (release index, step) of each step that upgrades it. Instances upgraded
         by the same steps share one tuple (thousands of computes, a few hundred batches), so
@@ -252,20 +263,22 @@ class AnyOrder:
         weights: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
         # hosts of one batch share their steps, so their spans: work out each shape once
         shapes: dict[tuple[object, ...], frozenset[tuple[str, str]]] = {}
+        ids = self.disrupting_ids
+        drains, enables = self._drain_steps, self._enable_steps
+        # hosts per (group, shape) first, then each shape's spans weighed by its count (the
+        # spans and groups come out in the same order as host by host)
+        hosts: dict[tuple[str, tuple[object, ...]], int] = defaultdict(int)
         for node, group in self.replay.group_of.items():
             held_by = tuple(
-                (service, tuple(s.id for s in self.disrupting.get(f"{service}@{node}", ())))
-                for service in self.data_services(node)
+                (service, ids.get(f"{service}@{node}", ())) for service in self.data_services(node)
             )
-            shape = (
-                tuple(self._drain_steps.get(node, ())),
-                tuple(self._enable_steps.get(node, ())),
-                held_by,
-            )
+            shape = (tuple(drains.get(node, ())), tuple(enables.get(node, ())), held_by)
             if shape not in shapes:
                 shapes[shape] = self.host_spans(node, held_by)
-            for key in shapes[shape]:
-                weights[group][key] += 1
+            hosts[(group, shape)] += 1
+        for (group, kind), count in hosts.items():
+            for key in shapes[kind]:
+                weights[group][key] += count
         for group, found in weights.items():
             items = [Span(a, b, w, a) for (a, b), w in found.items()]
             limit = self.replay.group_limit[group]
