@@ -212,8 +212,21 @@ def down(directory: Path) -> list[str]:
     hosts_dir = directory / "hosts"
     if hosts_dir.is_dir() and not any(hosts_dir.iterdir()):
         hosts_dir.rmdir()
+    removed += _forget_recorded_state(directory, state.cluster)
     st.forget(directory)
     return removed
+
+
+def _forget_recorded_state(directory: Path, cluster: str) -> list[str]:
+    """The cluster's recorded state describes the cloud just removed: a testbed made again later
+    starts at the inventory's release, and planning from the old record would skip its upgrade."""
+    from lifecycle.execution.recorded_state import state_path
+
+    path = state_path(directory, cluster)
+    if not path.exists():
+        return []
+    path.unlink()
+    return [f"file {path} (the recorded state of the removed cloud)"]
 
 
 def _remove_host(host: HostRecord) -> list[str]:

@@ -348,8 +348,13 @@ def test_down_after_an_up_that_broke_halfway(tmp_path: Path) -> None:
     tb = st.load(state)
     assert tb is not None and [h.name for h in tb.hosts] == ["ok-0", "bad-1"]
     assert all(netns_exists(h.netns) for h in tb.hosts)
+    recorded = state / "broken.state.json"  # what runs recorded of this cloud (issue 11)
+    recorded.write_text("{}")
     removed = manager.down(state)
     assert any(r.startswith("sshd") for r in removed)
+    # a testbed made again starts at the inventory's release: the old record must not say
+    # its upgrade is done already (the demo runs down, up, deploy, upgrade each time)
+    assert not recorded.exists() and any("recorded state" in r for r in removed)
     assert not any(netns_exists(h.netns) for h in tb.hosts)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert tb.bridge not in links and not any(h.veth in links for h in tb.hosts)
