@@ -242,8 +242,9 @@ class Engine:
             return
         idempotent = self.router.for_step(step).is_idempotent(step)
         if self.policies.may_retry(step, flight.attempt, idempotent):
-            due = self.clock() + self.policies.backoff(step, flight.attempt)
-            self._set(step.id, StepState.RETRYING, flight.attempt, output, error, hosts, due)
+            now = self.clock()  # one reading: the retry is due its backoff after this record
+            due = now + self.policies.backoff(step, flight.attempt)
+            self._set(step.id, StepState.RETRYING, flight.attempt, output, error, hosts, due, now)
             t.retry_of[step.id] = (error, hosts)
             t.not_before[step.id] = due
             t.held.update(dict.fromkeys(step.nodes, step.id))
@@ -402,13 +403,13 @@ class Engine:
         error: str | None = None,
         hosts: dict[str, Any] | None = None,
         not_before: float | None = None,
+        at: float | None = None,
     ) -> None:
         t = self.tally
         t.states[sid] = step_transition(sid, t.states[sid], state)
+        when = self.clock() if at is None else at
         self._batch.append(
-            StepTransition(
-                self.run_id, sid, state, self.clock(), attempt, output, error, hosts, not_before
-            )
+            StepTransition(self.run_id, sid, state, when, attempt, output, error, hosts, not_before)
         )
 
     def _flush(self) -> None:
