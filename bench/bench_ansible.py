@@ -109,7 +109,7 @@ def batch_ratio(workdir: Path, repeat: int) -> dict[str, float]:
 
 def demo_upgrade(workdir: Path) -> dict[str, float]:
     inventory = workdir / "demo"
-    shutil.copytree(REPO / "inventories" / "demo", inventory)
+    shutil.copytree(REPO / "tests" / "data" / "demo-train", inventory)
     (inventory / "secrets.yaml").chmod(0o600)
     state = workdir / "demo-state"
     env = {**os.environ, "LIFECYCLE_STATE_DIR": str(state)}

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 require_root "testbed lane" "network namespaces, links, sshd"
 ensure_testbed_packages
 ensure_venv
-chmod 600 inventories/demo/secrets.yaml
+chmod 600 tests/data/demo-train/secrets.yaml
 # the testbed keeps its state (keys, artifacts) in a fresh directory per lane run
 mkdir -p "${LIFECYCLE_CACHE:-/tmp}"
 export LIFECYCLE_STATE_DIR="$(mktemp -d "${LIFECYCLE_CACHE:-/tmp}/testbed-lane.XXXXXX")"

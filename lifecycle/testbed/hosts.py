@@ -17,7 +17,6 @@ from lifecycle.errors import ExecutionError
 from lifecycle.testbed.state import HostRecord
 
 SSHD = "/usr/sbin/sshd"
-PREFIX_LEN = 15  # 198.18.0.0/15
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -44,7 +43,7 @@ def make_bridge(bridge: str, address: str) -> None:
     ip("link", "set", bridge, "up")
 
 
-def make_host_network(host: HostRecord, bridge: str) -> None:
+def make_host_network(host: HostRecord, bridge: str, prefix_len: int) -> None:
     """Namespace, veth pair (one end in the bridge, the other in the namespace), addresses, up."""
     if not netns_exists(host.netns):
         ip("netns", "add", host.netns)
@@ -52,7 +51,7 @@ def make_host_network(host: HostRecord, bridge: str) -> None:
         ip("link", "add", host.veth, "type", "veth", "peer", "name", host.peer, "netns", host.netns)
     ip("link", "set", host.veth, "master", bridge)
     ip("link", "set", host.veth, "up")
-    ip("-n", host.netns, "addr", "replace", f"{host.address}/{PREFIX_LEN}", "dev", host.peer)
+    ip("-n", host.netns, "addr", "replace", f"{host.address}/{prefix_len}", "dev", host.peer)
     ip("-n", host.netns, "link", "set", host.peer, "up")
     ip("-n", host.netns, "link", "set", "lo", "up")
 

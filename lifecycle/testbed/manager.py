@@ -6,6 +6,7 @@ so `down` removes exactly those, by recorded name and PID, also after a crash.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import shutil
@@ -19,7 +20,17 @@ from lifecycle.testbed import hosts as hostlib
 from lifecycle.testbed import state as st
 from lifecycle.testbed.state import HostRecord, TestbedState
 
-BRIDGE_ADDRESS = "198.18.0.1/15"
+BRIDGE_ADDRESS = "198.18.0.1/15"  # the benchmarking range (RFC 2544) the inventories use
+
+
+def bridge_address(cluster: Cluster) -> str:
+    """The bridge's address: 198.18.0.1/15 for nodes in 198.18.0.0/15, else the first address of
+    the first node's /24 (so a second testbed on other addresses can run beside the demo's)."""
+    first = ipaddress.ip_address(str(cluster.nodes[0].address))
+    if first in ipaddress.ip_network("198.18.0.0/15"):
+        return BRIDGE_ADDRESS
+    network = ipaddress.ip_network(f"{first}/24", strict=False)
+    return f"{next(network.hosts())}/24"
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ def _new_state(cluster: Cluster, directory: Path) -> TestbedState:
         cluster=cluster.name,
         token=token,
         bridge=f"lcb{token}",
-        bridge_address=BRIDGE_ADDRESS,
+        bridge_address=bridge_address(cluster),
         key=str(directory / "id_ed25519"),
         host_key=str(directory / "ssh_host_ed25519_key"),
         known_hosts=str(directory / "known_hosts"),
@@ -131,7 +142,7 @@ def up(cluster: Cluster, directory: Path) -> TestbedState:
         )
         state = state.with_host(record)
         st.save(directory, state)  # recorded before it is made
-        hostlib.make_host_network(record, state.bridge)
+        hostlib.make_host_network(record, state.bridge, state.prefix_len)
         state = state.with_host(_ensure_sshd(state, record, directory))
         st.save(directory, state)
     _known_hosts(state)
@@ -152,7 +163,7 @@ def add_host(directory: Path, name: str, address: str) -> TestbedState:
     record = known.get(name) or _record(state, len(state.hosts), name, address, directory)
     state = state.with_host(record)
     st.save(directory, state)
-    hostlib.make_host_network(record, state.bridge)
+    hostlib.make_host_network(record, state.bridge, state.prefix_len)
     state = state.with_host(_ensure_sshd(state, record, directory))
     st.save(directory, state)
     _known_hosts(state)

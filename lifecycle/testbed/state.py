@@ -41,6 +41,11 @@ class TestbedState:
     hosts: tuple[HostRecord, ...] = ()
     files: tuple[str, ...] = field(default=())  # every file `up` created outside host roots
 
+    @property
+    def prefix_len(self) -> int:
+        """The hosts' network prefix length (the bridge's)."""
+        return int(self.bridge_address.split("/")[1])
+
     def host(self, name: str) -> HostRecord:
         for host in self.hosts:
             if host.name == name:

@@ -35,7 +35,7 @@ def _private_demo_secrets():
 
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "inventories" / "demo"
+DEMO = ROOT / "tests" / "data" / "demo-train"
 LIFECYCLE = [sys.executable, "-m", "lifecycle"]
 SCALE = "0.0002"  # the demo upgrade's 80 planned minutes in about a second
 KILLS = 32

@@ -20,7 +20,7 @@ import yaml
 pytestmark = pytest.mark.crash
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "inventories" / "demo"
+DEMO = ROOT / "tests" / "data" / "demo-train"
 
 
 @pytest.fixture(autouse=True, scope="module")

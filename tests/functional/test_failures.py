@@ -21,7 +21,7 @@ def _private_demo_secrets():
     (Path(DEMO) / "secrets.yaml").chmod(0o600)
 
 
-DEMO = str(Path(__file__).resolve().parents[2] / "inventories" / "demo")
+DEMO = str(Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train")
 
 
 @pytest.fixture

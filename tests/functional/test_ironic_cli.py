@@ -16,7 +16,7 @@ from lifecycle.testbed.ironic import BMC_USER, IronicTestbed, machine, running
 pytestmark = pytest.mark.ironic
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = str(ROOT / "inventories" / "demo")
+DEMO = str(ROOT / "tests" / "data" / "demo-train")
 PASSWORD = "Cli-BMC-pw-0b4e77"
 MACHINES = [machine("ssd", 7, "new-ssd"), machine("hdd", 7, "new-hdd"), machine("small", 7, "tiny")]
 

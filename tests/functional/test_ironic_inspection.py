@@ -50,7 +50,7 @@ def _inspect(driver: BaremetalDriver, ironic: IronicTestbed, kind: str) -> dict:
     m = machine(kind, 0, name=f"rec-{kind}")
     ctx = StepContext(
         run_id="rec",
-        cluster=load_inventory(ROOT / "inventories" / "demo"),
+        cluster=load_inventory(ROOT / "tests" / "data" / "demo-train"),
         secrets={m.name: {"username": BMC_USER, "password": PASSWORD}},
     )
     enroll = Step(

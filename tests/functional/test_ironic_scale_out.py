@@ -135,7 +135,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The demo cluster deployed on the testbed, plus one (empty) host per new SSD server:
     what the server is once Ironic has deployed it."""
     state = tmp_path_factory.mktemp("testbed") / "state"
-    cluster = load_inventory(ROOT / "inventories" / "demo")
+    cluster = load_inventory(ROOT / "tests" / "data" / "demo-train")
     try:
         _up_when_free(cluster, state)
         deployed = AnsibleDriver(state_dir=state).run_playbook(
@@ -176,7 +176,7 @@ def run_scale_out(
     work: Path, ironic: IronicTestbed, nova: NovaStandin, passwords: dict[str, str], bed: Path
 ) -> tuple[Plan, Any, Path]:
     """Import the nodes file, plan, and run the plan through the engine; (plan, view, events)."""
-    cluster = load_inventory(ROOT / "inventories" / "demo")
+    cluster = load_inventory(ROOT / "tests" / "data" / "demo-train")
     new_nodes, secrets = load_nodes_file(nodes_file(work / "instackenv.json", ironic, passwords))
     profiles = load_profiles()
     plan = plan_scale_out(
@@ -310,7 +310,7 @@ def test_rerun_after_fixing_the_password_continues_and_leaves_active_nodes_alone
 def test_new_ssd_servers_are_testbed_hosts_deployed_over_ssh_and_answer(first_run, bed):
     view = first_run["view"]
     cluster = grown_cluster(
-        load_inventory(ROOT / "inventories" / "demo"),
+        load_inventory(ROOT / "tests" / "data" / "demo-train"),
         load_nodes_file(first_run["work"] / "instackenv.json")[0],
         load_profiles(),
     )

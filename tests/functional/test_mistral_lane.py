@@ -44,7 +44,7 @@ from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 pytestmark = pytest.mark.mistral
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = str(ROOT / "inventories" / "demo")
+DEMO = str(ROOT / "tests" / "data" / "demo-train")
 FAST = PolicyTable(time_scale=0.01)  # retry delays of ~1 s instead of 30 s
 COMPARED = ("versions", "instances", "disabled", "flags", "migrations", "dead")
 

@@ -73,7 +73,7 @@ def _up(inventory: Path, state: Path) -> None:
 def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
     root = tmp_path_factory.mktemp("mistral-testbed")
     inventory = root / "inventory"
-    shutil.copytree(REPO / "inventories" / "demo", inventory)
+    shutil.copytree(REPO / "tests" / "data" / "demo-train", inventory)
     (inventory / "secrets.yaml").chmod(0o600)  # git does not keep the mode
     state = root / "state"
     # the executor's ansible driver finds the testbed (keys, known hosts) through this variable

@@ -62,7 +62,7 @@ class Bed:
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     root = tmp_path_factory.mktemp("testbed")
     inventory = root / "inventory"
-    shutil.copytree(REPO / "inventories" / "demo", inventory)
+    shutil.copytree(REPO / "tests" / "data" / "demo-train", inventory)
     (inventory / "secrets.yaml").chmod(0o600)  # git does not keep the mode
     state = root / "state"
     up = subprocess.run(

@@ -30,7 +30,7 @@ def test_up_without_root_is_a_clear_input_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.setattr(manager.os, "geteuid", lambda: 1000)
-    inventory = REPO / "inventories" / "demo"
+    inventory = REPO / "tests" / "data" / "demo-train"
     code = main(["testbed", "up", "-i", str(inventory), "--state-dir", str(tmp_path)])
     assert code == 2
     err = capsys.readouterr().err

@@ -34,7 +34,7 @@ if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     root = tmp_path_factory.mktemp("testbed-status")
     inventory = root / "inventory"
-    shutil.copytree(REPO / "inventories" / "demo", inventory)
+    shutil.copytree(REPO / "tests" / "data" / "demo-train", inventory)
     (inventory / "secrets.yaml").chmod(0o600)
     state = root / "state"
     for args in (["testbed", "up"], ["testbed", "deploy"]):

@@ -20,10 +20,10 @@ from lifecycle.planning.verifier import verify
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "data"
 CASES = {
-    "demo-ussuri": ("demo", UpgradeIntent("ussuri")),
-    "demo-victoria-octopus": ("demo", UpgradeIntent("victoria", "octopus")),
-    "lab-ussuri": ("lab", UpgradeIntent("ussuri")),
-    "lab-wallaby-pacific": ("lab", UpgradeIntent("wallaby", "pacific")),
+    "demo-ussuri": ("tests/data/demo-train", UpgradeIntent("ussuri")),
+    "demo-victoria-octopus": ("tests/data/demo-train", UpgradeIntent("victoria", "octopus")),
+    "lab-ussuri": ("inventories/lab", UpgradeIntent("ussuri")),
+    "lab-wallaby-pacific": ("inventories/lab", UpgradeIntent("wallaby", "pacific")),
 }
 
 
@@ -38,7 +38,7 @@ def _check(path: Path, text: str) -> None:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_plan(case: str) -> None:
     inventory, intent = CASES[case]
-    cluster = load_inventory(ROOT / "inventories" / inventory)
+    cluster = load_inventory(ROOT / inventory)
     plan = plan_upgrade(cluster, intent)
     assert verify(plan, cluster) == []
     _check(HERE / f"{case}.txt", render_tree(plan))

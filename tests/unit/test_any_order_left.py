@@ -16,7 +16,7 @@ from lifecycle.planning.timeline import Replay
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 from lifecycle.planning.verifier import verify
 
-DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 CATALOG = load_catalog()
 CLUSTER = load_inventory(DEMO)
 PLAN = plan_upgrade(CLUSTER, UpgradeIntent("ussuri"))

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from lifecycle.cli.main import cli, main
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "inventories" / "demo"
+DEMO = ROOT / "tests" / "data" / "demo-train"
 LAB = ROOT / "inventories" / "lab"
 
 

@@ -21,7 +21,7 @@ from lifecycle.execution.run_index import all_runs
 pytestmark = pytest.mark.crash
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "inventories" / "demo"
+DEMO = ROOT / "tests" / "data" / "demo-train"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from lifecycle.formats.plan_json import plan_from_json, plan_to_dict
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 from tests.unit.test_engine_support import step
 
-DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from lifecycle.formats.secrets import load_secrets
 from lifecycle.formats.tripleo import load_baremetal_deployment, load_roles_data
 from lifecycle.model.topology import build_topology, check_acyclic
 
-DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 DEMO_DATA: dict[str, Any] = yaml.safe_load((DEMO / "cluster.yaml").read_text())
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 FUZZ = settings(

@@ -22,7 +22,7 @@ from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = str(ROOT / "inventories" / "demo")
+DEMO = str(ROOT / "tests" / "data" / "demo-train")
 LAB = str(ROOT / "inventories" / "lab")
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
 

@@ -24,7 +24,7 @@ def write(directory: Path, text: str, name: str = "cluster.yaml") -> Path:
 
 
 def test_demo_inventory_matches_the_contract() -> None:
-    cluster = load_inventory(ROOT / "inventories" / "demo")
+    cluster = load_inventory(ROOT / "tests" / "data" / "demo-train")
     assert (cluster.name, cluster.release, cluster.ceph_release) == ("demo", "train", "nautilus")
     names = [n.name for n in cluster.nodes]
     assert names == [
@@ -60,9 +60,9 @@ def test_lab_inventory_has_the_realistic_shape() -> None:
 
 
 def test_release_aliases_and_unquoted_numbers_are_normalised(tmp_path: Path) -> None:
-    text = (ROOT / "inventories" / "demo" / "cluster.yaml").read_text()
+    text = (ROOT / "tests" / "data" / "demo-train" / "cluster.yaml").read_text()
     write(tmp_path, text.replace("release: train", "release: 2023.1"))
-    shutil.copy(ROOT / "inventories" / "demo" / "secrets.yaml", tmp_path)
+    shutil.copy(ROOT / "tests" / "data" / "demo-train" / "secrets.yaml", tmp_path)
     assert load_inventory(tmp_path).release == "2023.1"
     write(tmp_path, text.replace("release: train", "release: antelope"))
     assert load_inventory(tmp_path).release == "2023.1"
@@ -204,7 +204,7 @@ baremetal_deployment: {TRIPLEO / "baremetal_deployment.yaml"}
     assert cluster.node("overcloud-controller-0").role == "Controller"
 
 
-@pytest.mark.parametrize("name", ["demo", "lab"])
+@pytest.mark.parametrize("name", ["demo", "lab"])  # demo: the real-services testbed cloud
 def test_example_inventories_validate_with_their_secrets(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, monkeypatch
 ) -> None:

@@ -491,7 +491,7 @@ def test_corpus_roles_data_inventory_validates_with_warnings(
 
 
 def test_graph_command_writes_svg_and_dot(tmp_path: Path) -> None:
-    demo = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+    demo = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
     assert main(["graph", "-i", str(demo), "-o", str(tmp_path / "g.svg")]) == 0
     assert "<svg" in (tmp_path / "g.svg").read_text()[:500]
     assert main(["graph", "-i", str(demo), "-o", str(tmp_path / "g.dot")]) == 0

@@ -28,7 +28,7 @@ from lifecycle.mistral.actions import (
 from lifecycle.planning.plan import Plan
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
-DEMO = str(Path(__file__).resolve().parents[2] / "inventories" / "demo")
+DEMO = str(Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train")
 
 
 @pytest.fixture(scope="module")

@@ -161,7 +161,7 @@ def test_cli_engine_mistral_needs_a_url(tmp_path: Any, capsys: Any) -> None:
 
     from lifecycle.cli.main import main
 
-    demo = str(Path(__file__).resolve().parents[2] / "inventories" / "demo")
+    demo = str(Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train")
     argv = ["run", "upgrade", "-i", demo, "--to", "ussuri", "-y", "--driver", "sim",
             "--state-dir", str(tmp_path),
             "--engine", "mistral"]  # fmt: skip

@@ -54,10 +54,10 @@ def assert_faithful(plan: Plan) -> None:
 
 PLANS = {
     "demo train->ussuri": lambda: plan_upgrade(
-        load_inventory(ROOT / "inventories/demo"), UpgradeIntent("ussuri")
+        load_inventory(ROOT / "tests/data/demo-train"), UpgradeIntent("ussuri")
     ),
     "demo train->wallaby, ceph": lambda: plan_upgrade(
-        load_inventory(ROOT / "inventories/demo"), UpgradeIntent("wallaby", "pacific")
+        load_inventory(ROOT / "tests/data/demo-train"), UpgradeIntent("wallaby", "pacific")
     ),
     "lab train->ussuri": lambda: plan_upgrade(
         load_inventory(ROOT / "inventories/lab"), UpgradeIntent("ussuri")
@@ -148,37 +148,39 @@ def test_digest_and_inputs_are_embedded() -> None:
 def test_secrets_never_reach_the_workbook() -> None:
     from lifecycle.formats.secrets import load_secrets
 
-    cluster = load_inventory(ROOT / "inventories/demo")
+    cluster = load_inventory(ROOT / "tests/data/demo-train")
     secrets = load_secrets(cluster).values()
     assert secrets
     text = export_plan(plan_upgrade(cluster, UpgradeIntent("ussuri")), inventory="x")
     assert not [s for s in secrets if s in text]
 
 
-@pytest.mark.parametrize("name", ["demo", "lab"])
-def test_committed_workbooks_match_a_fresh_export(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "where"), [("demo", "tests/data/demo-train"), ("lab", "inventories/lab")]
+)
+def test_committed_workbooks_match_a_fresh_export(name: str, where: str) -> None:
     """workflows/ is regenerated with `lifecycle export mistral -i inventories/NAME --to ussuri
     --driver cloud --executor-inventory inventories/NAME -o workflows/NAME-upgrade-ussuri.yaml`."""
-    cluster = load_inventory(ROOT / "inventories" / name)
+    cluster = load_inventory(ROOT / where)
     plan = plan_upgrade(cluster, UpgradeIntent("ussuri"))
-    fresh = export_plan(plan, inventory=f"inventories/{name}")
+    fresh = export_plan(plan, inventory=where)
     committed = (ROOT / "workflows" / f"{name}-upgrade-ussuri.yaml").read_text()
     assert committed == fresh, (
         f"workflows/{name}-upgrade-ussuri.yaml drifted from the planner; re-export it: lifecycle"
-        f" export mistral -i inventories/{name} --to ussuri --driver cloud"
-        f" --executor-inventory inventories/{name}"
+        f" export mistral -i {where} --to ussuri --driver cloud"
+        f" --executor-inventory {where}"
         f" -o workflows/{name}-upgrade-ussuri.yaml"
     )
 
 
 def test_cli_writes_a_workbook(tmp_path: Path) -> None:
     out = tmp_path / "wb.yaml"
-    code = main(["export", "mistral", "-i", str(ROOT / "inventories/demo"), "--to", "ussuri",
+    code = main(["export", "mistral", "-i", str(ROOT / "tests/data/demo-train"), "--to", "ussuri",
                  "-o", str(out)])  # fmt: skip
     assert code == 0
     workbook = yaml.safe_load(out.read_text())
     inputs = {k: v for item in workbook["workflows"][WORKFLOW]["input"] for k, v in item.items()}
-    assert inputs["inventory"] == str((ROOT / "inventories/demo").resolve())
+    assert inputs["inventory"] == str((ROOT / "tests/data/demo-train").resolve())
 
 
 def test_cli_exports_a_plan_file(tmp_path: Path) -> None:
@@ -187,7 +189,7 @@ def test_cli_exports_a_plan_file(tmp_path: Path) -> None:
     plan = PLANS["demo train->ussuri"]()
     (tmp_path / "plan.json").write_text(plan_to_json(plan))
     out = tmp_path / "wb.yaml"
-    argv = ["export", "mistral", "-i", str(ROOT / "inventories/demo"),
+    argv = ["export", "mistral", "-i", str(ROOT / "tests/data/demo-train"),
             "--plan", str(tmp_path / "plan.json"), "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert task_graph(yaml.safe_load(out.read_text())) == dag(plan)
@@ -203,7 +205,7 @@ def test_cli_exports_a_plan_file(tmp_path: Path) -> None:
     ],
 )
 def test_cli_bad_input_exits_2(argv: list[str], tmp_path: Path, capsys) -> None:
-    code = main(["export", "mistral", "-i", str(ROOT / "inventories/demo"), *argv,
+    code = main(["export", "mistral", "-i", str(ROOT / "tests/data/demo-train"), *argv,
                  "-o", str(tmp_path / "x.yaml")])  # fmt: skip
     assert code == 2
     assert "Traceback" not in capsys.readouterr().err

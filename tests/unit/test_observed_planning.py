@@ -36,7 +36,7 @@ from lifecycle.planning.verifier import verify
 from tests.unit.test_planner_properties import clusters
 
 CATALOG = load_catalog()
-DEMO = "inventories/demo"
+DEMO = "tests/data/demo-train"
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -22,7 +22,7 @@ from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 from lifecycle.planning.verifier import verify
 from tests.unit.test_engine_support import run_plan
 
-DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 CLUSTER = load_inventory(str(DEMO))
 INTENTS = {
     "ussuri": UpgradeIntent("ussuri"),

@@ -13,7 +13,7 @@ from lifecycle.formats.plan_json import plan_to_dict
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = str(ROOT / "inventories" / "demo")
+DEMO = str(ROOT / "tests" / "data" / "demo-train")
 CONTRACT = {
     "id",
     "action",

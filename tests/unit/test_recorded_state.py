@@ -30,7 +30,7 @@ from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 from lifecycle.planning.verifier import verify
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "inventories" / "demo"
+DEMO = ROOT / "tests" / "data" / "demo-train"
 LAB = ROOT / "inventories" / "lab"
 
 

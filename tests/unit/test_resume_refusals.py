@@ -17,7 +17,7 @@ from lifecycle.execution.routing import Router
 from lifecycle.execution.runs import reopen, settle
 from tests.unit.test_engine_resume import Prober, crashed_mid_flight
 
-DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 LAST = "postcheck/cluster"
 
 

@@ -12,7 +12,7 @@ from lifecycle.errors import InputError
 from lifecycle.formats.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "inventories" / "demo"
+DEMO = ROOT / "tests" / "data" / "demo-train"
 NODES = """\
 - name: cmp-ssd-2
   pm_type: redfish

@@ -23,7 +23,7 @@ from lifecycle.model.observed import (
 )
 from lifecycle.planning.differences import differences
 
-DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 
 
 @pytest.fixture

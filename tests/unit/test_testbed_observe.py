@@ -18,7 +18,7 @@ from lifecycle.model.cluster import Cluster, NodeSpec, RoleSpec
 from lifecycle.model.observed import NOT_RUNNING, UNKNOWN, UNREACHABLE
 from lifecycle.testbed.ports import service_port
 
-DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 CLUSTER = load_inventory(str(DEMO))
 
 

@@ -17,7 +17,7 @@ from lifecycle.model.topology import DEPENDS_ON, RUNS_ON, build_topology, check_
 
 from .cluster_factory import lab_like
 
-DEMO = Path(__file__).resolve().parents[2] / "inventories" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 
 
 def test_vertices_and_edges_of_the_demo() -> None:
