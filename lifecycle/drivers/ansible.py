@@ -27,6 +27,8 @@ from lifecycle.model.observed import ObservedState
 from lifecycle.planning.plan import Step
 from lifecycle.testbed import client
 from lifecycle.testbed import state as testbed_state
+from lifecycle.testbed.config import REAL_ROLES, load_testbed_config
+from lifecycle.testbed.images import images_dir
 from lifecycle.testbed.ports import service_ports
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "testbed" / "playbooks"
@@ -78,9 +80,21 @@ class AnsibleDriver(Driver):
             params["target_hosts"] = "all"  # the limit picks the step's hosts
         return name, params
 
-    def _extravars(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _extravars(
+        self, params: Mapping[str, Any], cluster: Cluster | None = None
+    ) -> dict[str, Any]:
         catalog = load_catalog()
+        real = load_testbed_config(cluster).real_services if cluster is not None else ()
+        projects: dict[str, list[str]] = {}
+        for service in sorted(catalog.services):
+            project = catalog.project_of(service)
+            if project:
+                projects.setdefault(project, []).append(service)
         return {
+            "real_services": list(real),
+            "real_roles": REAL_ROLES,
+            "images_dir": str(images_dir()),
+            "project_services_map": projects,
             "service_ports": service_ports(),
             "ceph_services": sorted(s for s, spec in catalog.services.items() if spec.ceph),
             "testbed_python": "/usr/bin/python3",
@@ -152,7 +166,7 @@ class AnsibleDriver(Driver):
             project_dir=str(PLAYBOOK_DIR),
             playbook=f"{name}.yml",
             inventory=self.inventory(cluster, secrets),
-            extravars=self._extravars(params or {}),
+            extravars=self._extravars(params or {}, cluster),
             limit=",".join(nodes) if nodes else None,
             forks=self.forks,
             envvars=self._envvars(),
@@ -201,7 +215,7 @@ class AnsibleDriver(Driver):
             project_dir=str(PLAYBOOK_DIR),
             playbook="observe.yml",
             inventory=self.inventory(cluster),
-            extravars=self._extravars({}),
+            extravars=self._extravars({}, cluster),
             forks=self.forks,
             envvars=self._envvars(),
             ident="observe",
