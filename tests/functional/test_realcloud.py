@@ -1,0 +1,202 @@
+"""The demo cloud for real: deployed from nothing on the testbed, upgraded 2024.1 -> 2026.1.
+
+Galera, RabbitMQ, HAProxy and memcached run from Debian's packages, Keystone and Placement from the
+release images; Nova, Neutron and Ceph are stand-in daemons. One scenario, in order (the tests of
+this module share one cloud): `run deploy` builds it; users and projects are made; the user probe
+starts; `run upgrade --to 2026.1` runs while a Galera member is killed again and again during its
+own upgrade step, so the run stops at a safe point; the member is let live again and `resume`
+finishes both hops; then the probe's figures, quorum and the data made before are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.realcloud, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN = ("2024.1", "2025.1", "2026.1")
+KILLED = "ctl-1"  # a Galera member (not the writer HAProxy sends writes to)
+KILLED_STEP = f"2025.1/upgrade/galera/{KILLED}"
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, sshd)"
+    if not Path("/usr/sbin/mariadbd").exists() or not shutil.which("rabbitmq-server"):
+        return (
+            "needs Debian's mariadb-server, galera-4 and rabbitmq-server (.ci/lanes/realcloud.sh)"
+        )
+    from lifecycle.testbed.images import images_dir
+
+    missing = [
+        r for r in TRAIN if not (images_dir() / f"openstack-{r}" / "bin" / "gunicorn").exists()
+    ]
+    if missing:
+        return f"needs the release images {', '.join(missing)} (lifecycle testbed images)"
+    return None
+
+
+@dataclass
+class Cloud:
+    state: Path
+    inventory: Path
+    facts: dict[str, object] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "LIFECYCLE_STATE_DIR": str(self.state), "PYTHONPATH": str(REPO)}
+
+    def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lifecycle", *args],
+            cwd=REPO,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lifecycle", *args],
+            cwd=REPO,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def cluster(self):  # type: ignore[no-untyped-def]
+        from lifecycle.formats.inventory import load_inventory
+
+        return load_inventory(self.inventory)
+
+    def host_root(self, node: str) -> Path:
+        from lifecycle.testbed import state as st
+
+        tb = st.load(self.state)
+        assert tb is not None
+        return Path(tb.host(node).root)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    base = tmp_path_factory.mktemp("realcloud")
+    inventory = base / "demo"
+    shutil.copytree(REPO / "inventories" / "demo", inventory)
+    (inventory / "secrets.yaml").chmod(0o600)
+    made = Cloud(state=base / "state", inventory=inventory)
+    up = made.cli("testbed", "up", "-i", str(inventory))
+    assert up.returncode == 0, up.stderr
+    try:
+        yield made
+    finally:
+        made.cli("testbed", "down")
+
+
+def _status(cloud: Cloud) -> dict:  # type: ignore[type-arg]
+    shown = cloud.cli("status", "-i", str(cloud.inventory), "--driver", "testbed", "-f", "json")
+    assert shown.returncode in (0, 1), shown.stderr
+    return json.loads(shown.stdout)
+
+
+def test_deploy_builds_the_cloud_from_nothing(cloud: Cloud) -> None:
+    deployed = cloud.cli(
+        "run", "deploy", "-i", str(cloud.inventory), "--driver", "testbed", "--yes", "--no-progress"
+    )
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    status = _status(cloud)
+    stores = {s["service"]: s for s in status["stores"]}
+    assert stores["galera"]["health"] == "healthy"
+    assert sorted(stores["galera"]["members"]) == ["ctl-0", "ctl-1", "ctl-2"]
+    assert sorted(stores["rabbitmq"]["members"]) == ["ctl-0", "ctl-1", "ctl-2"]
+    assert stores["galera"]["status"]["wsrep_cluster_status"] == "Primary"
+    assert not stores["galera"]["standin"]
+    releases = {(i["service"], i["node"]): i["release"] for i in status["instances"]}
+    for node in ("ctl-0", "ctl-1", "ctl-2"):
+        for service in ("galera", "rabbitmq", "haproxy", "keystone", "placement-api"):
+            assert releases[(service, node)] == "2024.1", (service, node)
+
+
+class MemberKiller(threading.Thread):
+    """SIGKILLs every mariadbd in one test host's namespace, again and again, from the moment the
+    run starts `step` until `stop()`: a member that dies during its own upgrade and keeps dying
+    (a crash-looping server) until the operator has fixed it."""
+
+    def __init__(self, cloud: Cloud, node: str, step: str) -> None:
+        super().__init__(daemon=True)
+        from lifecycle.testbed import state as st
+
+        tb = st.load(cloud.state)
+        assert tb is not None
+        self.netns = tb.host(node).netns
+        self.db = cloud.state / "demo.db"
+        self.step = step
+        self.kills = 0
+        self.started_at: float | None = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=10)
+
+    def _step_started(self) -> bool:
+        if not self.db.exists():
+            return False
+        try:
+            with closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as con:
+                rows = con.execute(
+                    "SELECT 1 FROM step_events WHERE step_id = ? AND state = 'RUNNING'",
+                    (self.step,),
+                ).fetchall()
+        except sqlite3.OperationalError:
+            return False
+        return bool(rows)
+
+    def _mariadbd_pids(self) -> list[int]:
+        done = subprocess.run(
+            ["ip", "netns", "pids", self.netns], capture_output=True, text=True, check=False
+        )
+        pids = []
+        for pid in done.stdout.split():
+            try:
+                if os.readlink(f"/proc/{pid}/exe").endswith("mariadbd"):
+                    pids.append(int(pid))
+            except OSError:
+                continue
+        return pids
+
+    def run(self) -> None:
+        while not self._stop.is_set() and not self._step_started():
+            time.sleep(0.1)
+        self.started_at = time.monotonic()
+        while not self._stop.is_set():
+            for pid in self._mariadbd_pids():
+                try:
+                    os.kill(pid, 9)
+                    self.kills += 1
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+
+
+def _run_id(cloud: Cloud) -> str:
+    with closing(sqlite3.connect(f"file:{cloud.state / 'demo.db'}?mode=ro", uri=True)) as con:
+        rows = con.execute("SELECT id FROM runs ORDER BY created DESC").fetchall()
+    return str(rows[0][0])
