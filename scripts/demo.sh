@@ -1,44 +1,50 @@
 #!/usr/bin/env bash
 # The main job, live: set up what is missing, bring up the local testbed (one namespace and one
-# sshd per node of inventories/demo), deploy the demo cloud at train, upgrade it to ussuri with
-# live progress through real Ansible over SSH, then print the report. Needs root. Re-runnable:
-# an old demo testbed is taken down first.
+# sshd per node of inventories/demo), deploy the demo cloud from nothing at 2024.1 (real Galera,
+# RabbitMQ, HAProxy, memcached, Keystone and Placement; Nova, Neutron and Ceph are stand-ins),
+# then upgrade it to 2026.1 in two SLURP hops with live progress through real Ansible over SSH,
+# while the user probe issues tokens and writes through HAProxy; then print the reports.
+# Needs root. Re-runnable: an old demo testbed is taken down first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 require_root demo "network namespaces, links, sshd; run: sudo bash scripts/demo.sh" 2
 ensure_testbed_packages
+ensure_real_service_packages
 ensure_venv
 chmod 600 inventories/demo/secrets.yaml
 
 export LIFECYCLE_STATE_DIR="${LIFECYCLE_STATE_DIR:-/run/lifecycle-testbed}"
+export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/var/cache/lifecycle}"
 lifecycle=.venv/bin/lifecycle
+inventory=inventories/demo
+ensure_release_images 2024.1 2025.1 2026.1
 echo "==> testbed state in $LIFECYCLE_STATE_DIR"
 $lifecycle testbed down >/dev/null            # an earlier demo's testbed, by its recorded ids
-echo "==> lifecycle testbed up --inventory inventories/demo"
-$lifecycle testbed up --inventory inventories/demo
-echo "==> lifecycle testbed deploy --inventory inventories/demo"
-$lifecycle testbed deploy --inventory inventories/demo
-echo "==> lifecycle plan upgrade --inventory inventories/demo --to ussuri"
-$lifecycle plan upgrade --inventory inventories/demo --to ussuri | tail -n 25
-echo "==> lifecycle run upgrade --inventory inventories/demo --to ussuri --driver testbed"
+echo "==> lifecycle testbed up --inventory $inventory"
+$lifecycle testbed up --inventory $inventory
+echo "==> lifecycle plan deploy --inventory $inventory"
+$lifecycle plan deploy --inventory $inventory | head -n 4
+echo "==> lifecycle run deploy --inventory $inventory --driver testbed"
+$lifecycle run deploy --inventory $inventory --driver testbed --yes
+echo "==> lifecycle testbed status"
+$lifecycle testbed status
+echo "==> lifecycle plan upgrade --inventory $inventory --to 2026.1"
+$lifecycle plan upgrade --inventory $inventory --to 2026.1 | head -n 4
+probe_out="$LIFECYCLE_STATE_DIR/demo-probe.json"
+echo "==> lifecycle testbed probe --inventory $inventory (in the background, through the upgrade)"
+$lifecycle testbed probe --inventory $inventory --out "$probe_out" &
+probe=$!
+echo "==> lifecycle run upgrade --inventory $inventory --to 2026.1 --driver testbed"
 status=0
-$lifecycle run upgrade --inventory inventories/demo --to ussuri --driver testbed --yes || status=$?
+$lifecycle run upgrade --inventory $inventory --to 2026.1 --driver testbed --yes || status=$?
+kill -TERM $probe; wait $probe || true
 echo "==> report"
 $lifecycle runs list
 $lifecycle runs show last | head -n 40 || true
-echo "==> every service after the upgrade (GET / on each daemon)"
-.venv/bin/python - <<'PY'
-from lifecycle.formats.inventory import load_inventory
-from lifecycle.testbed import client
-
-cluster = load_inventory("inventories/demo")
-for node in cluster.nodes:
-    versions = {}
-    for service in cluster.services_of(node):
-        answer = client.service_status(cluster, node.name, service, path="/ping")
-        versions.setdefault(answer["version"] if answer else "DOWN", []).append(service)
-    print(f"  {node.name:<10} " + "; ".join(f"{v}: {', '.join(s)}" for v, s in versions.items()))
-PY
+echo "==> what the cloud runs now (observed)"
+$lifecycle status --inventory $inventory | head -n 40 || true
+echo "==> the user probe through the upgrade ($probe_out)"
+cat "$probe_out" 2>/dev/null || true
 echo "the testbed stays up: lifecycle testbed status | down  (LIFECYCLE_STATE_DIR=$LIFECYCLE_STATE_DIR)"
 exit $status
