@@ -89,7 +89,7 @@ def test_status_after_a_sim_run_shows_the_new_releases(state, capsys) -> None:
 
 
 def test_status_without_a_driver_is_a_usage_error(state, capsys) -> None:
-    lab = DEMO.parent / "lab"  # its cluster.yaml names no driver
+    lab = DEMO.parents[2] / "inventories" / "lab"  # its cluster.yaml names no driver
     code, _, err = cli(capsys, "status", "-i", str(lab))
     assert code == 2 and "--driver sim" in err and "driver: sim|testbed|cloud" in err
 
