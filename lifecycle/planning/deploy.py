@@ -125,7 +125,12 @@ class _Deploy:
         return self.releases.params(services)
 
     def health(
-        self, step_id: str, spec: ServiceSpec, nodes: Sequence[str], deps: Iterable[str], left: Sequence[str]
+        self,
+        step_id: str,
+        spec: ServiceSpec,
+        nodes: Sequence[str],
+        deps: Iterable[str],
+        left: Sequence[str],
     ) -> str:
         params = {
             "services": [spec.name],

@@ -22,6 +22,7 @@ nothing to count; what can go wrong is order. Rules (each violation names both s
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import pairwise
 
 from lifecycle.catalog import Catalog
 from lifecycle.model.cluster import Cluster
@@ -91,13 +92,14 @@ class DeployRules:
             self._joins(service, boots[0], joins)
 
     def _joins(self, service: str, boot: Step, joins: list[Step]) -> None:
-        for a, b in zip(joins, joins[1:], strict=False):
+        for a, b in pairwise(joins):
             if not self.order.ordered(a.id, b.id):
                 self.fail("stores", f"joins of {service} unordered: {a.id} and {b.id}", b.id)
         previous = boot
         for join in joins:
             if len(join.nodes) != 1:
-                self.fail("stores", f"{join.id} joins {len(join.nodes)} members of {service} at once", join.id)  # fmt: skip
+                count = len(join.nodes)
+                self.fail("stores", f"{join.id} joins {count} members of {service}", join.id)
             if not self.before(boot.id, join.id):
                 self.fail("stores", f"{join.id} has no path from the bootstrap {boot.id}", join.id)
             elif not self._gated(service, previous, join):
@@ -120,7 +122,9 @@ class DeployRules:
         )
 
     def check_databases(self) -> None:
-        creates = {str(s.param("project")): s for s in self.plan.steps if act.playbook(s) == "db-create"}
+        creates = {
+            str(s.param("project")): s for s in self.plan.steps if act.playbook(s) == "db-create"
+        }
         syncs = {
             str(s.param("project")): s
             for s in self.plan.steps
@@ -139,7 +143,8 @@ class DeployRules:
                     continue
                 for step in steps:
                     if not self.before(sync.id, step.id):
-                        self.fail("database", f"{step.id} starts {service} before {sync.id}", step.id)  # fmt: skip
+                        why = f"{step.id} starts {service} before {sync.id}"
+                        self.fail("database", why, step.id)
         keys = [s for s in self.plan.steps if act.playbook(s) == "keystone-keys"]
         for step in self.deploys.get("keystone", []):
             if not any(self.before(k.id, step.id) for k in keys):

@@ -3,6 +3,7 @@ verifier, each refusing a plan broken on purpose."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def _deps_without(plan: Plan, step: str, *gone: str) -> tuple[str, ...]:
 
 def _before(plan: Plan, *ids: str) -> None:
     order = Order(plan)
-    for a, b in zip(ids, ids[1:], strict=False):
+    for a, b in pairwise(ids):
         assert order.before(a, b), f"{a} must come before {b}"
 
 
@@ -155,8 +156,12 @@ def test_provisioning_names_nodes_without_a_bmc() -> None:
 def test_provision_only_the_nodes_asked_for() -> None:
     bmc = BmcSpec("redfish", "http://bmc")
     cluster = lab_like(1, 1)
-    nodes = tuple(n if n.name != "ctl-1" else NodeSpec("ctl-1", n.role, bmc=bmc) for n in cluster.nodes)
-    cluster = Cluster(cluster.name, cluster.release, cluster.roles, nodes, cluster.policies, "nautilus")
+    nodes = tuple(
+        n if n.name != "ctl-1" else NodeSpec("ctl-1", n.role, bmc=bmc) for n in cluster.nodes
+    )
+    cluster = Cluster(
+        cluster.name, cluster.release, cluster.roles, nodes, cluster.policies, "nautilus"
+    )
     plan = plan_deploy(cluster)
     assert {s.nodes[0] for s in plan.steps if s.action.startswith("baremetal.")} == {"ctl-1"}
 
@@ -181,7 +186,8 @@ def _broken(plan: Plan, *changes: object) -> list[str]:
 def test_a_join_without_the_previous_members_gate_is_refused(demo_plan: Plan) -> None:
     found = _broken(demo_plan, rewire("join/galera/ctl-2", "join/galera/ctl-1"))
     assert any(
-        "stores" in v and "join/galera/ctl-2 has no path from a health gate" in v
+        "stores" in v
+        and "join/galera/ctl-2 has no path from a health gate" in v
         and "join/galera/ctl-1" in v
         for v in found
     ), found
