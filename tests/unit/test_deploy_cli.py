@@ -95,3 +95,48 @@ def test_sim_deploy_then_status_then_upgrade(tmp_path, capsys) -> None:
     assert main(["status", "-i", str(LAB), *common, "-f", "json"]) == 0
     seen = json.loads(capsys.readouterr().out)
     assert {i["release"] for i in seen["instances"] if i["service"] == "keystone"} == {"victoria"}
+
+
+def test_run_deploy_observes_first_and_skips_reachable_nodes(monkeypatch) -> None:
+    from lifecycle.cli import run_cmds, status_cmds
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.model.observed import REACHABLE, NodeObservation, ObservedState
+
+    seen = ObservedState("demo", "testbed", nodes=(NodeObservation("ctl-0", REACHABLE),))
+    asked: list[str] = []
+
+    def observe(cluster: object, driver: str, state_dir: object) -> ObservedState:
+        asked.append(driver)
+        return seen
+
+    monkeypatch.setattr(status_cmds, "observe", observe)
+    intent = {"operation": "deploy", "release": None}
+    intent.update(run_cmds._deploy_observation(str(DEMO), {"driver": "testbed"}))
+    assert asked == ["testbed"] and "observed" in intent  # recorded: a resume plans the same
+    plan = run_cmds.PLANNERS["deploy"](load_inventory(DEMO), intent)
+    ids = {s.id for s in plan.steps}
+    assert "enroll/ctl-0" not in ids and "enroll/ctl-1" in ids
+    assert run_cmds._deploy_observation(str(DEMO), {"driver": "sim"}) == {}
+
+
+def test_a_deploy_check_asks_quorum_only_of_the_services_it_names(monkeypatch) -> None:
+    from lifecycle.drivers import checks
+    from lifecycle.drivers.base import StepContext
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.planning.deploy import plan_deploy
+
+    cluster = load_inventory(DEMO)
+    up = {"ctl-0"}  # galera bootstrapped on ctl-0; nothing else runs yet
+
+    def status(cluster: object, node: str, service: str, *_: object) -> dict | None:
+        if service == "galera" and node in up:
+            return {"version": "2024.1", "members": {"majority": True}}
+        return None
+
+    monkeypatch.setattr(checks.client, "service_status", status)
+    plan = plan_deploy(cluster)
+    driver = checks.ChecksDriver(settle=0)
+    ctx = StepContext(run_id="r", cluster=cluster)
+    assert driver.run(plan.step("precheck/cluster"), ctx).ok
+    assert driver.run(plan.step("health/galera/ctl-0"), ctx).ok
+    assert not driver.run(plan.step("health/galera/ctl-1"), ctx).ok  # ctl-1 has not joined
