@@ -165,12 +165,21 @@ def plan_upgrade_cmd(
     is_flag=True,
     help="every node already has an OS: no Ironic provisioning steps",
 )
+@click.option(
+    "--provision",
+    "provision",
+    multiple=True,
+    metavar="NODE",
+    help="provision only these nodes through Ironic (repeat; default: every node with a BMC"
+    " not observed reachable)",
+)
 @_with_common
 @with_observe_options
 def plan_deploy_cmd(
     inventory: str,
     release: str | None,
     provisioned: bool,
+    provision: tuple[str, ...],
     fmt: str,
     gantt: str | None,
     start: str | None,
@@ -188,7 +197,8 @@ def plan_deploy_cmd(
     cluster = load_inventory(inventory)
     announce(cluster, "deploy", force)  # refuses (exit 3) unless --force
     observed = observed_input(cluster, **observing)
-    plan = plan_deploy(cluster, DeployIntent(release, provisioned), observed=observed)
+    wanted = DeployIntent(release, provisioned, provision or None)
+    plan = plan_deploy(cluster, wanted, observed=observed)
     emit_plan(plan, cluster, fmt, gantt, output, force, start)
 
 

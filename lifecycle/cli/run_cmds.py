@@ -108,7 +108,12 @@ def _plan_deploy(cluster: Cluster, intent: dict[str, Any]) -> Plan:
         from lifecycle.model.observed import observed_from_dict
 
         observed = observed_from_dict(intent["observed"], "the run's intent")
-    wanted = DeployIntent(intent.get("release"), bool(intent.get("provisioned")))
+    listed = intent.get("provision")
+    wanted = DeployIntent(
+        intent.get("release"),
+        bool(intent.get("provisioned")),
+        tuple(listed) if listed is not None else None,
+    )
     return plan_deploy(cluster, wanted, observed=observed)
 
 
@@ -431,6 +436,14 @@ def run_upgrade(
     is_flag=True,
     help="every node already has an OS: no Ironic provisioning steps",
 )
+@click.option(
+    "--provision",
+    "provision",
+    multiple=True,
+    metavar="NODE",
+    help="provision only these nodes through Ironic (repeat; default: every node with a BMC"
+    " not observed reachable)",
+)
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @with_options(RUN_OPTIONS)
@@ -438,6 +451,7 @@ def run_deploy(
     inventory: str,
     release: str | None,
     provisioned: bool,
+    provision: tuple[str, ...],
     force: bool,
     yes: bool,
     **opts: Any,
@@ -448,6 +462,8 @@ def run_deploy(
     intent: dict[str, Any] = {"operation": "deploy", "release": release}
     if provisioned:
         intent["provisioned"] = True
+    elif provision:
+        intent["provision"] = list(provision)
     else:
         intent.update(_deploy_observation(inventory, opts))
     execute_operation(intent, inventory, force, yes, opts)

@@ -140,3 +140,16 @@ def test_a_deploy_check_asks_quorum_only_of_the_services_it_names(monkeypatch) -
     assert driver.run(plan.step("precheck/cluster"), ctx).ok
     assert driver.run(plan.step("health/galera/ctl-0"), ctx).ok
     assert not driver.run(plan.step("health/galera/ctl-1"), ctx).ok  # ctl-1 has not joined
+
+
+def test_plan_deploy_provisions_only_the_nodes_named(capsys) -> None:
+    args = ["plan", "deploy", "-i", str(DEMO), "--provision", "ctl-1", "--provision", "ceph-0"]
+    assert main([*args, "-f", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["provision"] == ["ctl-1", "ceph-0"]
+    assert {s["nodes"][0] for s in data["steps"] if s["action"].startswith("baremetal.")} == {
+        "ctl-1",
+        "ceph-0",
+    }
+    assert main(["plan", "deploy", "-i", str(DEMO), "--provision", "nope"]) == 2
+    assert "nope: not a node of cluster demo" in capsys.readouterr().err
