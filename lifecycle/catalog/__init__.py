@@ -40,6 +40,8 @@ class Catalog:
     tripleo_map: dict[str, str]  # OS::TripleO::Services::X short name -> catalog service
     tripleo_ignored: frozenset[str]
     step_durations: dict[str, float]
+    # projects whose database and schema `deploy` creates (services.yaml `deploy_databases`)
+    deploy_databases: tuple[str, ...] = ()
 
     def service(self, name: str) -> ServiceSpec:
         return self.services[name]
@@ -169,6 +171,7 @@ def build_catalog(services_raw: dict[str, Any], releases_raw: dict[str, Any]) ->
         tripleo_map=tripleo_map,
         tripleo_ignored=frozenset(services_raw.get("tripleo_ignored", ())),
         step_durations={k: float(v) for k, v in services_raw["steps"].items()},
+        deploy_databases=tuple(map(str, services_raw.get("deploy_databases", ()))),
     )
     catalog.dependency_order()  # raises DependencyCycle naming a cycle
     return catalog

@@ -154,6 +154,54 @@ def plan_upgrade_cmd(
     emit_plan(plan, verification_view(cluster, plan), fmt, gantt, output, force, start, initial)
 
 
+@plan_group.command("deploy")
+@click.option(
+    "--release",
+    shell_complete=complete_release,
+    help="OpenStack release to deploy (default: the inventory's `release`)",
+)
+@click.option(
+    "--provisioned",
+    is_flag=True,
+    help="every node already has an OS: no Ironic provisioning steps",
+)
+@click.option(
+    "--provision",
+    "provision",
+    multiple=True,
+    metavar="NODE",
+    help="provision only these nodes through Ironic (repeat; default: every node with a BMC"
+    " not observed reachable)",
+)
+@_with_common
+@with_observe_options
+def plan_deploy_cmd(
+    inventory: str,
+    release: str | None,
+    provisioned: bool,
+    provision: tuple[str, ...],
+    fmt: str,
+    gantt: str | None,
+    start: str | None,
+    output: str | None,
+    force: bool,
+    **observing: Any,
+) -> None:
+    """Plan a deploy from registered bare metal: provision the nodes with a BMC through Ironic
+    (unless --provisioned, or --observe sees them reachable), then the services in TripleO's
+    order, each clustered store bootstrapped on one member and joined one member at a time."""
+    from lifecycle.cli.status_cmds import observed_input
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.planning.deploy import DeployIntent, plan_deploy
+
+    cluster = load_inventory(inventory)
+    announce(cluster, "deploy", force)  # refuses (exit 3) unless --force
+    observed = observed_input(cluster, **observing)
+    wanted = DeployIntent(release, provisioned, provision or None)
+    plan = plan_deploy(cluster, wanted, observed=observed)
+    emit_plan(plan, cluster, fmt, gantt, output, force, start)
+
+
 @plan_group.command("scale-out")
 @click.option("--nodes", "nodes_file", required=True, help="new servers: instackenv.json or YAML")
 @click.option("--profiles", "profiles_dir", help="hardware profiles directory")

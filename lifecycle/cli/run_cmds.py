@@ -98,8 +98,28 @@ def _plan_scale_out(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     return plan
 
 
+def _plan_deploy(cluster: Cluster, intent: dict[str, Any]) -> Plan:
+    """The deploy plan; the observation recorded in the intent (if any) says which nodes are
+    reachable already, so a resume plans the same provisioning."""
+    from lifecycle.planning.deploy import DeployIntent, plan_deploy
+
+    observed = None
+    if intent.get("observed") is not None:
+        from lifecycle.model.observed import observed_from_dict
+
+        observed = observed_from_dict(intent["observed"], "the run's intent")
+    listed = intent.get("provision")
+    wanted = DeployIntent(
+        intent.get("release"),
+        bool(intent.get("provisioned")),
+        tuple(listed) if listed is not None else None,
+    )
+    return plan_deploy(cluster, wanted, observed=observed)
+
+
 PLANNERS: dict[str, Callable[[Cluster, dict[str, Any]], Plan]] = {
     "upgrade": _plan_upgrade,
+    "deploy": _plan_deploy,
     "plan-file": _plan_file,
     "scale-out": _plan_scale_out,
 }
@@ -402,6 +422,63 @@ def run_upgrade(
     intent = {"operation": "upgrade", "target": target, "ceph_target": ceph_target}
     intent.update(observed_intent(inventory, intent, force, observe_now, observed_file, opts))
     execute_operation(intent, inventory, force, yes, opts)
+
+
+@run_group.command("deploy")
+@click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
+@click.option(
+    "--release",
+    shell_complete=complete_release,
+    help="OpenStack release to deploy (default: the inventory's `release`)",
+)
+@click.option(
+    "--provisioned",
+    is_flag=True,
+    help="every node already has an OS: no Ironic provisioning steps",
+)
+@click.option(
+    "--provision",
+    "provision",
+    multiple=True,
+    metavar="NODE",
+    help="provision only these nodes through Ironic (repeat; default: every node with a BMC"
+    " not observed reachable)",
+)
+@click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+@with_options(RUN_OPTIONS)
+def run_deploy(
+    inventory: str,
+    release: str | None,
+    provisioned: bool,
+    provision: tuple[str, ...],
+    force: bool,
+    yes: bool,
+    **opts: Any,
+) -> None:
+    """Deploy the cloud from registered bare metal, with live progress. The testbed and cloud
+    drivers observe the nodes first: a node that answers already has an OS and is not
+    provisioned through Ironic again."""
+    intent: dict[str, Any] = {"operation": "deploy", "release": release}
+    if provisioned:
+        intent["provisioned"] = True
+    elif provision:
+        intent["provision"] = list(provision)
+    else:
+        intent.update(_deploy_observation(inventory, opts))
+    execute_operation(intent, inventory, force, yes, opts)
+
+
+def _deploy_observation(inventory: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """The driver's observation, recorded in the intent (a resume plans from the same one);
+    none for the sim, whose nodes come up with an OS."""
+    driver = choose_driver(opts.get("driver"), _load_cluster(inventory))
+    if driver == "sim":
+        return {}
+    from lifecycle.cli.status_cmds import observe
+
+    observed = observe(_load_cluster(inventory), driver, opts.get("state_dir"))
+    return {"observed": observed.to_dict()}
 
 
 @run_group.command("plan")

@@ -46,7 +46,7 @@ class ChecksDriver(Driver):
         expects = self.expectations(step, cluster)
         deadline = time.monotonic() + self.settle
         while True:
-            problems = self.problems(cluster, expects)
+            problems = self.problems(cluster, expects, _quorum_of(step))
             if not problems or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
@@ -62,7 +62,7 @@ class ChecksDriver(Driver):
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
         cluster = _checked(step, ctx.cluster)
-        return not self.problems(cluster, self.expectations(step, cluster))
+        return not self.problems(cluster, self.expectations(step, cluster), _quorum_of(step))
 
     # --- what to check -------------------------------------------------------------------------
 
@@ -74,6 +74,9 @@ class ChecksDriver(Driver):
             return spec is not None and spec.ceph
 
         if step.verb == "precheck":
+            listed = step.param("services")
+            if isinstance(listed, tuple):  # a deploy's precheck: only what it names (none)
+                return [e for e in _all(cluster, lambda service: None) if e.service in listed]
             return _all(cluster, lambda service: None)
         if step.verb == "postcheck":
             # an OpenStack-only upgrade's postcheck names no Ceph release: Ceph daemons any
@@ -98,7 +101,11 @@ class ChecksDriver(Driver):
             if not nodes or node in nodes
         ]
 
-    def problems(self, cluster: Cluster, expects: Iterable[Expect]) -> list[tuple[str, str]]:
+    def problems(
+        self, cluster: Cluster, expects: Iterable[Expect], quorum_of: set[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """What does not answer as expected, and quorum lost by a clustered service (only
+        those of `quorum_of` when given: a deploy's check, before the others exist)."""
         found: list[tuple[str, str]] = []
         for e in expects:
             answer = client.service_status(cluster, e.node, e.service, self.timeout, "/ping")
@@ -106,12 +113,16 @@ class ChecksDriver(Driver):
                 found.append((e.node, f"{e.service} does not answer"))
             elif e.version and answer.get("version") != e.version and not _later(e, answer):
                 found.append((e.node, f"{e.service} at {answer.get('version')}, not {e.version}"))
-        return found + self.quorum_problems(cluster)
+        return found + self.quorum_problems(cluster, quorum_of)
 
-    def quorum_problems(self, cluster: Cluster) -> list[tuple[str, str]]:
+    def quorum_problems(
+        self, cluster: Cluster, only: set[str] | None = None
+    ) -> list[tuple[str, str]]:
         catalog = load_catalog()
         found: list[tuple[str, str]] = []
         for service, members in cluster.members.items():
+            if only is not None and service not in only:
+                continue
             spec = catalog.services.get(service)
             if spec is None or spec.quorum.value != "majority" or len(members) < 2:
                 continue
@@ -124,6 +135,15 @@ class ChecksDriver(Driver):
                 if not (view.get("members") or {}).get("majority"):
                     found.append((node, f"{service} on {node} sees no majority"))
         return found
+
+
+def _quorum_of(step: Step) -> set[str] | None:
+    """A deploy's check (param `deploying`) asks quorum only of the services it names: the
+    others are not deployed yet (planning/deploy.py)."""
+    if not step.param("deploying"):
+        return None
+    listed = step.param("services")
+    return set(map(str, listed)) if isinstance(listed, tuple) else set()
 
 
 def _later(expect: Expect, answer: dict[str, Any]) -> bool:

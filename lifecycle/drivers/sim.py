@@ -14,6 +14,9 @@ Faults (option `faults` or env LIFECYCLE_SIM_FAULTS, comma-separated; STEP is an
   kill-before:STEP the whole process dies by SIGKILL as the step starts (once)
   kill-after:STEP  ... right after the step's effect is applied, before the engine hears of it
   vague:STEP       probe() cannot tell for this step (returns None), as with most real drivers
+
+A deploy's `deploy-service` step sets its instances' versions (Ceph daemons to `ceph_release`);
+deploy-secrets, db-create, keystone-keys and keystone-bootstrap change nothing simulated.
 """
 
 from __future__ import annotations
@@ -236,7 +239,10 @@ class SimDriver(Driver):
             release = step.param("release")
             if step.upgrades and isinstance(release, str):
                 versions = state.data["versions"]
-                return all(versions.get(u) == release for u in step.upgrades)
+                return all(
+                    versions.get(u) == expected_release(step, s, _is_ceph(s))
+                    for u, s in ((u, u.partition("@")[0]) for u in step.upgrades)
+                )
             return state.data["counts"].get(f"{ctx.run_id}/{step.id}", 0) > 0
 
     def observe(self, cluster: Cluster) -> ObservedState:
@@ -334,6 +340,10 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
             targets = step.upgrades or tuple(f"{s}@{n}" for s in names for n in step.nodes)
             for target in targets:
                 data["versions"][target] = release
+        elif playbook == "deploy-service":  # a deploy: the instances now run the release
+            for target in step.upgrades:
+                service = target.partition("@")[0]
+                data["versions"][target] = expected_release(step, service, _is_ceph(service))
         elif playbook == "deploy-node":
             listed = step.param("services")
             for service in map(str, listed if isinstance(listed, tuple) else ()):

@@ -70,6 +70,8 @@ def summary(plan: Plan) -> str:
     extra = dict(plan.extra)
     ceph = f", ceph {extra['ceph_from']} -> {extra['ceph_to']}" if "ceph_to" in extra else ""
     moves = f"{plan.source} -> {plan.target}" if plan.source != plan.target else str(plan.source)
+    if plan.source is None:  # a deploy: nothing runs before it
+        moves = f"at {plan.target}"
     hop_list = hops(plan)
     via = f" in {len(hop_list)} hops ({', '.join(hop_list)})" if len(hop_list) > 1 else ""
     return (

@@ -249,16 +249,22 @@ def _pairs(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...] | None:
     return tuple(f"{k}={v}" for k, v in pairs) or None
 
 
-def _chain(a: Assignment, releases: Releases, catalog: str, opts: ScaleOutOptions) -> list[Step]:
-    name, services = a.node.name, a.role.services
-    release = releases.params(services)
-    chain = list(import_steps(a.node))
-    chain.append(
-        _step(
-            name, "match", "baremetal.match_profile", chain[-1].id,
-            profile=a.profile.name, profiles=catalog,
-        )
-    )  # fmt: skip
+def provisioning(
+    node: NewNode, opts: ScaleOutOptions, match: tuple[str, str] | None = None
+) -> list[Step]:
+    """One server from its BMC to an installed OS through Ironic: enroll -> inspect
+    [-> match_profile] -> provide -> deploy (the last step's id is `deploy/<node>`). `match`:
+    (profile, profiles catalog JSON) to check the hardware against before it is provisioned.
+    Shared by scale-out and deploy (planning/deploy.py)."""
+    name = node.name
+    chain = list(import_steps(node))
+    if match is not None:
+        chain.append(
+            _step(
+                name, "match", "baremetal.match_profile", chain[-1].id,
+                profile=match[0], profiles=match[1],
+            )
+        )  # fmt: skip
     chain.append(_step(name, "provide", "baremetal.provide", chain[-1].id))
     chain.append(
         _step(
@@ -266,6 +272,13 @@ def _chain(a: Assignment, releases: Releases, catalog: str, opts: ScaleOutOption
             image=opts.image, interface=opts.deploy_interface,
         )
     )  # fmt: skip
+    return chain
+
+
+def _chain(a: Assignment, releases: Releases, catalog: str, opts: ScaleOutOptions) -> list[Step]:
+    name, services = a.node.name, a.role.services
+    release = releases.params(services)
+    chain = provisioning(a.node, opts, (a.profile.name, catalog))
     chain.append(
         _step(
             name, "deploy-node", "ansible.playbook", chain[-1].id,

@@ -23,6 +23,9 @@ what each step upgrades and disrupts), the cluster and the catalog. Rules:
   after its last;
 - ``once``: every instance is upgraded exactly once per hop, in order, to the final target;
 - ``node``: one disruptive step at a time per data-plane host (proof only);
+- deploy plans (operation "deploy") are checked by their own rules instead (deploy_rules.py:
+  stores bootstrapped then joined one at a time behind gates, databases and keys before their
+  service, catalog dependencies, every instance once, precheck first and postcheck last);
 - ``gates``: a precheck before any disruption, a postcheck after all of a plan that disrupts
   anything, a health gate after each quorum member before the next, and between
   consecutive batches of a data-plane group, and a first batch no larger than the canary.
@@ -217,6 +220,10 @@ def verify(
     violations = _check_dag(plan)
     if any("cycle" in v.message for v in violations):
         return violations
+    if plan.operation == "deploy":  # nothing is taken down: the deploy rules are all order
+        from lifecycle.planning.deploy_rules import check_deploy
+
+        return sorted(set(violations + check_deploy(plan, cluster, catalog)))
     replay = Replay(plan, cluster, catalog, initial)
     # first the DAG (every order the engine may pick), then the schedule (the timing itself)
     proved = AnyOrder(plan, replay).check()

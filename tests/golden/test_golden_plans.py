@@ -13,6 +13,7 @@ import pytest
 
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.formats.plan_json import plan_to_json
+from lifecycle.planning.deploy import DeployIntent, plan_deploy
 from lifecycle.planning.render import render_tree
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 from lifecycle.planning.verifier import verify
@@ -40,6 +41,22 @@ def test_golden_plan(case: str) -> None:
     inventory, intent = CASES[case]
     cluster = load_inventory(ROOT / inventory)
     plan = plan_upgrade(cluster, intent)
+    assert verify(plan, cluster) == []
+    _check(HERE / f"{case}.txt", render_tree(plan))
+    _check(HERE / f"{case}.json", plan_to_json(plan) + "\n")
+
+
+DEPLOY_CASES = {
+    "demo-deploy": ("inventories/demo", DeployIntent()),
+    "lab-deploy": ("inventories/lab", DeployIntent()),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEPLOY_CASES))
+def test_golden_deploy_plan(case: str) -> None:
+    inventory, intent = DEPLOY_CASES[case]
+    cluster = load_inventory(ROOT / inventory)
+    plan = plan_deploy(cluster, intent)
     assert verify(plan, cluster) == []
     _check(HERE / f"{case}.txt", render_tree(plan))
     _check(HERE / f"{case}.json", plan_to_json(plan) + "\n")
