@@ -109,4 +109,56 @@ def deploy_cmd(inventory: str, state_path: str | None) -> None:
     click.echo(f"deployed; artifacts in {result.output['artifacts']}")
 
 
+@testbed.command("probe")
+@click.option("--inventory", "-i", required=True, help="inventory directory or cluster.yaml")
+@click.option("--out", type=click.Path(dir_okay=False), help="also write the summary (JSON) here")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0),
+    help="stop after this many seconds (default: at SIGTERM/SIGINT)",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=0.2,
+    show_default=True,
+    help="seconds between the starts of two rounds",
+)
+@click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
+def probe_cmd(
+    inventory: str, out: str | None, duration: float | None, interval: float, state_path: str | None
+) -> None:
+    """What users feel, through the first controller's HAProxy, until SIGTERM/SIGINT or
+    --duration: a Keystone token issued and validated, a project created and deleted, and a
+    Galera counter incremented, every --interval seconds. Writes the summary (JSON) to
+    <state dir>/probe/<cluster>-<started>.json (and --out); `lifecycle runs show RUN` prints the
+    probes that ran during the run. Exit 4 when an acknowledged write was lost or a user or
+    project that existed at the start is gone."""
+    import json
+    import signal
+    import threading
+
+    from lifecycle.execution.paths import state_dir_path
+    from lifecycle.testbed.user_probe import render_summary, testbed_probe
+
+    cluster = _cluster(inventory)
+    probe = testbed_probe(cluster, state_dir(state_path), state_dir_path(state_path), interval)
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    click.echo(f"probing {probe.endpoint} every {interval}s; record: {probe.record}", err=True)
+    try:
+        with probe:
+            stop.wait(duration)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    summary = probe.summary
+    assert summary is not None  # set by the probe's exit
+    if out:
+        Path(out).write_text(json.dumps(summary.to_dict(), indent=1) + "\n")
+    click.echo(render_summary(summary))
+    if summary.lost_writes or summary.missing_users or summary.missing_projects:
+        raise ExecutionError("the probe saw data lost (see above)")
+
+
 COMMANDS: list[click.Command] = [testbed]
