@@ -69,23 +69,54 @@ def add_host_cmd(name: str, address: str, state_path: str | None) -> None:
 
 
 @testbed.command("status")
+@click.option(
+    "--inventory",
+    "-i",
+    help="inventory directory or cluster.yaml: also name each host's services"
+    " as real or stand-in (testbed.yaml real_services)",
+)
 @click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
-def status_cmd(state_path: str | None) -> None:
-    """List the hosts and whether their sshd answers."""
+def status_cmd(inventory: str | None, state_path: str | None) -> None:
+    """List the hosts and whether their sshd answers; with -i, each host's services, named as
+    real (running for real on the host) or stand-in (lifecycle's stand-in daemon)."""
     directory = state_dir(state_path)
     from lifecycle.testbed import manager  # lazy: `lifecycle --help` stays fast
 
+    cluster = _cluster(inventory) if inventory else None
     state, hosts = manager.status(directory)
     if state is None:
         click.echo(f"no testbed recorded in {directory}")
         return
     answering = sum(h.ssh for h in hosts)
     click.echo(f"testbed {state.cluster}: {answering}/{len(hosts)} hosts answer SSH")
+    kinds = _service_kinds(cluster) if cluster is not None else {}
     for host in hosts:
         mark = "ssh ok" if host.ssh else "SSH DOWN"
         click.echo(f"  {host.name:<12} {host.address:<15} sshd {host.sshd_pid}  {mark}")
+        for kind, services in kinds.get(host.name, {}).items():
+            click.echo(f"      {kind + ':':<10} {', '.join(services)}")
+    if cluster is None:
+        click.echo("(-i INVENTORY names each host's services as real or stand-in)")
+    elif cluster.name != state.cluster:
+        click.echo(f"note: the inventory is cluster {cluster.name}, the testbed {state.cluster}")
     if answering < len(hosts):
         raise ExecutionError("some testbed hosts do not answer SSH")
+
+
+def _service_kinds(cluster: Cluster) -> dict[str, dict[str, list[str]]]:
+    """Per node: {"real": [...], "stand-in": [...]} by testbed.yaml's real_services."""
+    from lifecycle.testbed.config import load_testbed_config
+
+    config = load_testbed_config(cluster)
+    out: dict[str, dict[str, list[str]]] = {}
+    for node in cluster.nodes:
+        services = cluster.services_of(node)
+        kinds = {
+            "real": [s for s in services if config.is_real(s)],
+            "stand-in": [s for s in services if not config.is_real(s)],
+        }
+        out[node.name] = {k: v for k, v in kinds.items() if v}
+    return out
 
 
 @testbed.command("deploy")
