@@ -268,3 +268,39 @@ def test_probe_command_needs_a_testbed(tmp_path, capsys) -> None:
                  "--duration", "0"])  # fmt: skip
     assert code == 4
     assert "no testbed recorded" in capsys.readouterr().err
+
+
+def test_runs_show_prints_the_probes_that_ran_during_the_run(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from lifecycle.cli.main import main
+
+    demo = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
+    (demo / "secrets.yaml").chmod(0o600)  # git does not keep the mode
+    state = tmp_path / "state"
+    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(state))
+    monkeypatch.setenv("LIFECYCLE_SIM_SCALE", "0")
+
+    def run(*args: str) -> tuple[int, str]:
+        with CliRunner().isolation() as (out, _err, _):
+            code = main(list(args))
+        return code, out.getvalue().decode()
+
+    code, _ = run("run", "upgrade", "-i", str(demo), "--to", "ussuri", "-y", "--no-progress",
+                  "--driver", "sim")  # fmt: skip
+    assert code == 0
+    during = ProbeSummary("demo", "ctl-0 (198.18.0.11)", "2000-01-01T00:00:00.000Z",
+                          "2999-01-01T00:00:00.000Z", finished=True, rounds=3, requests=15,
+                          acknowledged_writes=3, final_counter=3, longest_gap=0.4)  # fmt: skip
+    before = ProbeSummary("demo", "ctl-0", "2000-01-01T00:00:00.000Z", "2000-01-01T00:10:00.000Z")
+    for summary in (during, before):
+        path = state / "probe" / f"demo-{summary.ended[:4]}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary.to_dict()))
+    code, shown = run("runs", "show", "last")
+    assert code == 0
+    assert "user probes during this run:" in shown
+    assert "15 requests in 3 rounds, 0 failed, longest gap 0.40s" in shown
+    assert "writes: 3 acknowledged, 0 lost" in shown
+    code, shown = run("runs", "show", "last", "-f", "json")
+    assert [p["ended"] for p in json.loads(shown)["probes"]] == [during.ended]
