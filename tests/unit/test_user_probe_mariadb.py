@@ -130,3 +130,66 @@ def test_a_wrong_password_is_a_failure_that_does_not_show_it(mariadb) -> None:
     summary = probe.stop()
     assert {f.operation for f in summary.failures} == {"setup", "db-increment", "final-read"}
     assert all("Access denied" in f.error and wrong not in f.error for f in summary.failures)
+
+
+def test_the_probe_command_runs_until_sigterm_and_writes_its_summary(mariadb, tmp_path) -> None:
+    """`lifecycle testbed probe` as an operator runs it: secrets from the first controller's
+    host directory, a fake Keystone and this MariaDB behind the 'HAProxy' ports, SIGTERM."""
+    import json
+    import os
+    import signal
+    import sys
+
+    from lifecycle.testbed import state as testbed_state
+    from tests.unit.test_user_probe import PASSWORD as ADMIN
+    from tests.unit.test_user_probe import FakeKeystone
+
+    keystone = FakeKeystone()
+    inventory = tmp_path / "inv"
+    inventory.mkdir()
+    (inventory / "cluster.yaml").write_text(
+        "cluster: local\nrelease: '2024.1'\nroles:\n  Controller:\n"
+        "    services: [haproxy, galera, keystone]\n"
+        "nodes:\n  - {name: ctl-0, role: Controller, address: 127.0.0.1}\n"
+    )
+    root = tmp_path / "hosts" / "ctl-0"
+    (root / "secrets").mkdir(parents=True)
+    (root / "secrets" / "keystone-admin").write_text(ADMIN + "\n")
+    (root / "secrets" / "db-probe").write_text(PASSWORD + "\n")
+    host = testbed_state.HostRecord("ctl-0", "127.0.0.1", "ns", "v", "p", str(root))
+    state = tmp_path / "state"
+    testbed_state.save(
+        state, testbed_state.TestbedState("local", "t", "br", "1/24", "k", "hk", "kh", (host,))
+    )
+    ks_port = keystone.server.server_address[1]
+    code = (
+        "import sys; from lifecycle.testbed import user_probe as p;"
+        f" p.KEYSTONE_PORT, p.DB_PORT = {ks_port}, {mariadb.port};"
+        " from lifecycle.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    out = tmp_path / "summary.json"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    probe = subprocess.Popen(
+        [sys.executable, "-c", code, "testbed", "probe", "-i", str(inventory),
+         "--state-dir", str(state), "--out", str(out), "--interval", "0.05"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while keystone.calls.count("DELETE") < 3 and probe.poll() is None:
+            assert time.monotonic() < deadline, "the probe made no round"
+            time.sleep(0.05)
+        probe.send_signal(signal.SIGTERM)
+        stdout, stderr = probe.communicate(timeout=60)
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+        keystone.server.shutdown()
+    assert probe.returncode == 0, stderr
+    summary = json.loads(out.read_text())
+    assert summary["finished"] and summary["rounds"] >= 3 and summary["failures"] == []
+    assert summary["acknowledged_writes"] == summary["rounds"] == summary["final_counter"]
+    assert summary["endpoint"] == "ctl-0 (127.0.0.1)"
+    records = list((state / "probe").glob("local-*.json"))
+    assert len(records) == 1 and json.loads(records[0].read_text()) == summary
+    assert "0 failed" in stdout and PASSWORD not in stdout + stderr + out.read_text()
