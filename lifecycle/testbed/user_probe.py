@@ -198,6 +198,11 @@ class Tally:
                 self.longest_gap = max(self.longest_gap, at - self.last_ok)
                 self.last_ok = at
 
+    def counts(self) -> tuple[int, int, tuple[Failure, ...], tuple[int, ...]]:
+        """(rounds, requests, failures, acknowledged values), read at one moment."""
+        with self._lock:
+            return self.rounds, self.requests, tuple(self.failures), tuple(self.acknowledged)
+
     def gap_until(self, at: float) -> float:
         """The longest gap, counting the time since the last successful round up to `at`."""
         with self._lock:
@@ -441,10 +446,7 @@ class UserProbe:
     ) -> ProbeSummary:
         """The summary so far (the running one has no final read: no lost writes yet)."""
         tally = self.tally
-        with tally._lock:
-            acknowledged = list(tally.acknowledged)
-            failures = tuple(tally.failures)
-            rounds, requests = tally.rounds, tally.requests
+        rounds, requests, failures, acknowledged = tally.counts()
         missing: dict[str, tuple[str, ...]] = {"users": (), "projects": ()}
         for kind in missing:
             before, now = self._before[kind], (after or {}).get(kind)
