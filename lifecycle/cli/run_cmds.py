@@ -738,12 +738,28 @@ def runs_show(run_id: str, state_dir: str | None, fmt: str, columns_: tuple[str,
             "the process running it is gone (killed, or its host rebooted): `lifecycle resume"
             f" {run_id}` continues it, `lifecycle abort {run_id}` gives it up"
         )
+    probes = _probes(root, data)
+    if probes:
+        data["probes"] = [p.to_dict() for p in probes]
     if fmt.lower() == "text":
         if columns_:
             raise UsageError.at("command line", "-c/--column", "-f table|json|yaml|value|csv")
         click.echo(render(data, steps=True))
+        if probes:
+            from lifecycle.testbed.user_probe import render_summary
+
+            click.echo("  user probes during this run:")
+            for probe in probes:
+                click.echo("    " + render_summary(probe).replace("\n", "\n    "))
         return
     emit_show(data, fmt, columns_)
+
+
+def _probes(root: Path, data: dict[str, Any]) -> list[Any]:
+    """The user probes (`lifecycle testbed probe`) whose time window overlaps the run."""
+    from lifecycle.testbed.user_probe import probes_during
+
+    return probes_during(root, data["cluster"], data["started"], data["ended"])
 
 
 @click.command("pause", epilog=RUN_ID_HELP)

@@ -69,23 +69,54 @@ def add_host_cmd(name: str, address: str, state_path: str | None) -> None:
 
 
 @testbed.command("status")
+@click.option(
+    "--inventory",
+    "-i",
+    help="inventory directory or cluster.yaml: also name each host's services"
+    " as real or stand-in (testbed.yaml real_services)",
+)
 @click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
-def status_cmd(state_path: str | None) -> None:
-    """List the hosts and whether their sshd answers."""
+def status_cmd(inventory: str | None, state_path: str | None) -> None:
+    """List the hosts and whether their sshd answers; with -i, each host's services, named as
+    real (running for real on the host) or stand-in (lifecycle's stand-in daemon)."""
     directory = state_dir(state_path)
     from lifecycle.testbed import manager  # lazy: `lifecycle --help` stays fast
 
+    cluster = _cluster(inventory) if inventory else None
     state, hosts = manager.status(directory)
     if state is None:
         click.echo(f"no testbed recorded in {directory}")
         return
     answering = sum(h.ssh for h in hosts)
     click.echo(f"testbed {state.cluster}: {answering}/{len(hosts)} hosts answer SSH")
+    kinds = _service_kinds(cluster) if cluster is not None else {}
     for host in hosts:
         mark = "ssh ok" if host.ssh else "SSH DOWN"
         click.echo(f"  {host.name:<12} {host.address:<15} sshd {host.sshd_pid}  {mark}")
+        for kind, services in kinds.get(host.name, {}).items():
+            click.echo(f"      {kind + ':':<10} {', '.join(services)}")
+    if cluster is None:
+        click.echo("(-i INVENTORY names each host's services as real or stand-in)")
+    elif cluster.name != state.cluster:
+        click.echo(f"note: the inventory is cluster {cluster.name}, the testbed {state.cluster}")
     if answering < len(hosts):
         raise ExecutionError("some testbed hosts do not answer SSH")
+
+
+def _service_kinds(cluster: Cluster) -> dict[str, dict[str, list[str]]]:
+    """Per node: {"real": [...], "stand-in": [...]} by testbed.yaml's real_services."""
+    from lifecycle.testbed.config import load_testbed_config
+
+    config = load_testbed_config(cluster)
+    out: dict[str, dict[str, list[str]]] = {}
+    for node in cluster.nodes:
+        services = cluster.services_of(node)
+        kinds = {
+            "real": [s for s in services if config.is_real(s)],
+            "stand-in": [s for s in services if not config.is_real(s)],
+        }
+        out[node.name] = {k: v for k, v in kinds.items() if v}
+    return out
 
 
 @testbed.command("deploy")
@@ -107,6 +138,58 @@ def deploy_cmd(inventory: str, state_path: str | None) -> None:
     if not result.ok:
         raise ExecutionError(f"deploy failed: {result.error}")
     click.echo(f"deployed; artifacts in {result.output['artifacts']}")
+
+
+@testbed.command("probe")
+@click.option("--inventory", "-i", required=True, help="inventory directory or cluster.yaml")
+@click.option("--out", type=click.Path(dir_okay=False), help="also write the summary (JSON) here")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0),
+    help="stop after this many seconds (default: at SIGTERM/SIGINT)",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=0.2,
+    show_default=True,
+    help="seconds between the starts of two rounds",
+)
+@click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
+def probe_cmd(
+    inventory: str, out: str | None, duration: float | None, interval: float, state_path: str | None
+) -> None:
+    """What users feel, through the first controller's HAProxy, until SIGTERM/SIGINT or
+    --duration: a Keystone token issued and validated, a project created and deleted, and a
+    Galera counter incremented, every --interval seconds. Writes the summary (JSON) to
+    <state dir>/probe/<cluster>-<started>.json (and --out); `lifecycle runs show RUN` prints the
+    probes that ran during the run. Exit 4 when an acknowledged write was lost or a user or
+    project that existed at the start is gone."""
+    import json
+    import signal
+    import threading
+
+    from lifecycle.execution.paths import state_dir_path
+    from lifecycle.testbed.user_probe import render_summary, testbed_probe
+
+    cluster = _cluster(inventory)
+    probe = testbed_probe(cluster, state_dir(state_path), state_dir_path(state_path), interval)
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    click.echo(f"probing {probe.endpoint} every {interval}s; record: {probe.record}", err=True)
+    try:
+        with probe:
+            stop.wait(duration)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    summary = probe.summary
+    assert summary is not None  # set by the probe's exit
+    if out:
+        Path(out).write_text(json.dumps(summary.to_dict(), indent=1) + "\n")
+    click.echo(render_summary(summary))
+    if summary.lost_writes or summary.missing_users or summary.missing_projects:
+        raise ExecutionError("the probe saw data lost (see above)")
 
 
 COMMANDS: list[click.Command] = [testbed]

@@ -222,7 +222,8 @@ class AnsibleDriver(Driver):
             quiet=True,
             rotate_artifacts=0,
         )
-        observed = observe_testbed(cluster, task_results(runner.events))
+        real = load_testbed_config(cluster).real_services
+        observed = observe_testbed(cluster, task_results(runner.events), real)
         return replace(observed, observed_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     # --- probing -------------------------------------------------------------------------------
