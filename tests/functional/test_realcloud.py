@@ -200,3 +200,82 @@ def _run_id(cloud: Cloud) -> str:
     with closing(sqlite3.connect(f"file:{cloud.state / 'demo.db'}?mode=ro", uri=True)) as con:
         rows = con.execute("SELECT id FROM runs ORDER BY created DESC").fetchall()
     return str(rows[0][0])
+
+
+def _keystone(cloud: Cloud):  # type: ignore[no-untyped-def]
+    from lifecycle.testbed.user_probe import Keystone, probe_target
+
+    target = probe_target(cloud.cluster(), cloud.state)
+    return Keystone(target.keystone_url, target.admin_password)
+
+
+def _make_users_and_projects(cloud: Cloud) -> tuple[set[str], set[str]]:
+    """Three users and three projects made through HAProxy before the upgrade."""
+    import requests
+
+    keystone = _keystone(cloud)
+    token = keystone.issue()
+    users, projects = set(), set()
+    for i in range(3):
+        projects.add(f"before-upgrade-{i}")
+        keystone.create_project(token, f"before-upgrade-{i}")
+        name = f"user-before-upgrade-{i}"
+        answer = requests.post(
+            f"{keystone.url}/users",
+            json={"user": {"name": name, "domain_id": "default", "password": f"pw-{i}-x"}},
+            headers={"X-Auth-Token": token},
+            timeout=10,
+        )
+        assert answer.status_code == 201, answer.text
+        users.add(name)
+    return users, projects
+
+
+def test_upgrade_across_two_hops_with_a_member_killed_and_the_probe_on(cloud: Cloud) -> None:
+    from lifecycle.testbed.config import load_testbed_config
+    from lifecycle.testbed.monitor import Monitor
+    from lifecycle.testbed.user_probe import testbed_probe
+
+    cluster = cloud.cluster()
+    users, projects = _make_users_and_projects(cloud)
+    probe = testbed_probe(cluster, cloud.state, cloud.state, interval=0.2)
+    real = load_testbed_config(cluster).real_services
+    killer = MemberKiller(cloud, KILLED, KILLED_STEP)
+    upgrade = ("run", "upgrade", "-i", str(cloud.inventory), "--to", "2026.1")
+    with Monitor(cluster, state_dir=cloud.state, real_services=real) as monitor, probe:
+        killer.start()
+        first = cloud.cli(*upgrade, "--driver", "testbed", "--yes", "--no-progress", timeout=1800)
+        killer.stop()
+        # the run stopped at a safe point, naming the member's step; Galera kept its quorum
+        assert first.returncode == 4, first.stdout[-3000:] + first.stderr[-3000:]
+        assert killer.kills > 0
+        run_id = _run_id(cloud)
+        shown = cloud.cli("runs", "show", run_id)
+        assert ": failed" in shown.stdout.splitlines()[0], shown.stdout
+        assert KILLED_STEP in shown.stdout
+        galera = {s["service"]: s for s in _status(cloud)["stores"]}["galera"]
+        assert galera["quorum"], galera
+        # the member lives again (the killer stopped): resume finishes both hops
+        resumed = cloud.cli("resume", run_id, "--no-progress", timeout=1800)
+        assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    summary = probe.summary
+    assert summary is not None
+    cloud.facts["probe"] = summary.to_dict()
+    print(json.dumps(summary.to_dict(), indent=1))  # the figures, for the lane's log
+    assert summary.acknowledged_writes > 0
+    assert summary.lost_writes == (), summary.lost_writes
+    assert not summary.missing_users and not summary.missing_projects
+    assert summary.failures == (), summary.failures
+    assert monitor.observation.violations == [], monitor.observation.violations
+    assert monitor.observation.checks.get("galera", 0) > 0
+    status = _status(cloud)
+    releases = {(i["service"], i["node"]): i["release"] for i in status["instances"]}
+    for node in ("ctl-0", "ctl-1", "ctl-2"):
+        for service in ("galera", "rabbitmq", "haproxy", "memcached", "keystone", "placement-api"):
+            assert releases[(service, node)] == "2026.1", (service, node)
+    stores = {s["service"]: s for s in status["stores"]}
+    assert sorted(stores["galera"]["members"]) == ["ctl-0", "ctl-1", "ctl-2"]
+    keystone = _keystone(cloud)
+    token = keystone.issue()
+    assert users <= keystone.names(token, "users")
+    assert projects <= keystone.names(token, "projects")
