@@ -36,7 +36,7 @@ from lifecycle.execution.policies import PolicyTable
 from lifecycle.execution.records import RunTransition, StepTransition
 from lifecycle.execution.redact import Redactor
 from lifecycle.execution.replay import RunView, replay
-from lifecycle.execution.runner import Setup
+from lifecycle.execution.runner import Setup, record_state
 from lifecycle.execution.runs import new_run_id, start_run
 from lifecycle.execution.states import STEP_TRANSITIONS, RunState, StepState, run_transition
 from lifecycle.mistral.client import MistralClient, TaskState
@@ -276,7 +276,9 @@ def launch(
                 "mistral_url": target.url,
             }
             record_audit(journal, run_id, extra, redactor=redactor)
-            return Follower(journal, view, client, execution_id, sink, redactor).follow(target.poll)
+            view = Follower(journal, view, client, execution_id, sink, redactor).follow(target.poll)
+            record_state(state_dir, journal, run_id)  # what the cloud now runs, as embedded runs do
+            return view
     finally:
         journal.close()
 
@@ -306,7 +308,9 @@ def resume(
             state = run_transition(run_id, view.state, RunState.RUNNING)
             journal.record_run(RunTransition(run_id, state, time.time(), "resumed on Mistral"))
             view = replay(journal, run_id)
-            return Follower(journal, view, client, execution_id, sink, redactor).follow(poll)
+            view = Follower(journal, view, client, execution_id, sink, redactor).follow(poll)
+            record_state(state_dir, journal, run_id)
+            return view
     finally:
         journal.close()
 

@@ -168,3 +168,24 @@ def test_cli_engine_mistral_needs_a_url(tmp_path: Any, capsys: Any) -> None:
     assert main(argv) == 2
     assert "--mistral-url" in capsys.readouterr().err
     assert not (tmp_path / "demo.db").exists()  # nothing journaled
+
+
+def test_a_run_on_mistral_is_folded_into_the_recorded_state(tmp_path: Any, monkeypatch) -> None:
+    """After a Mistral run, validate/plan see what the cloud now runs, as after an embedded run."""
+    from lifecycle.execution.recorded_state import load_record
+    from lifecycle.mistral import backend
+    from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+
+    cluster = lab_like()
+    plan = plan_upgrade(cluster, UpgradeIntent("ussuri"))
+    done = {step.id: "SUCCESS" for step in plan.steps}
+    monkeypatch.setattr(backend, "MistralClient", lambda url: FakeMistral([("SUCCESS", done)]))
+    monkeypatch.setattr(backend, "start_execution", lambda *args: "e1")
+    target = backend.MistralTarget(url="http://mistral.invalid/v2", inventory="x", poll=0)
+    view = backend.launch(tmp_path, cluster, plan, {"operation": "upgrade"}, target)
+    assert view.state is RunState.SUCCEEDED
+    record = load_record(tmp_path, cluster.name)
+    assert record is not None and record.run == view.run.id
+    assert record.run_state == "succeeded" and record.instances
+    releases = dict(record.instances)
+    assert releases["keystone@" + cluster.members["keystone"][0]] == "ussuri"
