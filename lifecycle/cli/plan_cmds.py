@@ -254,4 +254,12 @@ def plan_verify_cmd(
     emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)
 
 
+def _add_replace_commands() -> None:
+    from lifecycle.cli.replace_cmds import plan_commands
+
+    for command in plan_commands():  # `plan replace`, `plan remove`
+        plan_group.add_command(command)
+
+
+_add_replace_commands()
 COMMANDS: list[click.Command] = [plan_group]

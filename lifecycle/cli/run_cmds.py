@@ -98,15 +98,27 @@ def _plan_scale_out(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     return plan
 
 
+def _plan_replace(cluster: Cluster, intent: dict[str, Any]) -> Plan:
+    from lifecycle.cli.replace_cmds import replace_planner
+
+    return replace_planner(cluster, intent)
+
+
 PLANNERS: dict[str, Callable[[Cluster, dict[str, Any]], Plan]] = {
     "upgrade": _plan_upgrade,
     "plan-file": _plan_file,
     "scale-out": _plan_scale_out,
+    "replace": _plan_replace,
+    "remove": _plan_replace,
 }
 
 
 def _run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:
     """The cluster the drivers and the verifier see: a scale-out adds its new servers."""
+    if intent.get("operation") in ("replace", "remove"):  # the replacement joins the old role
+        from lifecycle.cli.replace_cmds import replace_run_cluster
+
+        return replace_run_cluster(cluster, intent)
     if intent.get("operation") != "scale-out":
         return cluster
     from lifecycle.cli.nodes_cmds import scale_out_cluster
@@ -117,7 +129,7 @@ def _run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:
 
 def _run_secrets(cluster: Cluster, intent: dict[str, Any]) -> Any:
     """The secrets drivers need: a scale-out adds the new servers' BMC logins."""
-    if intent.get("operation") == "scale-out":
+    if intent.get("operation") == "scale-out" or intent.get("nodes_file"):
         from lifecycle.cli.nodes_cmds import scale_out_secrets
 
         return scale_out_secrets(cluster, intent)
@@ -254,7 +266,10 @@ def execute_operation(
         )
     driver = opts["driver"] = choose_driver(opts.get("driver"), inventory_cluster)
     ceph = any(key == "ceph_to" for key, _ in plan.extra)
-    preflight_overridden = announce(cluster, plan.operation, force, ceph=ceph)
+    # a replacement's findings are the inventory's (the old node and its replacement are never
+    # both members: counting them together would warn of even-sized stores)
+    checked = inventory_cluster if intent["operation"] in ("replace", "remove") else cluster
+    preflight_overridden = announce(checked, plan.operation, force, ceph=ceph)
     overridden = check_safe(plan, verification_view(cluster, plan), force=force, initial=initial)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
@@ -462,6 +477,16 @@ def run_scale_out(
     execute_operation(intent, inventory, force, yes, opts, update_inventory)
 
 
+def _add_replace_commands() -> None:
+    from lifecycle.cli.replace_cmds import run_commands
+
+    for command in run_commands():  # `run replace`, `run remove`
+        run_group.add_command(command)
+
+
+_add_replace_commands()
+
+
 RUN_ID = click.argument("run_id", metavar="RUN", shell_complete=complete_run)
 RUN_ID_HELP = "RUN is a run id, a unique prefix of one, or `last` (the latest run)."
 STATE_DIR = click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
@@ -483,12 +508,20 @@ def _locate(state_dir: str | None, ref: str) -> tuple[Path, str, Any]:
 @click.option("--accept", multiple=True, metavar="STEP", help="a step in doubt did take effect")
 @click.option("--rerun", multiple=True, metavar="STEP", help="a step in doubt must run again")
 @click.option("--inventory", "-i", help="inventory to use instead of the one the run recorded")
+@click.option(
+    "--node-dead",
+    "node_dead",
+    multiple=True,
+    metavar="NAME",
+    help="replace/remove: NAME is confirmed dead; its stop and drain steps are skipped (recorded)",
+)
 @with_options(RUN_OPTIONS[1:])
 def resume_cmd(
     run_id: str,
     accept: tuple[str, ...],
     rerun: tuple[str, ...],
     inventory: str | None,
+    node_dead: tuple[str, ...] = (),
     **opts: Any,
 ) -> None:
     """Resume a run after a crash, a pause or a failure: finished steps never run again."""
@@ -522,8 +555,13 @@ def resume_cmd(
             opts["sim_scale"] = intent["sim_scale"]
         secrets = _run_secrets(inventory_cluster, intent)
         setup = _setup(str(root), driver, secrets=secrets, **opts)
+        skip: list[str] = []
+        if node_dead and plan_now is not None:
+            from lifecycle.cli.replace_cmds import dead_node_steps
+
+            skip = dead_node_steps(plan_now, node_dead)
         with _run_log(log):
-            view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
+            view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun, skip)
         _finish(view, journal, root)
     finally:
         journal.close()

@@ -409,7 +409,7 @@ def plan_replace(
         node=sit.node.name,
     )
     gates = _preconditions(build, sit, pre)
-    removed = _take_out(build, sit, gates)
+    removed = _take_out(build, sit, gates, replacing=new is not None)
     if new is not None:
         _bring_in(build, sit, intent, new, [pre], removed, profiles)
     needed = {d for s in build.steps for d in s.depends_on}
@@ -474,7 +474,9 @@ def _preconditions(build: _Steps, sit: Situation, pre: str) -> list[str]:
     return out
 
 
-def _take_out(build: _Steps, sit: Situation, after: list[str]) -> dict[str, str]:
+def _take_out(
+    build: _Steps, sit: Situation, after: list[str], replacing: bool
+) -> dict[str, str]:
     """The old node's half: drains, stop, member removals, unprovision, records.
     Returns {"removed": the step after which the replacement may join}."""
     name = sit.node.name
@@ -530,7 +532,7 @@ def _take_out(build: _Steps, sit: Situation, after: list[str]) -> dict[str, str]
         build.disrupting(stopped[0], down)
     removals = []
     for store in sit.stores():
-        if store == "ceph-mon" and _mon_waits(sit):
+        if store == "ceph-mon" and replacing and _mon_waits(sit):
             continue  # removed once the new mon has joined (_bring_in)
         removals.append(_remove_member(build, sit, store, stopped))
     if "ceph-osd" in services:
