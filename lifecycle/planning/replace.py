@@ -409,17 +409,19 @@ def plan_replace(
         node=sit.node.name,
     )
     gates = _preconditions(build, sit, pre)
-    removed = _take_out(build, sit, gates, replacing=new is not None)
+    removed = _take_out(build, sit, gates, new)
     if new is not None:
         _bring_in(build, sit, intent, new, [pre], removed, profiles)
     needed = {d for s in build.steps for d in s.depends_on}
+    gone = () if new and new.name == sit.node.name else (sit.node.name,)
     build.add(
         f"postcheck/{intent.operation}/{sit.node.name}",
         act.POSTCHECK,
         "postcheck",
         [s.id for s in build.steps if s.id not in needed],
         "postcheck",
-        planned_around=around or None,
+        # the old server is gone by then, unless it was rebuilt under its own name
+        planned_around=sorted({*around, *gone}) or None,
     )
     extra: dict[str, Any] = {NODE: sit.node.name, MEMBERS_DOWN: around}
     if new is not None:
@@ -475,7 +477,7 @@ def _preconditions(build: _Steps, sit: Situation, pre: str) -> list[str]:
 
 
 def _take_out(
-    build: _Steps, sit: Situation, after: list[str], replacing: bool
+    build: _Steps, sit: Situation, after: list[str], new: Replacement | None
 ) -> dict[str, str]:
     """The old node's half: drains, stop, member removals, unprovision, records.
     Returns {"removed": the step after which the replacement may join}."""
@@ -532,8 +534,10 @@ def _take_out(
         build.disrupting(stopped[0], down)
     removals = []
     for store in sit.stores():
-        if store == "ceph-mon" and replacing and _mon_waits(sit):
-            continue  # removed once the new mon has joined (_bring_in)
+        if store == "ceph-mon" and new and (_mon_waits(sit) or new.name == name):
+            # removed once the new mon has joined (_bring_in); a rebuilt mon keeps its name
+            # and its monmap entry, and syncs from the quorum when it starts again
+            continue
         removals.append(_remove_member(build, sit, store, stopped))
     if "ceph-osd" in services:
         removals.append(_osds_destroy(build, sit, stopped))
@@ -732,7 +736,7 @@ def _bring_in(
                 services=[service],
                 **params,
             )
-        if service == "ceph-mon" and _mon_waits(sit):
+        if service == "ceph-mon" and _mon_waits(sit) and new.name != sit.node.name:
             deployed = _remove_member(build, sit, "ceph-mon", [deployed])
         if service in BACKENDS:
             backends.append(BACKENDS[service])
