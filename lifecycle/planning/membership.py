@@ -44,7 +44,9 @@ from lifecycle.planning.replace import (
     MEMBER_REMOVE,
     MEMBERS_DOWN,
     MIN_MEMBERS,
+    NODE,
     OPERATIONS,
+    REPLACEMENT,
     REMOVE_PLAYBOOKS,
     STOP_SERVICE,
 )
@@ -96,11 +98,17 @@ def check_membership(plan: Plan, cluster: Cluster, catalog: Catalog) -> list[Vio
     if not any(e.kind != STOP for events in found.values() for e in events):
         return out  # an upgrade: its stops (none) and disruptions are any_order's
     order = Order(plan)
-    down = set(dict(plan.extra).get(MEMBERS_DOWN) or ())
+    extra = dict(plan.extra)
+    down = set(extra.get(MEMBERS_DOWN) or ())
+    # the view the verifier gets lists the replacement as a member already: it is not one
+    # until it joins (a rebuild under the old name is: it is the old member)
+    new = extra.get(REPLACEMENT)
+    arriving = {new} if isinstance(new, str) and new != extra.get(NODE) else set()
     for store in stores:
         events = found[store]
         if events:
-            out += _Store(plan, order, store, cluster.members[store], down, events).check()
+            members = [m for m in cluster.members[store] if m not in arriving]
+            out += _Store(plan, order, store, members, down, events).check()
     return out
 
 
