@@ -73,7 +73,9 @@ def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     from lifecycle.formats.plan_json import edited_since_made, load_plan_file_claimed
 
     plan, claimed = load_plan_file_claimed(intent["plan_file"])
-    check_plan(plan, cluster, intent["plan_file"])
+    from lifecycle.planning.replace import replaced_cluster
+
+    check_plan(plan, replaced_cluster(cluster, plan), intent["plan_file"])
     # `run plan` (not a resume, which compares with the digest it recorded) refuses a file
     # edited since it was made unless --force, and records the override
     check = intent.pop("check_digest", None)
@@ -125,6 +127,13 @@ def _run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:
 
     grown: Cluster = scale_out_cluster(cluster, intent)
     return grown
+
+
+def _with_replacement(cluster: Cluster, plan: Plan) -> Cluster:
+    """A replace plan's replacement joins the cluster the drivers see (a saved plan too)."""
+    from lifecycle.planning.replace import replaced_cluster
+
+    return replaced_cluster(cluster, plan)
 
 
 def _run_secrets(cluster: Cluster, intent: dict[str, Any]) -> Any:
@@ -253,7 +262,7 @@ def execute_operation(
         return
     initial = recorded_out.initial(intent.get(recorded_out.IN_PLACE))
     recorded_out.announce_left(None, plan, intent.get(recorded_out.IN_PLACE))
-    cluster = _run_cluster(inventory_cluster, intent)
+    cluster = _with_replacement(_run_cluster(inventory_cluster, intent), plan)
     if plan.cluster != cluster.name:
         raise UsageError.at(inventory, "cluster", f"the plan's cluster {plan.cluster!r}")
     if plan.inventory_digest and plan.inventory_digest != inventory_cluster.digest:
@@ -268,7 +277,7 @@ def execute_operation(
     ceph = any(key == "ceph_to" for key, _ in plan.extra)
     # a replacement's findings are the inventory's (the old node and its replacement are never
     # both members: counting them together would warn of even-sized stores)
-    checked = inventory_cluster if intent["operation"] in ("replace", "remove") else cluster
+    checked = inventory_cluster if plan.operation in ("replace", "remove") else cluster
     preflight_overridden = announce(checked, plan.operation, force, ceph=ceph)
     overridden = check_safe(plan, verification_view(cluster, plan), force=force, initial=initial)
     for violation in overridden:
@@ -551,6 +560,8 @@ def resume_cmd(
         planner = PLANNERS.get(str(intent.get("operation")))
         plan_now = planner(inventory_cluster, intent) if planner else None
         cluster = _run_cluster(inventory_cluster, intent)
+        if plan_now is not None:
+            cluster = _with_replacement(cluster, plan_now)
         if opts.get("sim_scale") is None and intent.get("sim_scale") is not None:
             opts["sim_scale"] = intent["sim_scale"]
         secrets = _run_secrets(inventory_cluster, intent)
