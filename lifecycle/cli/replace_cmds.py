@@ -152,9 +152,7 @@ def _plan(operation: str, inventory: str, node: str, common: dict[str, Any], **r
     _dead_note(intent)
     plan = replace_planner(cluster, intent)
     view = verification_view(cluster, plan)
-    emit_plan(
-        plan, view, common["fmt"], common["gantt"], common["output"], force, common["start"]
-    )
+    emit_plan(plan, view, common["fmt"], common["gantt"], common["output"], force, common["start"])
 
 
 def _common_args(kw: dict[str, Any]) -> dict[str, Any]:
@@ -241,7 +239,7 @@ def run_commands() -> list[click.Command]:
         _run("replace", inventory, node, force, yes, **kw)
 
     @click.command("remove")
-    @with_options(run_common + [_dead_option])
+    @with_options([*run_common, _dead_option])
     @with_options(RUN_OPTIONS + OBSERVE_OPTIONS)
     def run_remove_cmd(inventory: str, node: str, force: bool, yes: bool, **kw: Any) -> None:
         """Remove a node (scale-in), journaled and resumable (see `lifecycle plan remove`)."""

@@ -97,7 +97,8 @@ def _delete_service(data: dict[str, Any], step: Step) -> str | None:
             )
         data["instances"].pop(node, None)
         data["disabled"] = [h for h in data["disabled"] if h != node]
-        for service in step.param("services") or ():
+        listed = step.param("services")
+        for service in listed if isinstance(listed, tuple) else ():
             data["versions"].pop(f"{service}@{node}", None)
     return None
 

@@ -42,13 +42,13 @@ from lifecycle.planning.plan import Plan
 from lifecycle.planning.replace import (
     DEPLOY_SERVICE,
     MEMBER_REMOVE,
-    MEMBERS_DOWN,
     MIN_MEMBERS,
     NODE,
     OPERATIONS,
-    REPLACEMENT,
     REMOVE_PLAYBOOKS,
+    REPLACEMENT,
     STOP_SERVICE,
+    members_down,
 )
 from lifecycle.planning.timeline import Violation
 
@@ -78,9 +78,12 @@ def store_events(plan: Plan, store: str) -> list[Event]:
             ]
         elif book in removing and step.param("service") == store:
             out.append(Event(REMOVE, str(step.param("member")), step.id))
-        elif book == DEPLOY_SERVICE and step.param("service") == store:
-            if step.param("phase") == "join":
-                out += [Event(JOIN, node, step.id) for node in step.nodes]
+        elif (
+            book == DEPLOY_SERVICE
+            and step.param("service") == store
+            and step.param("phase") == "join"
+        ):
+            out += [Event(JOIN, node, step.id) for node in step.nodes]
     return out
 
 
@@ -99,7 +102,7 @@ def check_membership(plan: Plan, cluster: Cluster, catalog: Catalog) -> list[Vio
         return out  # an upgrade: its stops (none) and disruptions are any_order's
     order = Order(plan)
     extra = dict(plan.extra)
-    down = set(extra.get(MEMBERS_DOWN) or ())
+    down = set(members_down(plan))
     # the view the verifier gets lists the replacement as a member already: it is not one
     # until it joins (a rebuild under the old name is: it is the old member)
     new = extra.get(REPLACEMENT)
@@ -268,4 +271,3 @@ class _Store:
                 ),
                 r.step,
             )
-

@@ -527,9 +527,7 @@ def _take_out(
         # OSDs already out and safe to destroy hold no data: stopping them disrupts nothing
         down = [f"{s}@{name}" for s in services if s != "ceph-osd"]
         stopped = [
-            build.playbook(
-                f"stop/{name}", STOP_SERVICE, drained, "stop", [name], services=services
-            )
+            build.playbook(f"stop/{name}", STOP_SERVICE, drained, "stop", [name], services=services)
         ]
         build.disrupting(stopped[0], down)
     removals = []

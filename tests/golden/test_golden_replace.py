@@ -6,8 +6,6 @@ Regenerate when a change is intended: LIFECYCLE_UPDATE_GOLDEN=1 .venv/bin/pytest
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from lifecycle.formats.inventory import load_inventory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,7 @@ def _observed(
         cluster="lab",
         driver="test",
         nodes=tuple(
-            NodeObservation(n.name, UNREACHABLE if n.name in down else REACHABLE)
-            for n in LAB.nodes
+            NodeObservation(n.name, UNREACHABLE if n.name in down else REACHABLE) for n in LAB.nodes
         ),
         instances=tuple(InstanceObservation(s, n, NOT_RUNNING) for s, n in stopped),
         computes=tuple(ComputeObservation(n, True, True, 0) for n in empty),
@@ -118,14 +118,16 @@ def test_compute_replacement_empties_deletes_and_rejoins_its_aggregate() -> None
         "aggregate/cmp-ssd-1",
         "enable/cmp-ssd-1",
     ]
-    assert all(_before(plan, a, b) for a, b in zip(chain, chain[1:], strict=False))
+    assert all(_before(plan, a, b) for a, b in pairwise(chain))
     assert plan.by_id["evacuate/cmp-ssd-1"].param("mode") == "live-migrate"
     assert plan.by_id["aggregate/cmp-ssd-1"].param("aggregate") == "ssd"
 
 
 def test_a_dead_compute_is_evacuated_through_nova_not_live_migrated() -> None:
     plan = plan_replace(
-        LAB, ReplaceIntent("cmp-ssd-1", Replacement("cmp-ssd-1")), observed=_observed(("cmp-ssd-1",))
+        LAB,
+        ReplaceIntent("cmp-ssd-1", Replacement("cmp-ssd-1")),
+        observed=_observed(("cmp-ssd-1",)),
     )
     step = plan.by_id["evacuate/cmp-ssd-1"]
     assert step.param("mode") == "evacuate" and step.param("node_down") is True
@@ -133,9 +135,7 @@ def test_a_dead_compute_is_evacuated_through_nova_not_live_migrated() -> None:
 
 
 def test_an_empty_compute_is_not_evacuated() -> None:
-    plan = plan_replace(
-        LAB, ReplaceIntent("cmp-hdd-2"), observed=_observed(empty=("cmp-hdd-2",))
-    )
+    plan = plan_replace(LAB, ReplaceIntent("cmp-hdd-2"), observed=_observed(empty=("cmp-hdd-2",)))
     assert "evacuate/cmp-hdd-2" not in plan.by_id
     assert plan.operation == "remove" and "deploy/nova-compute/cmp-hdd-2" not in plan.by_id
 
@@ -152,7 +152,7 @@ def test_osd_host_replacement_moves_data_and_reuses_ids_without_noout() -> None:
         "deploy/ceph-osd/ceph-1",
         "active-clean/ceph-1",
     ]
-    assert all(_before(plan, a, b) for a, b in zip(chain, chain[1:], strict=False))
+    assert all(_before(plan, a, b) for a, b in pairwise(chain))
     assert plan.by_id["deploy/ceph-osd/ceph-1"].param("reuse_ids_of") == "ceph-1"
     assert not any(act.is_noout(s, "set") for s in plan.steps)
     assert any("nearfull" in str(a) for a in dict(plan.extra)["assumptions"])  # type: ignore[union-attr]
@@ -217,14 +217,18 @@ def test_replacing_while_another_galera_member_is_down_is_refused() -> None:
 
 def test_an_unreachable_peer_refuses_too() -> None:
     with pytest.raises(UnsafePlan, match="membership: rabbitmq: ctl-0 \\(unreachable\\)"):
-        plan_replace(LAB, ReplaceIntent("ctl-1", Replacement("ctl-1")), observed=_observed(("ctl-0",)))
+        plan_replace(
+            LAB, ReplaceIntent("ctl-1", Replacement("ctl-1")), observed=_observed(("ctl-0",))
+        )
 
 
 # --- the verifier's membership rules on surgically broken plans ---------------------------------
 
 
 def test_a_mon_removal_before_the_new_mon_joined_names_both_steps() -> None:
-    plan = surgery.rebuild(_plan("ctl-1", "ctl-9"), surgery.rewire("remove/ceph-mon/ctl-1", "stop/ctl-1"))
+    plan = surgery.rebuild(
+        _plan("ctl-1", "ctl-9"), surgery.rewire("remove/ceph-mon/ctl-1", "stop/ctl-1")
+    )
     found = [v for v in _violations(plan) if v.split()[1] == "ceph:"]
     assert found and "remove/ceph-mon/ctl-1" in found[0] and "deploy/ceph-mon/ctl-9" in found[0]
 
@@ -278,9 +282,9 @@ def test_noout_in_a_replacement_is_refused() -> None:
 
 
 def test_upgrade_plans_are_left_to_the_other_rules() -> None:
+    from lifecycle.catalog import load_catalog
     from lifecycle.planning.membership import check_membership
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
-    from lifecycle.catalog import load_catalog
 
     plan = plan_upgrade(LAB, UpgradeIntent("ussuri"))
     assert check_membership(plan, LAB, load_catalog()) == []

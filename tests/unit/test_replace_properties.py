@@ -129,4 +129,6 @@ def test_the_walk_sees_a_mon_removed_before_its_successor_joined() -> None:
     broken = surgery.rebuild(plan, surgery.rewire("remove/ceph-mon/ctl-1", "stop/ctl-1"))
     order = sorted(broken.by_id, key=broken.start_of.__getitem__)  # its own schedule
     assert "ceph-mon: 2 mons after remove/ceph-mon/ctl-1" in _walk(broken, cluster, set(), order)
-    assert any("remove/ceph-mon/ctl-1" in str(v) for v in verify(broken, replaced_cluster(cluster, broken)))
+    assert any(
+        "remove/ceph-mon/ctl-1" in str(v) for v in verify(broken, replaced_cluster(cluster, broken))
+    )

@@ -15,7 +15,10 @@ SIM = ["--driver", "sim", "--sim-scale", "0", "-y", "--no-progress"]
 
 def _status(state: Path, capsys) -> dict:
     capsys.readouterr()
-    assert main(["status", "-i", str(LAB), "--driver", "sim", "--state-dir", str(state), "-f", "json"]) == 0
+    assert (
+        main(["status", "-i", str(LAB), "--driver", "sim", "--state-dir", str(state), "-f", "json"])
+        == 0
+    )
     return json.loads(capsys.readouterr().out)
 
 
@@ -72,7 +75,9 @@ def test_a_saved_replace_plan_verifies_against_the_inventory(tmp_path, capsys) -
     assert "safe" in capsys.readouterr().out
 
 
-def test_resume_goes_on_without_a_node_confirmed_dead_halfway(tmp_path, capsys, monkeypatch) -> None:
+def test_resume_goes_on_without_a_node_confirmed_dead_halfway(
+    tmp_path, capsys, monkeypatch
+) -> None:
     (LAB / "secrets.yaml").chmod(0o600)
     state = tmp_path / "state"
     monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "die:ctl-1@stop/ctl-1")
