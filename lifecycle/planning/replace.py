@@ -761,6 +761,15 @@ def _bring_in(
         )
     ]  # fmt: skip
     lbs = [*sit.others("haproxy"), name] if "haproxy" in services else sit.others("haproxy")
+    if backends and name != sit.node.name and sit.others("haproxy"):
+        # the other HAProxies learn the new server (their backends list every member)
+        after = [
+            build.playbook(
+                f"reconfigure/haproxy/{name}", DEPLOY_SERVICE, after, "haproxy",
+                sit.others("haproxy"), service="haproxy", phase="start", reload=True,
+                **releases.params(["haproxy"]),
+            )
+        ]  # fmt: skip
     done = list(after)
     for backend in backends:
         done.append(
