@@ -2,8 +2,8 @@
 compute driver calls, in memory, on 127.0.0.1. No real Nova can run here; this lets the driver
 (the code a real cloud gets) be exercised through the real openstacksdk.
 
-Served: version discovery, os-services (list, PUT and DELETE by id), os-aggregates (list, show, create,
-add_host/remove_host actions), servers (list/detail with all_tenants and host filters, show, the
+Served: version discovery, os-services (list, PUT and DELETE by id), os-aggregates (list, show,
+create, add_host/remove_host actions), servers (list/detail with all_tenants and host filters, show, the
 os-migrateLive, migrate and confirmResize actions), os-hypervisors (list).
 Migrations complete after `delay` seconds; the "scheduler" picks the least loaded enabled compute
 that shares an aggregate with the source, as aggregate filters would, or fails the migration.
