@@ -3,8 +3,8 @@ compute driver calls, in memory, on 127.0.0.1. No real Nova can run here; this l
 (the code a real cloud gets) be exercised through the real openstacksdk.
 
 Served: version discovery, os-services (list, PUT and DELETE by id), os-aggregates (list, show,
-create, add_host/remove_host actions), servers (list/detail with all_tenants and host filters, show, the
-os-migrateLive, migrate and confirmResize actions), os-hypervisors (list).
+create, add_host/remove_host actions), servers (list/detail with all_tenants and host filters,
+show, the os-migrateLive, migrate and confirmResize actions), os-hypervisors (list).
 Migrations complete after `delay` seconds; the "scheduler" picks the least loaded enabled compute
 that shares an aggregate with the source, as aggregate filters would, or fails the migration.
 Stand-in only (`/_standin/...`): register a compute service (what nova-compute does when it first
