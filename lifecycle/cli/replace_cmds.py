@@ -213,6 +213,17 @@ def _run(operation: str, inventory: str, node: str, force: bool, yes: bool, **kw
     ]
     _dead_note(intent)
     execute_operation(intent, inventory, force, yes, kw)
+    _inventory_change(intent)
+
+
+def _inventory_change(intent: dict[str, Any]) -> None:
+    """Say what cluster.yaml's `nodes:` must now say (the inventory is the operator's)."""
+    node, new = intent["node"], intent.get("with")
+    if intent["operation"] == "remove":
+        click.echo(f"inventory: remove node {node} from `nodes:`")
+    elif new and new != node:
+        where = f" (address {intent['address']})" if intent.get("address") else ""
+        click.echo(f"inventory: node {node} is now {new}{where}: rename its `nodes:` entry")
 
 
 _INTENT_KEYS = ("with_", "nodes_file", "profiles_dir", "address", "image", "node_dead")
