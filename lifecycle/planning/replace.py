@@ -405,7 +405,6 @@ def plan_replace(
         (),
         "precheck",
         services=sit.stores(),
-        planned_around=around or None,
         node=sit.node.name,
     )
     gates = _preconditions(build, sit, pre)
@@ -413,16 +412,14 @@ def plan_replace(
     if new is not None:
         _bring_in(build, sit, intent, new, [pre], removed, profiles)
     needed = {d for s in build.steps for d in s.depends_on}
-    gone = () if new and new.name == sit.node.name else (sit.node.name,)
     build.add(
         f"postcheck/{intent.operation}/{sit.node.name}",
         act.POSTCHECK,
         "postcheck",
         [s.id for s in build.steps if s.id not in needed],
         "postcheck",
-        # the old server is gone by then, unless it was rebuilt under its own name
-        planned_around=sorted({*around, *gone}) or None,
     )
+    _plan_around(build, sit, new)
     extra: dict[str, Any] = {NODE: sit.node.name, MEMBERS_DOWN: around}
     if new is not None:
         extra |= {
@@ -444,6 +441,26 @@ def plan_replace(
         inventory_digest=cluster.digest,
         extra=tuple((k, v) for k, v in freeze_params(extra) if v not in (None, ())),
     )
+
+
+def _plan_around(build: _Steps, sit: Situation, new: Replacement | None) -> None:
+    """Every check leaves out the nodes that are not members at its moment (`planned_around`,
+    as checks of a plan made around down nodes do; the testbed's Galera gate expects
+    `wsrep_cluster_size` = members less these): before the take-out, the nodes down and a
+    replacement not yet deployed; after it, the nodes down and the old node, unless it was
+    rebuilt under its own name."""
+    old = sit.node.name
+    renamed = new is not None and new.name != old
+    before = set(sit.down) | ({new.name} if new is not None and renamed else set())
+    after = (set(sit.down) - {old}) | ({old} if new is None or renamed else set())
+    for index, step in enumerate(build.steps):
+        if not step.action.startswith("checks."):
+            continue
+        early = step.id.startswith(("precheck/", "precondition/"))
+        nodes = sorted(before if early else after)
+        if nodes:
+            params = {**step.param_dict, act.PLANNED_AROUND: nodes}
+            build.steps[index] = replace(step, params=freeze_params(params))
 
 
 def _assumptions(sit: Situation) -> tuple[str, ...]:
@@ -470,7 +487,6 @@ def _preconditions(build: _Steps, sit: Situation, pre: str) -> list[str]:
                     "health",
                     nodes=others,
                     services=[store],
-                    planned_around=[sit.node.name] if sit.dead else None,
                 )
             )
     return out
