@@ -495,57 +495,75 @@ def _preconditions(build: _Steps, sit: Situation, pre: str) -> list[str]:
 def _take_out(
     build: _Steps, sit: Situation, after: list[str], new: Replacement | None
 ) -> dict[str, str]:
-    """The old node's half: drains, stop, member removals, unprovision, records.
+    """The old node's half: emptied (instances, OSD data), drained (routers, HAProxy), stopped
+    if alive, its members removed, unprovisioned, its records cleaned.
     Returns {"removed": the step after which the replacement may join}."""
-    name = sit.node.name
-    services = sit.services
     ready = list(after)
-    if "nova-compute" in services:
+    if "nova-compute" in sit.services:
         ready = _empty_compute(build, sit, ready)
-    if "ceph-osd" in services:
+    if "ceph-osd" in sit.services:
         ready = _osds_out(build, sit, ready)
+    stopped = _stop(build, sit, _drain(build, sit, ready))
+    gone = _remove_all(build, sit, stopped, new) or stopped
+    name = sit.node.name
+    if sit.node.bmc is not None:
+        gone = [
+            build.add(
+                f"unprovision/{name}", "baremetal.undeploy", "replace", gone, "unprovision",
+                nodes=[name], node_down=True,
+            )
+        ]  # fmt: skip
+    controllers = sit.others("haproxy") or sit.others("galera") or sit.others("keystone")
+    cleaned = build.playbook(
+        f"cleanup-records/{name}", CLEANUP_RECORDS, gone, "cleanup", controllers[:1],
+        node=name, services=sit.services,
+    )  # fmt: skip
+    return {"removed": cleaned}
+
+
+def _drain(build: _Steps, sit: Situation, ready: list[str]) -> list[str]:
+    """Routers and DHCP networks to peer agents; the node `maint` in every live HAProxy."""
+    name = sit.node.name
     drained = list(ready)
-    carried = [s for s in services if sit.catalog.services[s].carries]
-    if carried:
-        targets = sorted({t for s in carried for t in sit.others(s)})
-        if targets:
-            drained.append(
-                build.add(
-                    f"drain-network/{name}",
-                    act.DRAIN_NETWORK,
-                    "replace",
-                    ready,
-                    "drain-network",
-                    nodes=[name],
-                    agents=carried,
-                    targets=targets,
-                    node_down=True if sit.dead else None,
-                )
+    carried = [s for s in sit.services if sit.catalog.services[s].carries]
+    targets = sorted({t for s in carried for t in sit.others(s)})
+    if carried and targets:
+        drained.append(
+            build.add(
+                f"drain-network/{name}", act.DRAIN_NETWORK, "replace", ready, "drain-network",
+                nodes=[name], agents=carried, targets=targets,
+                node_down=True if sit.dead else None,
             )
+        )  # fmt: skip
     lbs = sit.others("haproxy")
-    for service in services:
-        backend = BACKENDS.get(service)
-        if backend and lbs:
-            drained.append(
-                build.playbook(
-                    f"haproxy-maint/{backend}/{name}",
-                    HAPROXY_STATE,
-                    ready,
-                    "haproxy",
-                    lbs,
-                    backend=backend,
-                    server=name,
-                    state="maint",
-                )
+    for backend in [BACKENDS[s] for s in sit.services if s in BACKENDS] if lbs else []:
+        drained.append(
+            build.playbook(
+                f"haproxy-maint/{backend}/{name}", HAPROXY_STATE, ready, "haproxy", lbs,
+                backend=backend, server=name, state="maint",
             )
-    stopped = list(drained)
-    if not sit.dead:
-        # OSDs already out and safe to destroy hold no data: stopping them disrupts nothing
-        down = [f"{s}@{name}" for s in services if s != "ceph-osd"]
-        stopped = [
-            build.playbook(f"stop/{name}", STOP_SERVICE, drained, "stop", [name], services=services)
-        ]
-        build.disrupting(stopped[0], down)
+        )  # fmt: skip
+    return drained
+
+
+def _stop(build: _Steps, sit: Situation, drained: list[str]) -> list[str]:
+    """Stop the node's services if it is alive (a dead node's are not stopped)."""
+    if sit.dead:
+        return drained
+    name = sit.node.name
+    step = build.playbook(
+        f"stop/{name}", STOP_SERVICE, drained, "stop", [name], services=sit.services
+    )
+    # OSDs already out and safe to destroy hold no data: stopping them disrupts nothing
+    build.disrupting(step, [f"{s}@{name}" for s in sit.services if s != "ceph-osd"])
+    return [step]
+
+
+def _remove_all(
+    build: _Steps, sit: Situation, stopped: list[str], new: Replacement | None
+) -> list[str]:
+    """The node's members out of its stores, its OSDs destroyed, its compute service deleted."""
+    name = sit.node.name
     removals = []
     for store in sit.stores():
         if store == "ceph-mon" and new and (_mon_waits(sit) or new.name == name):
@@ -553,46 +571,17 @@ def _take_out(
             # and its monmap entry, and syncs from the quorum when it starts again
             continue
         removals.append(_remove_member(build, sit, store, stopped))
-    if "ceph-osd" in services:
+    if "ceph-osd" in sit.services:
         removals.append(_osds_destroy(build, sit, stopped))
-    if "nova-compute" in services:
+    if "nova-compute" in sit.services:
+        records = [s for s in sit.services if s.startswith(("nova-", "neutron-"))]
         removals.append(
             build.add(
-                f"delete-service/{name}",
-                "compute.delete_service",
-                "replace",
-                stopped,
-                "delete-service",
-                nodes=[name],
-                node_down=True,
-                services=[s for s in services if s.startswith(("nova-", "neutron-"))],
+                f"delete-service/{name}", "compute.delete_service", "replace", stopped,
+                "delete-service", nodes=[name], node_down=True, services=records,
             )
-        )
-    gone = removals or stopped
-    last = gone
-    if sit.node.bmc is not None:
-        last = [
-            build.add(
-                f"unprovision/{name}",
-                "baremetal.undeploy",
-                "replace",
-                gone,
-                "unprovision",
-                nodes=[name],
-                node_down=True,
-            )
-        ]
-    controllers = sit.others("haproxy") or sit.others("galera") or sit.others("keystone")
-    cleaned = build.playbook(
-        f"cleanup-records/{name}",
-        CLEANUP_RECORDS,
-        last,
-        "cleanup",
-        controllers[:1],
-        node=name,
-        services=services,
-    )
-    return {"removed": cleaned}
+        )  # fmt: skip
+    return removals
 
 
 def _mon_waits(sit: Situation) -> bool:
@@ -687,120 +676,115 @@ def _bring_in(
     profiles: Sequence[HardwareProfile],
 ) -> list[str]:
     """Provision the replacement (alongside the take-out), then deploy its services after the
-    old member is gone: each store joined one member at a time, each join gated."""
+    old member is gone, in the catalog's dependency order: each store joined one member at a
+    time, each join gated; then its aggregate, a health gate, and back into HAProxy."""
     provisioned = _provision(build, sit, intent, new, start, removed, profiles)
-    after = [removed["removed"], *provisioned]
-    name = new.name
-    releases = Releases(sit.cluster.release, sit.cluster.ceph_release)
-    catalog = sit.catalog
-    services = sit.services
-    stores = set(sit.stores())
-    if stores - {"ceph-mon"}:
-        source = (sit.others("galera") or sit.others("rabbitmq") or [""])[0]
-        after = [
-            build.playbook(
-                f"deploy-secrets/{name}",
-                DEPLOY_SECRETS,
-                after,
-                "secrets",
-                [source, name] if source else [name],
-                bootstrap=source or None,
-            )
-        ]
-    order = [s for s in catalog.dependency_order() if s in services]
-    backends = []
+    after = _secrets(build, sit, new.name, [removed["removed"], *provisioned])
+    order = [s for s in sit.catalog.dependency_order() if s in sit.services]
     for service in order:
-        joins = service in stores
-        if service == "keystone" and sit.others("keystone"):
-            source = sit.others("keystone")[0]
-            after = [
-                build.playbook(
-                    f"keystone-keys/{name}", KEYSTONE_KEYS, after, "keys", [source, name],
-                    source=source, bootstrap=source,
-                )
-            ]  # fmt: skip
-        params = releases.params([service])
-        extra = {"reuse_ids_of": sit.node.name} if service == "ceph-osd" else {}
-        deployed = build.playbook(
-            f"deploy/{service}/{name}",
-            DEPLOY_SERVICE,
-            after,
-            "health",
-            [name],
-            duration=catalog.services[service].duration,
-            service=service,
-            phase="join" if joins else "start",
-            **params,
-            **extra,
-        )
-        if service == "ceph-osd":
-            deployed = build.playbook(
-                f"active-clean/{name}", CEPH_OSD, [deployed], "active-clean", _mons(sit)[:1],
-                op="wait-active-clean", host=name,
-            )  # fmt: skip
-        if joins or service in BACKENDS or service == "ceph-osd":
-            members = [*sit.others(service), name]
-            deployed = build.add(
-                f"health/{service}/{name}",
-                act.HEALTH,
-                "replace",
-                [deployed],
-                "health",
-                nodes=members,
-                services=[service],
-                **params,
-            )
-        if service == "ceph-mon" and _mon_waits(sit) and new.name != sit.node.name:
-            deployed = _remove_member(build, sit, "ceph-mon", [deployed])
-        if service in BACKENDS:
-            backends.append(BACKENDS[service])
-        after = [deployed]
-    if "nova-compute" in services:
-        aggregate = sit.cluster.aggregate_of(sit.node)
-        if aggregate:
-            after = [
-                build.add(
-                    f"aggregate/{name}", "compute.aggregate_add", "replace", after,
-                    "aggregate", nodes=[name], aggregate=aggregate,
-                )
-            ]  # fmt: skip
-        after = [
-            build.add(
-                f"enable/{name}", act.ENABLE, "replace", after, "enable", nodes=[name],
-                aggregate=aggregate,
-            )
-        ]  # fmt: skip
+        after = _deploy_one(build, sit, new, service, after)
+    if "nova-compute" in sit.services:
+        after = _rejoin_aggregate(build, sit, new.name, after)
+    releases = Releases(sit.cluster.release, sit.cluster.ceph_release)
     after = [
         build.add(
-            f"health/{name}", act.HEALTH, "replace", after, "health", nodes=[name],
-            services=services, **releases.params(services),
+            f"health/{new.name}", act.HEALTH, "replace", after, "health", nodes=[new.name],
+            services=sit.services, **releases.params(sit.services),
         )
     ]  # fmt: skip
-    lbs = [*sit.others("haproxy"), name] if "haproxy" in services else sit.others("haproxy")
-    if backends and name != sit.node.name and sit.others("haproxy"):
-        # the other HAProxies learn the new server (their backends list every member)
+    return _back_in_haproxy(build, sit, new.name, after)
+
+
+def _secrets(build: _Steps, sit: Situation, name: str, after: list[str]) -> list[str]:
+    """The deployment's secrets copied from a live member (CONTRACT: `deploy-secrets`)."""
+    if not set(sit.stores()) - {"ceph-mon"}:
+        return after
+    source = (sit.others("galera") or sit.others("rabbitmq") or [""])[0]
+    return [
+        build.playbook(
+            f"deploy-secrets/{name}", DEPLOY_SECRETS, after, "secrets",
+            [source, name] if source else [name], bootstrap=source or None,
+        )
+    ]  # fmt: skip
+
+
+def _deploy_one(
+    build: _Steps, sit: Situation, new: Replacement, service: str, after: list[str]
+) -> list[str]:
+    """One service on the replacement (keys first for Keystone), gated when it joins a store,
+    serves a backend or holds OSDs; a mon waiting for its successor is removed after the gate."""
+    name = new.name
+    if service == "keystone" and sit.others("keystone"):
+        source = sit.others("keystone")[0]
         after = [
             build.playbook(
-                f"reconfigure/haproxy/{name}", DEPLOY_SERVICE, after, "haproxy",
-                sit.others("haproxy"), service="haproxy", phase="start", reload=True,
-                **releases.params(["haproxy"]),
+                f"keystone-keys/{name}", KEYSTONE_KEYS, after, "keys", [source, name],
+                source=source, bootstrap=source,
             )
         ]  # fmt: skip
-    done = list(after)
-    for backend in backends:
-        done.append(
-            build.playbook(
-                f"haproxy-ready/{backend}/{name}",
-                HAPROXY_STATE,
-                after,
-                "haproxy",
-                lbs,
-                backend=backend,
-                server=name,
-                state="ready",
+    joins = service in sit.stores()
+    params = Releases(sit.cluster.release, sit.cluster.ceph_release).params([service])
+    extra = {"reuse_ids_of": sit.node.name} if service == "ceph-osd" else {}
+    deployed = build.playbook(
+        f"deploy/{service}/{name}", DEPLOY_SERVICE, after, "health", [name],
+        duration=sit.catalog.services[service].duration, service=service,
+        phase="join" if joins else "start", **params, **extra,
+    )  # fmt: skip
+    if service == "ceph-osd":
+        deployed = build.playbook(
+            f"active-clean/{name}", CEPH_OSD, [deployed], "active-clean", _mons(sit)[:1],
+            op="wait-active-clean", host=name,
+        )  # fmt: skip
+    if joins or service in BACKENDS or service == "ceph-osd":
+        deployed = build.add(
+            f"health/{service}/{name}", act.HEALTH, "replace", [deployed], "health",
+            nodes=[*sit.others(service), name], services=[service], **params,
+        )  # fmt: skip
+    if service == "ceph-mon" and _mon_waits(sit) and name != sit.node.name:
+        deployed = _remove_member(build, sit, "ceph-mon", [deployed])
+    return [deployed]
+
+
+def _rejoin_aggregate(build: _Steps, sit: Situation, name: str, after: list[str]) -> list[str]:
+    """The replacement compute into the old one's aggregate, then enabled."""
+    aggregate = sit.cluster.aggregate_of(sit.node)
+    if aggregate:
+        after = [
+            build.add(
+                f"aggregate/{name}", "compute.aggregate_add", "replace", after,
+                "aggregate", nodes=[name], aggregate=aggregate,
             )
+        ]  # fmt: skip
+    return [
+        build.add(
+            f"enable/{name}", act.ENABLE, "replace", after, "enable", nodes=[name],
+            aggregate=aggregate,
         )
-    return done
+    ]  # fmt: skip
+
+
+def _back_in_haproxy(build: _Steps, sit: Situation, name: str, after: list[str]) -> list[str]:
+    """The replacement `ready` in every HAProxy, after its health gate; a renamed one is first
+    made known to the other HAProxies (their backends list every member)."""
+    backends = [BACKENDS[s] for s in sit.services if s in BACKENDS]
+    others = sit.others("haproxy")
+    lbs = [*others, name] if "haproxy" in sit.services else others
+    if backends and name != sit.node.name and others:
+        params = Releases(sit.cluster.release, sit.cluster.ceph_release).params(["haproxy"])
+        after = [
+            build.playbook(
+                f"reconfigure/haproxy/{name}", DEPLOY_SERVICE, after, "haproxy", others,
+                service="haproxy", phase="start", reload=True, **params,
+            )
+        ]  # fmt: skip
+    ready = [
+        build.playbook(
+            f"haproxy-ready/{backend}/{name}", HAPROXY_STATE, after, "haproxy", lbs,
+            backend=backend, server=name, state="ready",
+        )
+        for backend in backends
+    ]  # fmt: skip
+    return [*after, *ready]
 
 
 def _provision(
