@@ -571,6 +571,13 @@ def resume_cmd(
             from lifecycle.cli.replace_cmds import dead_node_steps
 
             skip = dead_node_steps(plan_now, node_dead)
+            if not skip:
+                click.echo(
+                    f"warning: --node-dead: nothing of {', '.join(node_dead)} left to skip"
+                    f" in this {plan_now.operation} run (only a replace or remove run's stop and"
+                    " drain steps are)",
+                    err=True,
+                )
         with _run_log(log):
             view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun, skip)
         _finish(view, journal, root)
