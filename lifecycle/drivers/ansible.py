@@ -39,6 +39,7 @@ VERB_PLAYBOOKS = {
     "compute.enable": "enable",
     "compute.drain_network": "drain-network",  # a stand-in: no Neutron on the testbed
     "compute.verify_empty": "verify-empty",
+    "compute.aggregate_add": "aggregate-add",
     "compute.delete_service": "delete-service",
     "checks.precheck": "health",
     "checks.health": "health",

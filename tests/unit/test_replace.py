@@ -293,3 +293,17 @@ def test_upgrade_plans_are_left_to_the_other_rules() -> None:
 
     plan = plan_upgrade(LAB, UpgradeIntent("ussuri"))
     assert check_membership(plan, LAB, load_catalog()) == []
+
+
+def test_every_playbook_a_replacement_names_is_on_the_testbed() -> None:
+    from lifecycle.drivers.ansible import PLAYBOOKS, VERB_PLAYBOOKS
+
+    named = set()
+    for node in ("ctl-1", "cmp-ssd-1", "ceph-1", "net-1"):
+        for step in _plan(node, "new-0").steps:
+            if step.action == act.PLAYBOOK:
+                named.add(str(step.param("playbook")))
+            elif step.action.startswith("compute."):
+                named.add(VERB_PLAYBOOKS.get(step.action, step.action))
+    # deploy-secrets and keystone-keys: the contract's, written by the infra and keystone work
+    assert named - PLAYBOOKS <= {"deploy-secrets", "keystone-keys"}
