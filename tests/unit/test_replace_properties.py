@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lifecycle.catalog import load_catalog
+from lifecycle.errors import UnsafePlan
 from lifecycle.model.cluster import Cluster
 from lifecycle.model.observed import REACHABLE, UNREACHABLE, NodeObservation, ObservedState
 from lifecycle.model.service import Quorum
@@ -77,7 +78,7 @@ def _walk(plan: Plan, cluster: Cluster, down: set[str], order: list[str]) -> lis
     return problems
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     controllers=st.sampled_from([3, 5]),
     ceph=st.integers(4, 6),
@@ -86,6 +87,7 @@ def _walk(plan: Plan, cluster: Cluster, down: set[str], order: list[str]) -> lis
     networkers=st.integers(1, 3),
     pick=st.integers(0, 10_000),
     rebuild=st.booleans(),
+    remove=st.booleans(),
     dead=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
@@ -97,9 +99,11 @@ def test_any_replacement_verifies_and_keeps_quorum_at_every_cut(
     networkers: int,
     pick: int,
     rebuild: bool,
+    remove: bool,
     dead: bool,
     seed: int,
 ) -> None:
+    """Replace (or remove, where no refusal applies) any node, alive or dead."""
     cluster = lab_like(hdd, ssd, controllers, ceph, networkers)
     node = cluster.nodes[pick % len(cluster.nodes)].name
     observed = ObservedState(
@@ -111,7 +115,12 @@ def test_any_replacement_verifies_and_keeps_quorum_at_every_cut(
         ),
     )
     new = Replacement(node) if rebuild else Replacement("new-0", address="198.18.7.7")
-    plan = plan_replace(cluster, ReplaceIntent(node, new), observed=observed)
+    intent = ReplaceIntent(node, None if remove else new)
+    try:
+        plan = plan_replace(cluster, intent, observed=observed)
+    except UnsafePlan as refused:  # removing one of three controllers, say
+        assert remove and all(node in str(v) for v in refused.violations)
+        assume(False)
     assert verify(plan, replaced_cluster(cluster, plan)) == []
     if dead:
         assert f"stop/{node}" not in plan.by_id
