@@ -38,6 +38,9 @@ VERB_PLAYBOOKS = {
     "compute.evacuate": "evacuate",
     "compute.enable": "enable",
     "compute.drain_network": "drain-network",  # a stand-in: no Neutron on the testbed
+    "compute.verify_empty": "verify-empty",
+    "compute.aggregate_add": "aggregate-add",
+    "compute.delete_service": "delete-service",
     "checks.precheck": "health",
     "checks.health": "health",
     "checks.postcheck": "health",

@@ -207,7 +207,8 @@ class SimDriver(Driver):
         if injected:
             time.sleep(pause)
             return StepResult(ok=False, error=injected)
-        down = self._unreachable(state, step.nodes)
+        # a step that works through an API (Nova, Ironic) on a node known dead does not need it
+        down = [] if step.param("node_down") else self._unreachable(state, step.nodes)
         if down:
             return _unreachable(step, {n: _lost_before(state, n, step, ctx) for n in down})
         dying = [f.node for f in self._faults("die", step) if f.node in step.nodes]
@@ -355,7 +356,13 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
             data["migrations"][str(step.param("project"))] = f"{step.param('phase')}@{release}"
         elif playbook == "ceph-flag":
             data["flags"][str(step.param("flag"))] = step.param("state") == "set"
+        else:
+            return apply_membership(data, step)
         return None
+    if verb.startswith(("baremetal.", "compute.delete_service", "compute.verify_empty")) or (
+        verb == "compute.aggregate_add"
+    ):
+        return apply_membership(data, step)
     if verb == "compute.evacuate":
         return _evacuate(data, step)
     if verb == "compute.drain_network":
@@ -363,6 +370,13 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
     if verb == "compute.enable":
         data["disabled"] = [h for h in data["disabled"] if h not in step.nodes]
     return None
+
+
+def apply_membership(data: dict[str, Any], step: Step) -> str | None:
+    """Replacement and removal (planning/replace.py) in the simulated cluster."""
+    from lifecycle.drivers.sim_members import apply
+
+    return apply(data, step)
 
 
 def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:

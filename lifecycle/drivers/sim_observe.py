@@ -29,7 +29,8 @@ def observe_state(cluster: Cluster, data: dict[str, Any]) -> ObservedState:
     """`data` is the sim state file's content (lifecycle.drivers.sim.SimState.data)."""
     dead = set(data.get("dead", []))
     versions: dict[str, str] = data.get("versions", {})
-    names = [n.name for n in cluster.nodes]
+    removed = set(data.get("removed", []))  # unprovisioned by a replacement or a removal
+    names = [n.name for n in cluster.nodes if n.name not in removed]
     for text in versions:  # a scale-out's new servers are in the sim cloud, maybe not in the file
         node = text.partition("@")[2]
         if node not in names:
