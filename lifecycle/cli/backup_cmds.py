@@ -26,7 +26,7 @@ class BackupDamaged(LifecycleError):
     """`backups verify` found a file missing, changed or readable by others (exit 1)."""
 
 
-# --- where backups are ----------------------------------------------------------------------------
+# --- where backups are ---
 
 
 def backups_root(cluster: Cluster, given: str | None, state_dir: str | None) -> Path:
@@ -99,7 +99,7 @@ run_cmds.PLANNERS["backup"] = _plan_backup
 run_cmds.PLANNERS["recover"] = _plan_recover
 
 
-# --- lifecycle backup ------------------------------------------------------------------------------
+# --- lifecycle backup ---
 
 
 def _observation(
@@ -164,7 +164,7 @@ def backup_cmd(
     execute_operation(intent, inventory, force, yes, opts)
 
 
-# --- lifecycle backups list|show|verify ------------------------------------------------------------
+# --- lifecycle backups list|show|verify ---
 
 _LOCATION = [
     click.option("--inventory", "-i", help="cluster directory or cluster.yaml (names the cluster)"),
@@ -288,7 +288,7 @@ def backups_verify(
     click.echo(f"backup {manifest.id}: {len(manifest.files)} files intact ({path})")
 
 
-# --- plan recover / run recover ---------------------------------------------------------------------
+# --- plan recover / run recover ---
 
 _RECOVER = [
     click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml"),
@@ -339,10 +339,13 @@ def _recover_intent(
 
 def _announce(cluster: Cluster, intent: dict[str, Any]) -> tuple[Plan, list[str]]:
     """Print the assessment and what will be lost (stderr); the plan and what --bootstrap
-    overrode."""
+    overrode. The backup chosen (the latest when none was named) is fixed in the intent, so a
+    resume plans from the same one even if a newer backup appears."""
     from lifecycle.planning.recover import BACKUP, data_loss
 
     plan, choice, manifest = _recover_inputs(cluster, intent)
+    if manifest is not None:
+        intent["backup_id"] = manifest.id
     observed = _observed_of(intent)
     for member in observed.galera if observed is not None else ():
         click.echo(

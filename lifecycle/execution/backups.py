@@ -167,7 +167,7 @@ def verify_backup(directory: Path) -> list[str]:
 def list_backups(root: Path) -> list[Manifest]:
     """The manifests of the backups under `root`, oldest first (unreadable ones are skipped:
     `backups verify ID` names what is wrong with one)."""
-    found = []
+    found: list[Manifest] = []
     if not root.is_dir():
         return found
     for directory in sorted(root.iterdir()):

@@ -111,6 +111,8 @@ def plan_backup(
         "backup",
         cluster.name,
         steps,
+        source=cluster.release,
+        target=cluster.release,
         inventory_digest=cluster.digest,
         extra=(("backup_id", intent.backup_id), ("dest", dest), ("galera_member", donor)),
     )

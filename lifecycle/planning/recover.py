@@ -312,7 +312,8 @@ def plan_recover(
     galera = b.up("galera")
     proxies = b.up("haproxy")
     members = list(cluster.members.get("galera", ()))
-    if proxies:
+    fence = bool(proxies) and choice.source != RUNNING  # a Primary component keeps serving
+    if fence:
         b.playbook(
             "recover/fence",
             "haproxy-fence",
@@ -336,7 +337,7 @@ def plan_recover(
             keystone,
             "keys",
         )
-    if proxies:
+    if fence:
         b.playbook(
             "recover/unfence",
             "haproxy-fence",
@@ -370,6 +371,8 @@ def plan_recover(
         "recover",
         cluster.name,
         b.steps,
+        source=cluster.release,
+        target=cluster.release,
         inventory_digest=cluster.digest,
         extra=tuple(extra),  # type: ignore[arg-type]
     )

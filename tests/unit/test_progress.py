@@ -203,7 +203,9 @@ def test_a_run_off_a_terminal_says_its_id_first_then_one_line_per_step_event(
 ):
     from lifecycle.cli.main import main
 
-    (INVENTORIES.parent / "tests" / "data" / "demo-train" / "secrets.yaml").chmod(0o600)  # git does not keep the mode
+    (INVENTORIES.parent / "tests" / "data" / "demo-train" / "secrets.yaml").chmod(
+        0o600
+    )  # git does not keep the mode
     monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("LIFECYCLE_SIM_SCALE", "0")
     monkeypatch.setenv("LIFECYCLE_JOURNAL_SYNC", "NORMAL")
