@@ -1,4 +1,4 @@
-"""Which Galera member a recovery bootstraps: the highest seqno, never a stale one, never a guess."""
+"""Which Galera member a recovery bootstraps: the highest seqno, never a stale one or a guess."""
 
 from __future__ import annotations
 
