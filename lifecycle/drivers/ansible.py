@@ -223,6 +223,10 @@ class AnsibleDriver(Driver):
             rotate_artifacts=0,
         )
         observed = observe_testbed(cluster, task_results(runner.events))
+        if "galera" in load_testbed_config(cluster).real_services:  # what a recovery plans from
+            from lifecycle.drivers.galera_positions import read_positions
+
+            observed = replace(observed, galera=read_positions(self, cluster))
         return replace(observed, observed_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     # --- probing -------------------------------------------------------------------------------

@@ -127,3 +127,27 @@ def test_a_manifest_of_another_shape_is_bad_input(tmp_path) -> None:
     (directory / MANIFEST).write_text(json.dumps({"format": "other"}))
     with pytest.raises(InputError, match="format"):
         read_manifest(directory)
+
+
+def test_galera_positions_are_read_from_the_playbook_output_never_guessed() -> None:
+    from lifecycle.drivers.galera_positions import TASK, positions_from_results
+
+    printed = {
+        "node": "ctl-0",
+        "uuid": UUID,
+        "seqno": -1,
+        "safe_to_bootstrap": False,
+        "recovered": 1234,
+        "state": None,
+        "has_data": True,
+    }
+    hosts = {
+        "ctl-0": {TASK: {"msg": json.dumps(printed)}},
+        "ctl-1": {"unreachable": "no route"},
+        "ctl-2": {TASK: {"msg": "not json"}},
+    }
+    ctl0, ctl1, ctl2 = positions_from_results(hosts, ("ctl-0", "ctl-1", "ctl-2"))
+    assert (ctl0.uuid, ctl0.seqno, ctl0.recovered, ctl0.position) == (UUID, -1, 1234, 1234)
+    assert ctl0.safe_to_bootstrap is False and ctl0.has_data is True
+    for unknown in (ctl1, ctl2):
+        assert unknown.position is None and unknown.has_data is None and unknown.uuid is None
