@@ -154,3 +154,15 @@ def test_a_survivor_loses_nothing() -> None:
         CLUSTER, crashed(at("ctl-0", 3), at("ctl-1", 4), at("ctl-2", 5)), None
     )
     assert data_loss(choice, None).startswith("none: ctl-2")
+
+
+def test_observed_positions_round_trip_and_bad_ones_are_named() -> None:
+    from lifecycle.errors import InputError
+    from lifecycle.model.observed import observed_from_dict
+
+    observed = crashed(at("ctl-0", 3), at("ctl-1", 4, clean=True, safe=True))
+    assert observed_from_dict(observed.to_dict()) == observed
+    assert "galera" not in ObservedState("lab", "sim").to_dict()  # older readers see no change
+    bad = {**observed.to_dict(), "galera": [{"node": "ctl-0", "seqno": "5"}]}
+    with pytest.raises(InputError, match=r"galera\[0\]\.seqno"):
+        observed_from_dict(bad, "obs.json")
