@@ -140,3 +140,31 @@ def test_a_failed_recovery_resumes_without_redoing_finished_steps(
     assert counts["recover/galera/bootstrap/ctl-0"] == 1  # bootstrapped once, not again
     assert counts["recover/galera/join/ctl-1"] == 1
     assert counts["recover/data-check"] == 1
+
+
+def test_a_recovery_killed_mid_way_resumes_and_bootstraps_once(state, capsys, tmp_path) -> None:
+    """kill -9 of lifecycle right after the bootstrap took effect (the sim's kill-after fault),
+    then `resume`: the member is not bootstrapped a second time, the rest runs once."""
+    import os
+    import subprocess
+    import sys
+
+    crash = observed_file(capsys, tmp_path, positions("cd" * 4, 3, 9, 1), "crash.json")
+    env = dict(os.environ, LIFECYCLE_SIM_FAULTS="kill-after:recover/galera/bootstrap/ctl-1")
+    args = ["run", "recover", "-i", str(DEMO), "--observed", crash, "--driver", "sim", "-y"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "lifecycle", *args, "--no-progress"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    code, _, err = cli(capsys, "resume", "last")
+    assert code == 0, err
+    code, out, _ = cli(capsys, "runs", "list", "-f", "json")
+    (run,) = json.loads(out)
+    assert run["state"] == "succeeded"
+    counts = SimDriver(state).counts("demo", run["run"])
+    assert counts["recover/galera/bootstrap/ctl-1"] == 1
+    assert all(n == 1 for n in counts.values()), counts
