@@ -248,6 +248,9 @@ def finish_backup(
     """The `backup.manifest` step: collect the local files, write the manifest; the step's
     journal output (names, counts, sizes and the Galera position: never a file's content)."""
     copied = collect_local(directory, cluster, inventory, state_dir)
+    incoming = directory / ".incoming"  # where the playbooks' archives landed, now unpacked
+    if incoming.is_dir() and not any(incoming.iterdir()):
+        incoming.rmdir()
     manifest = write_manifest(directory, backup_id, cluster, created)
     return {
         "backup": backup_id,
