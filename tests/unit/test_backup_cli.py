@@ -168,3 +168,20 @@ def test_a_recovery_killed_mid_way_resumes_and_bootstraps_once(state, capsys, tm
     counts = SimDriver(state).counts("demo", run["run"])
     assert counts["recover/galera/bootstrap/ctl-1"] == 1
     assert all(n == 1 for n in counts.values()), counts
+
+
+def test_backup_observed_takes_a_synced_member_never_a_dead_one(state, capsys) -> None:
+    backup(capsys)  # seeds the sim cloud
+    sim_file = state / "sim" / "demo.json"
+    data = json.loads(sim_file.read_text())
+    data["dead"] = ["ctl-2"]  # the last member, the one a backup takes by default
+    sim_file.write_text(json.dumps(data))
+    code, _, err = cli(
+        capsys, "backup", "-i", str(DEMO), "--driver", "sim", "-y", "--observe", "--no-progress"
+    )
+    assert code == 0, err
+    code, out, _ = cli(capsys, "runs", "show", "last", "-f", "json")
+    steps = {s["id"]: s for s in json.loads(out)["steps"]}
+    assert "backup/galera/ctl-1" in steps and "backup/galera/ctl-2" not in steps
+    assert "ctl-2" not in steps["backup/config"]["hosts"]  # a dead node is not asked either
+    assert "ctl-0" in steps["backup/config"]["hosts"]
