@@ -168,3 +168,50 @@ def test_backup_crash_recover_and_restore_on_a_real_galera(member: Member, tmp_p
         "recover-datacheck", tmp_path, member, seqno=at_backup, real_services=["galera"]
     )
     assert code == 0, out[-3000:]
+
+
+@pytest.mark.skipif(not shutil.which("haproxy"), reason="needs haproxy")
+def test_haproxy_fence_puts_every_galera_server_in_maint_and_back(tmp_path: Path) -> None:
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="hx", dir="/tmp"))  # HAProxy: socket paths <= 97
+    run = short / "host" / "services" / "haproxy" / "run"
+    run.mkdir(parents=True)
+    socket_path = run / "admin.sock"
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        f"global\n  stats socket {socket_path} mode 600 level admin\n"
+        "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+        "frontend fe\n  bind 127.0.0.1:23306\n  default_backend galera\n"
+        "backend galera\n  server ctl-0 127.0.0.1:23307\n  server ctl-1 127.0.0.1:23308 backup\n"
+    )
+    pidfile = tmp_path / "haproxy.pid"
+    subprocess.run(["haproxy", "-f", str(cfg), "-D", "-p", str(pidfile)], check=True)
+    host = Member.__new__(Member)  # only its root is used by playbook()
+    host.root = short / "host"
+    servers = ["ctl-0", "ctl-1"]
+
+    def admin_states() -> list[str]:
+        import socket as sockets
+
+        with sockets.socket(sockets.AF_UNIX) as s:
+            s.connect(str(socket_path))
+            s.sendall(b"show servers state galera\n")
+            text = b""
+            while chunk := s.recv(65536):
+                text += chunk
+        rows = [r.split() for r in text.decode().splitlines()[2:] if r.strip()]
+        return [r[6] for r in rows]  # srv_admin_state: 1 = maintenance forced
+
+    try:
+        code, out = playbook("haproxy-fence", tmp_path, host, backend="galera",
+                             servers=servers, state="maint")  # fmt: skip
+        assert code == 0, out[-2000:]
+        assert admin_states() == ["1", "1"]
+        code, out = playbook("haproxy-fence", tmp_path, host, backend="galera",
+                             servers=servers, state="ready")  # fmt: skip
+        assert code == 0, out[-2000:]
+        assert admin_states() == ["0", "0"]
+    finally:
+        os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
+        shutil.rmtree(short, ignore_errors=True)
