@@ -216,3 +216,77 @@ def test_haproxy_fence_puts_every_galera_server_in_maint_and_back(tmp_path: Path
     finally:
         os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
         shutil.rmtree(short, ignore_errors=True)
+
+
+RABBIT_TOOLS = Path("/usr/lib/rabbitmq/bin")
+
+
+@pytest.mark.skipif(not (RABBIT_TOOLS / "rabbitmq-server").exists(), reason="needs rabbitmq")
+def test_rabbitmq_definitions_survive_a_reset(tmp_path: Path) -> None:
+    """A real RabbitMQ node (its own epmd and ports, a `bin/rabbit` wrapper as the role has):
+    definitions exported, the node's database wiped by rabbitmq-reset, the node started empty,
+    the definitions imported: the user authenticates with its old password again."""
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="rq", dir="/tmp"))  # Erlang socket paths stay short
+    rabbit = short / "host" / "services" / "rabbitmq"
+    for sub in ("bin", "etc", "data", "log", "home", "run"):
+        (rabbit / sub).mkdir(parents=True)
+    (rabbit / "etc" / "env.sh").write_text(
+        f"export HOME={rabbit}/home RABBITMQ_NODENAME=rabbit_bkt@localhost\n"
+        "export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=15673\n"
+        "export RABBITMQ_DIST_PORT=15674 ERL_EPMD_PORT=14369 ERL_EPMD_ADDRESS=127.0.0.1\n"
+        f"export RABBITMQ_MNESIA_BASE={rabbit}/data RABBITMQ_LOG_BASE={rabbit}/log\n"
+        f"export RABBITMQ_PID_FILE={rabbit}/run/rabbitmq.pid\n"
+        f"export RABBITMQ_ENABLED_PLUGINS_FILE={rabbit}/etc/enabled_plugins\n"
+        f"export RABBITMQ_CONF_ENV_FILE={rabbit}/etc/rabbitmq-env.conf\n"
+    )
+    (rabbit / "etc" / "enabled_plugins").write_text("[].")
+    (rabbit / "etc" / "rabbitmq-env.conf").write_text("# none\n")
+    cookie = rabbit / "home" / ".erlang.cookie"
+    cookie.write_text("BACKUPTESTCOOKIE")
+    cookie.chmod(0o400)
+    wrapper = rabbit / "bin" / "rabbit"
+    wrapper.write_text(
+        f'#!/bin/sh\n. {rabbit}/etc/env.sh\ntool=$1; shift\nexec {RABBIT_TOOLS}/$tool "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    roles = tmp_path / "roles" / "rabbitmq" / "tasks"
+    roles.mkdir(parents=True)
+    (roles / "stop.yml").write_text("- ansible.builtin.debug: {msg: stopped by the test}\n")
+    host = Member.__new__(Member)
+    host.root = short / "host"
+
+    def ctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(wrapper), "rabbitmqctl", *args], capture_output=True, text=True, check=check
+        )
+
+    def start() -> None:
+        subprocess.run([str(wrapper), "rabbitmq-server", "-detached"], check=True)
+        deadline = time.monotonic() + 90
+        while ctl("await_startup", check=False).returncode != 0:  # 69 until it registers
+            assert time.monotonic() < deadline, "rabbitmq did not start"
+            time.sleep(1)
+
+    try:
+        start()
+        ctl("add_user", "openstack", "pw-backup-test")
+        dest = tmp_path / "backups" / "b1"
+        code, out = playbook("backup-rabbitmq", tmp_path, host, dest=str(dest), backup_id="b1")
+        assert code == 0, out[-2000:]
+        assert "pw-backup-test" not in out
+        ctl("stop")
+        code, out = playbook("rabbitmq-reset", tmp_path, host, phase="reset")
+        assert code == 0, out[-2000:]
+        start()
+        assert "openstack" not in ctl("list_users").stdout  # the node came back empty
+        code, out = playbook(
+            "rabbitmq-reset", tmp_path, host, phase="definitions", backup_dir=str(dest)
+        )
+        assert code == 0, out[-2000:]
+        assert ctl("authenticate_user", "openstack", "pw-backup-test").returncode == 0
+    finally:
+        ctl("stop", check=False)
+        subprocess.run([str(wrapper), "epmd", "-kill"], capture_output=True, check=False)
+        shutil.rmtree(short, ignore_errors=True)
