@@ -1,4 +1,6 @@
-"""The Galera backup and recovery playbooks against a REAL one-member Galera cluster (Debian's
+"""The backup and recovery playbooks against real services run in temporary directories of this
+machine (no testbed): HAProxy's admin socket (fence, unfence), a RabbitMQ node (definitions
+exported, node reset, definitions imported) and, first, a one-member Galera cluster (Debian's
 mariadb-server, galera-4 and mariadb-backup) run in a temporary directory of this machine, through
 ansible-playbook on localhost: a backup with --galera-info, rows written after it, a kill -9, the
 position `--wsrep-recover` reads, the guard refusing a stale choice, a bootstrap from the
