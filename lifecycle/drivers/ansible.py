@@ -227,6 +227,10 @@ class AnsibleDriver(Driver):
         )
         real = load_testbed_config(cluster).real_services
         observed = observe_testbed(cluster, task_results(runner.events), real)
+        if "galera" in real:  # what a recovery plans from
+            from lifecycle.drivers.galera_positions import read_positions
+
+            observed = replace(observed, galera=read_positions(self, cluster))
         return replace(observed, observed_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     # --- probing -------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.sim_backup import BACKUP_PLAYBOOKS, fake_backup
 from lifecycle.drivers.sim_observe import observe_state
 from lifecycle.errors import UsageError
 from lifecycle.model.cluster import Cluster
@@ -222,6 +223,16 @@ class SimDriver(Driver):
             why = f"died during this step (attempt {ctx.attempt})"
             return _unreachable(step, {n: why for n in dying})
         time.sleep(pause)
+        if step.action == "backup.manifest":  # the local side, as the backup driver does it
+            from lifecycle.drivers.backup import run_manifest
+
+            done = run_manifest(step, self.state_dir)
+            if done.ok:
+                with state.lock:
+                    key = f"{ctx.run_id}/{step.id}"
+                    state.data["counts"][key] = state.data["counts"].get(key, 0) + 1
+                    state.save()
+            return done
         with state.lock:
             error = _apply(state.data, step, ctx.cluster)
             if error:
@@ -356,6 +367,8 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
             data["migrations"][str(step.param("project"))] = f"{step.param('phase')}@{release}"
         elif playbook == "ceph-flag":
             data["flags"][str(step.param("flag"))] = step.param("state") == "set"
+        elif playbook in BACKUP_PLAYBOOKS:
+            fake_backup(data, step, cluster)
         else:
             return apply_membership(data, step)
         return None

@@ -56,6 +56,7 @@ class Setup:
         if self.sim_scale is not None:
             sim["scale"] = self.sim_scale
         options["sim"] = sim
+        options["backup"] = dict(options.get("backup", {}), state_dir=self.state_dir)
         return Router.for_mode(self.driver, options)
 
     def time_scale(self, router: Router) -> float:
