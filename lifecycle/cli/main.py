@@ -67,7 +67,8 @@ class _Root(click.Group):
     help="clouds.yaml entry for every OpenStack endpoint [env OS_CLOUD]",
 )
 def cli(verbose: int, quiet: bool, debug: bool, log_file: str | None, os_cloud: str | None) -> None:
-    """Plan and run upgrades, scale-outs and replacements of an OpenStack cloud on bare metal."""
+    """Plan and run deploys, upgrades, scale-outs, replacements, backups and recoveries of an
+    OpenStack cloud on bare metal."""
     OPTIONS.verbosity = -1 if quiet else verbose
     OPTIONS.debug = debug
     OPTIONS.log_file = log_file
