@@ -83,7 +83,10 @@ class Bed:
         driver = AnsibleDriver(state_dir=self.state)
         for _ in range(2):
             result = driver.run_playbook(
-                name, self.cluster, nodes=nodes, params={**ENDPOINTS, "target_hosts": "all", **params}
+                name,
+                self.cluster,
+                nodes=nodes,
+                params={**ENDPOINTS, "target_hosts": "all", **params},
             )
             if result.ok or "UNREACHABLE" not in str(result.error).upper():
                 break
@@ -196,9 +199,7 @@ def issue_token(bed: Bed, host: str) -> str:
         },
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
     }
-    status, headers = _http(
-        "POST", f"http://{HOSTS[host]}:5000/v3/auth/tokens", {}, {"auth": auth}
-    )
+    status, headers = _http("POST", f"http://{HOSTS[host]}:5000/v3/auth/tokens", {}, {"auth": auth})
     assert status == 201, f"token on {host}: HTTP {status}"
     return str(headers["X-Subject-Token"])
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
 from lifecycle.cli.main import main
 from lifecycle.errors import ExecutionError, UsageError
 from lifecycle.testbed import images
@@ -99,7 +100,7 @@ def test_changed_constraints_rebuild_in_place(tmp_path: Path, spec: images.Image
 def test_a_changed_package_list_is_not_current(tmp_path: Path, spec: images.ImageSpec) -> None:
     result = build(tmp_path, spec, FakePip())
     other = images.ImageSpec(
-        spec.release, spec.packages + ("uwsgi",), spec.constraints, spec.constraints_sha256
+        spec.release, (*spec.packages, "uwsgi"), spec.constraints, spec.constraints_sha256
     )
     assert not images.is_current(result.path, other)
 
@@ -137,7 +138,7 @@ def test_every_release_has_packages_and_constraints() -> None:
 
 
 def test_unknown_release_is_bad_input() -> None:
-    with pytest.raises(UsageError, match="2023.1"):
+    with pytest.raises(UsageError, match=r"2023\.1"):
         images.image_spec("2023.1")
 
 

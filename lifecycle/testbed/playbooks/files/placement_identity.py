@@ -6,15 +6,19 @@ Environment: KEYSTONE_URL (.../v3), ADMIN_PASSWORD, PLACEMENT_PASSWORD, PLACEMEN
 Prints `created: <what>` per thing it made, nothing else (never a password).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import urllib.parse
 import urllib.request
+from email.message import Message
+from typing import Any
 
 BASE = os.environ["KEYSTONE_URL"].rstrip("/")
 
 
-def call(method, path, token=None, body=None):
+def call(method: str, path: str, token: str | None = None, body: Any = None) -> tuple[Message, Any]:
     request = urllib.request.Request(
         BASE + path,
         method=method,
@@ -26,7 +30,7 @@ def call(method, path, token=None, body=None):
         return answer.headers, (json.loads(raw) if raw else {})
 
 
-def admin_token():
+def admin_token() -> str:
     auth = {
         "identity": {
             "methods": ["password"],
@@ -41,23 +45,25 @@ def admin_token():
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
     }
     headers, _ = call("POST", "/auth/tokens", body={"auth": auth})
-    return headers["X-Subject-Token"]
+    return str(headers["X-Subject-Token"])
 
 
-def ensure(token, kind, query, body):
+def ensure(token: str, kind: str, query: dict[str, str], body: dict[str, str]) -> str:
     """The first `kind` matching `query`, created from `body` when there is none."""
     _, found = call("GET", f"/{kind}?{urllib.parse.urlencode(query)}", token)
     if found[kind]:
-        return found[kind][0]["id"]
+        return str(found[kind][0]["id"])
     singular = kind[:-1]
     _, made = call("POST", f"/{kind}", token, {singular: body})
     print(f"created: {singular} {query}")
-    return made[singular]["id"]
+    return str(made[singular]["id"])
 
 
-def main():
+def main() -> None:
     token = admin_token()
-    project = ensure(token, "projects", {"name": "service"}, {"name": "service", "domain_id": "default"})
+    project = ensure(
+        token, "projects", {"name": "service"}, {"name": "service", "domain_id": "default"}
+    )
     user = ensure(
         token,
         "users",
@@ -66,7 +72,9 @@ def main():
     )
     role = ensure(token, "roles", {"name": "admin"}, {"name": "admin"})
     call("PUT", f"/projects/{project}/users/{user}/roles/{role}", token)
-    service = ensure(token, "services", {"type": "placement"}, {"name": "placement", "type": "placement"})
+    service = ensure(
+        token, "services", {"type": "placement"}, {"name": "placement", "type": "placement"}
+    )
     for interface in ("public", "internal"):
         ensure(
             token,
