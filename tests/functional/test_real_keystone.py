@@ -35,7 +35,7 @@ from lifecycle.testbed.images import image_path
 
 pytestmark = [pytest.mark.realcloud, pytest.mark.timeout(1500)]
 
-OLD, NEW = "2024.1", "2025.1"
+OLD, NEW, NEWEST = "2024.1", "2025.1", "2026.1"
 HOSTS = {"ctl-0": "10.71.0.11", "ctl-1": "10.71.0.12"}
 DB_HOST = "ctl-0"
 SECRETS = ("db-keystone", "db-placement", "keystone-admin", "placement-service")
@@ -248,24 +248,40 @@ def test_deploy_again_changes_nothing(deployed: Bed) -> None:
     assert again == pid
 
 
-def test_rolling_upgrade_with_expand_and_contract(deployed: Bed) -> None:
-    bed = deployed
-    token = issue_token(bed, "ctl-1")  # issued by 2024.1 code
-    # expand with 2025.1's code while 2024.1 serves on every node
-    bed.play("db-migrate", ("ctl-0",), project="keystone", phase="expand", release=NEW)
+def hop(bed: Bed, old: str, new: str) -> None:
+    """One rolling upgrade old -> new: expand with new's code while old serves everywhere, one
+    node at a time to new's code (the other serving), contract; then the same for Placement.
+    A token issued by old's code validates on every node throughout."""
+    token = issue_token(bed, "ctl-1")
+    bed.play("db-migrate", ("ctl-0",), project="keystone", phase="expand", release=new)
+    assert {version(bed, h, "keystone") for h in ALL} == {old}
     assert all(validates(bed, h, token) for h in ALL)
-    issue_token(bed, "ctl-0")  # 2024.1 still issues on the expanded schema
-    for host in ALL:  # one node at a time; the other serves meanwhile
+    issue_token(bed, "ctl-0")  # old code still issues on the expanded schema
+    for host in ALL:
         other = next(h for h in ALL if h != host)
-        bed.play("upgrade-service", (host,), service="keystone", release=NEW)
-        assert version(bed, host, "keystone") == NEW
+        bed.play("upgrade-service", (host,), service="keystone", release=new)
+        assert version(bed, host, "keystone") == new
         assert validates(bed, other, token) and validates(bed, host, token)
-    bed.play("db-migrate", ("ctl-0",), project="keystone", phase="contract", release=NEW)
+        assert validates(bed, other, issue_token(bed, host))  # new issues, old validates
+    bed.play("db-migrate", ("ctl-0",), project="keystone", phase="contract", release=new)
     assert all(validates(bed, h, token) for h in ALL)
 
-    bed.play("db-migrate", ("ctl-0",), project="placement", phase="expand", release=NEW)
+    bed.play("db-migrate", ("ctl-0",), project="placement", phase="expand", release=new)
     for host in ALL:
-        bed.play("upgrade-service", (host,), service="placement-api", release=NEW)
-    bed.play("db-migrate", ("ctl-0",), project="placement", phase="contract", release=NEW)
-    bed.play("health", ALL, services=["keystone", "placement-api"], release=NEW)
-    assert validates(bed, "ctl-0", token)
+        bed.play("upgrade-service", (host,), service="placement-api", release=new)
+    bed.play("db-migrate", ("ctl-0",), project="placement", phase="contract", release=new)
+    bed.play("health", ALL, services=["keystone", "placement-api"], release=new)
+    assert {version(bed, h, s) for h in ALL for s in ("keystone", "placement-api")} == {new}
+
+
+def test_rolling_upgrade_to_2025_1_with_expand_and_contract(deployed: Bed) -> None:
+    hop(deployed, OLD, NEW)
+
+
+@pytest.mark.skipif(
+    not (image_path(NEWEST) / "bin" / "keystone-manage").exists(), reason=f"no {NEWEST} image"
+)
+def test_second_hop_to_2026_1(deployed: Bed) -> None:
+    if version(deployed, "ctl-0", "keystone") != NEW:
+        pytest.skip("runs after the first hop")
+    hop(deployed, NEW, NEWEST)
