@@ -33,7 +33,8 @@ from lifecycle.model.cluster import Cluster
 from lifecycle.testbed import manager
 from lifecycle.testbed.images import image_path
 
-pytestmark = [pytest.mark.realcloud, pytest.mark.timeout(1500)]
+# also `testbed`: the unit lane (-m "not testbed ...") never starts one
+pytestmark = [pytest.mark.realcloud, pytest.mark.testbed, pytest.mark.timeout(1500)]
 
 OLD, NEW, NEWEST = "2024.1", "2025.1", "2026.1"
 HOSTS = {"ctl-0": "10.71.0.11", "ctl-1": "10.71.0.12"}
