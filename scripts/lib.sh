@@ -83,3 +83,16 @@ ensure_real_service_packages() {
   fi
   return "$rc"
 }
+
+# ensure_release_images [INVENTORY]: the release "images" (one virtualenv per OpenStack release
+# with Keystone, Placement and gunicorn) under $LIFECYCLE_IMAGES or ${LIFECYCLE_CACHE}/images;
+# with an inventory, its release and every later one, else all of them. A current image is reused
+# (seconds); a cold build takes minutes each (PyPI). Needs python3-venv (Debian's ensurepip).
+ensure_release_images() {
+  /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+  if [ -n "${1:-}" ]; then
+    .venv/bin/lifecycle testbed images -i "$1"
+  else
+    .venv/bin/lifecycle testbed images
+  fi
+}
