@@ -11,6 +11,6 @@ ensure_testbed_packages
 ensure_real_service_packages
 ensure_venv
 export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
-ensure_release_images 2024.1 2025.1 2026.1
+ensure_release_images inventories/demo
 chmod 600 inventories/demo/secrets.yaml
 exec .venv/bin/pytest -q -m realcloud --timeout 1800 tests/functional "$@"
