@@ -77,6 +77,7 @@ def cli(verbose: int, quiet: bool, debug: bool, log_file: str | None, os_cloud: 
 
 def _register() -> None:
     from lifecycle.cli import (
+        backup_cmds,
         export_cmds,
         inventory_cmds,
         nodes_cmds,
@@ -90,6 +91,9 @@ def _register() -> None:
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(status_cmds.status_cmd)  # `lifecycle status` (observed state)
+    for command in backup_cmds.COMMANDS:  # `lifecycle backup`, `lifecycle backups ...`
+        cli.add_command(command)
+    backup_cmds.register(plan_cmds.plan_group, run_cmds.run_group)  # plan/run recover
 
 
 _register()

@@ -257,7 +257,7 @@ def plan_verify_cmd(
 
     cluster = load_inventory(inventory)
     plan, claimed = load_plan_file_claimed(plan_file)
-    check_plan(plan, cluster, plan_file)
+    check_plan(plan, _with_replacement(cluster, plan), plan_file)
     edited = edited_since_made(plan, claimed)
     if edited:
         click.echo(f"warning: {plan_file}: {edited}", err=True)
@@ -302,4 +302,19 @@ def plan_verify_cmd(
     emit_show(data, "table" if fmt.lower() == "text" else fmt, columns_)
 
 
+def _with_replacement(cluster: Any, plan: Plan) -> Any:
+    """The inventory and, for a replace plan, its replacement (a node the plan deploys)."""
+    from lifecycle.planning.replace import replaced_cluster
+
+    return replaced_cluster(cluster, plan)
+
+
+def _add_replace_commands() -> None:
+    from lifecycle.cli.replace_cmds import plan_commands
+
+    for command in plan_commands():  # `plan replace`, `plan remove`
+        plan_group.add_command(command)
+
+
+_add_replace_commands()
 COMMANDS: list[click.Command] = [plan_group]

@@ -73,7 +73,9 @@ def _plan_file(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     from lifecycle.formats.plan_json import edited_since_made, load_plan_file_claimed
 
     plan, claimed = load_plan_file_claimed(intent["plan_file"])
-    check_plan(plan, cluster, intent["plan_file"])
+    from lifecycle.planning.replace import replaced_cluster
+
+    check_plan(plan, replaced_cluster(cluster, plan), intent["plan_file"])
     # `run plan` (not a resume, which compares with the digest it recorded) refuses a file
     # edited since it was made unless --force, and records the override
     check = intent.pop("check_digest", None)
@@ -117,16 +119,28 @@ def _plan_deploy(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     return plan_deploy(cluster, wanted, observed=observed)
 
 
+def _plan_replace(cluster: Cluster, intent: dict[str, Any]) -> Plan:
+    from lifecycle.cli.replace_cmds import replace_planner
+
+    return replace_planner(cluster, intent)
+
+
 PLANNERS: dict[str, Callable[[Cluster, dict[str, Any]], Plan]] = {
     "upgrade": _plan_upgrade,
     "deploy": _plan_deploy,
     "plan-file": _plan_file,
     "scale-out": _plan_scale_out,
+    "replace": _plan_replace,
+    "remove": _plan_replace,
 }
 
 
 def _run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:
     """The cluster the drivers and the verifier see: a scale-out adds its new servers."""
+    if intent.get("operation") in ("replace", "remove"):  # the replacement joins the old role
+        from lifecycle.cli.replace_cmds import replace_run_cluster
+
+        return replace_run_cluster(cluster, intent)
     if intent.get("operation") != "scale-out":
         return cluster
     from lifecycle.cli.nodes_cmds import scale_out_cluster
@@ -135,9 +149,16 @@ def _run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:
     return grown
 
 
+def _with_replacement(cluster: Cluster, plan: Plan) -> Cluster:
+    """A replace plan's replacement joins the cluster the drivers see (a saved plan too)."""
+    from lifecycle.planning.replace import replaced_cluster
+
+    return replaced_cluster(cluster, plan)
+
+
 def _run_secrets(cluster: Cluster, intent: dict[str, Any]) -> Any:
     """The secrets drivers need: a scale-out adds the new servers' BMC logins."""
-    if intent.get("operation") == "scale-out":
+    if intent.get("operation") == "scale-out" or intent.get("nodes_file"):
         from lifecycle.cli.nodes_cmds import scale_out_secrets
 
         return scale_out_secrets(cluster, intent)
@@ -261,7 +282,7 @@ def execute_operation(
         return
     initial = recorded_out.initial(intent.get(recorded_out.IN_PLACE))
     recorded_out.announce_left(None, plan, intent.get(recorded_out.IN_PLACE))
-    cluster = _run_cluster(inventory_cluster, intent)
+    cluster = _with_replacement(_run_cluster(inventory_cluster, intent), plan)
     if plan.cluster != cluster.name:
         raise UsageError.at(inventory, "cluster", f"the plan's cluster {plan.cluster!r}")
     if plan.inventory_digest and plan.inventory_digest != inventory_cluster.digest:
@@ -274,7 +295,10 @@ def execute_operation(
         )
     driver = opts["driver"] = choose_driver(opts.get("driver"), inventory_cluster)
     ceph = any(key == "ceph_to" for key, _ in plan.extra)
-    preflight_overridden = announce(cluster, plan.operation, force, ceph=ceph)
+    # a replacement's findings are the inventory's (the old node and its replacement are never
+    # both members: counting them together would warn of even-sized stores)
+    checked = inventory_cluster if plan.operation in ("replace", "remove") else cluster
+    preflight_overridden = announce(checked, plan.operation, force, ceph=ceph)
     overridden = check_safe(plan, verification_view(cluster, plan), force=force, initial=initial)
     for violation in overridden:
         click.echo(f"warning: --force overrides: {violation}", err=True)
@@ -539,6 +563,16 @@ def run_scale_out(
     execute_operation(intent, inventory, force, yes, opts, update_inventory)
 
 
+def _add_replace_commands() -> None:
+    from lifecycle.cli.replace_cmds import run_commands
+
+    for command in run_commands():  # `run replace`, `run remove`
+        run_group.add_command(command)
+
+
+_add_replace_commands()
+
+
 RUN_ID = click.argument("run_id", metavar="RUN", shell_complete=complete_run)
 RUN_ID_HELP = "RUN is a run id, a unique prefix of one, or `last` (the latest run)."
 STATE_DIR = click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]")
@@ -560,12 +594,20 @@ def _locate(state_dir: str | None, ref: str) -> tuple[Path, str, Any]:
 @click.option("--accept", multiple=True, metavar="STEP", help="a step in doubt did take effect")
 @click.option("--rerun", multiple=True, metavar="STEP", help="a step in doubt must run again")
 @click.option("--inventory", "-i", help="inventory to use instead of the one the run recorded")
+@click.option(
+    "--node-dead",
+    "node_dead",
+    multiple=True,
+    metavar="NAME",
+    help="replace/remove: NAME is confirmed dead; its stop and drain steps are skipped (recorded)",
+)
 @with_options(RUN_OPTIONS[1:])
 def resume_cmd(
     run_id: str,
     accept: tuple[str, ...],
     rerun: tuple[str, ...],
     inventory: str | None,
+    node_dead: tuple[str, ...] = (),
     **opts: Any,
 ) -> None:
     """Resume a run after a crash, a pause or a failure: finished steps never run again."""
@@ -595,12 +637,26 @@ def resume_cmd(
         planner = PLANNERS.get(str(intent.get("operation")))
         plan_now = planner(inventory_cluster, intent) if planner else None
         cluster = _run_cluster(inventory_cluster, intent)
+        if plan_now is not None:
+            cluster = _with_replacement(cluster, plan_now)
         if opts.get("sim_scale") is None and intent.get("sim_scale") is not None:
             opts["sim_scale"] = intent["sim_scale"]
         secrets = _run_secrets(inventory_cluster, intent)
         setup = _setup(str(root), driver, secrets=secrets, **opts)
+        skip: list[str] = []
+        if node_dead and plan_now is not None:
+            from lifecycle.cli.replace_cmds import dead_node_steps
+
+            skip = dead_node_steps(plan_now, node_dead)
+            if not skip:
+                click.echo(
+                    f"warning: --node-dead: nothing of {', '.join(node_dead)} left to skip"
+                    f" in this {plan_now.operation} run (only a replace or remove run's stop and"
+                    " drain steps are)",
+                    err=True,
+                )
         with _run_log(log):
-            view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun)
+            view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun, skip)
         _finish(view, journal, root)
     finally:
         journal.close()

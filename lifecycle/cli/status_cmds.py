@@ -191,6 +191,20 @@ def _table(cluster: Cluster, observed: ObservedState, found: Sequence[Difference
                 ", ".join(s.flags) or "-",
             )
         console.print(stores)
+    if observed.galera:  # what a recovery chooses the member to bootstrap by
+        galera = Table(title="galera members (grastate.dat, --wsrep-recover)")
+        for column in ("member", "state", "uuid", "seqno", "recovered", "safe_to_bootstrap"):
+            galera.add_column(column)
+        for g in observed.galera:
+            galera.add_row(
+                g.node,
+                g.state or ("no data" if g.has_data is False else "-"),
+                g.uuid or "?",
+                "?" if g.seqno is None else str(g.seqno),
+                "?" if g.recovered is None else str(g.recovered),
+                _yn(g.safe_to_bootstrap),
+            )
+        console.print(galera)
     if observed.computes:
         computes = Table(title="computes")
         for column in ("host", "enabled", "up", "instances"):

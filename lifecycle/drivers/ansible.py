@@ -38,6 +38,9 @@ VERB_PLAYBOOKS = {
     "compute.evacuate": "evacuate",
     "compute.enable": "enable",
     "compute.drain_network": "drain-network",  # a stand-in: no Neutron on the testbed
+    "compute.verify_empty": "verify-empty",
+    "compute.aggregate_add": "aggregate-add",
+    "compute.delete_service": "delete-service",
     "checks.precheck": "health",
     "checks.health": "health",
     "checks.postcheck": "health",
@@ -224,6 +227,10 @@ class AnsibleDriver(Driver):
         )
         real = load_testbed_config(cluster).real_services
         observed = observe_testbed(cluster, task_results(runner.events), real)
+        if "galera" in real:  # what a recovery plans from
+            from lifecycle.drivers.galera_positions import read_positions
+
+            observed = replace(observed, galera=read_positions(self, cluster))
         return replace(observed, observed_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     # --- probing -------------------------------------------------------------------------------

@@ -11,6 +11,12 @@ Actions (on every node of the step):
   scheduler picks the destination inside the aggregate) and wait until none is left.
 - `compute.enable` {aggregate}: re-enable the host's nova-compute service.
 - `compute.disable` {reason}: disable it without moving instances.
+- `compute.evacuate` with mode `evacuate`: the host is dead (a replacement planned from the
+  observed state): Nova's evacuate rebuilds each instance on another host of the aggregate.
+- `compute.verify_empty` {}: fail unless the host holds no instance (after its evacuation).
+- `compute.delete_service` {}: delete the host's nova-compute service record and its Neutron
+  agents (a replacement or removal). Nova answers 409 Conflict while instances remain: that is
+  reported as the step's error, not retried.
 - `compute.aggregate_add` {aggregate}: put the host into the aggregate (created when missing),
   waiting for the host's nova-compute service to register first (a new compute appears a few
   seconds after it is deployed).
@@ -123,6 +129,8 @@ class ComputeDriver(Driver):
             "disable": lambda h: self._service(h).status == "disabled",
             "evacuate": lambda h: self._service(h).status == "disabled" and not self._servers(h),
             "drain_network": lambda h: not any(self._held(h, step).values()),
+            "verify_empty": lambda h: not self._servers(h),
+            "delete_service": lambda h: not list(self.api.services(binary=BINARY, host=h)),
         }
         check = checks.get(step.verb)
         return None if check is None else all(check(h) for h in step.nodes)
@@ -208,9 +216,13 @@ class ComputeDriver(Driver):
         service = self._service(host)
         if service.status != "disabled":
             self.api.disable_service(service, disabled_reason=f"lifecycle: evacuating ({step.id})")
-        live = str(step.param("mode") or "live-migrate") == "live-migrate"
+        mode = str(step.param("mode") or "live-migrate")
+        live = mode in ("live-migrate", "evacuate")  # both settle ACTIVE on the new host
         moving = self._servers(host)
         for server in moving:
+            if mode == "evacuate":  # the host is dead: rebuild elsewhere, whatever the status
+                self.api.evacuate_server(server)
+                continue
             if server.status != "ACTIVE":
                 continue  # stopped or migrating instances are left to the wait below
             if live:
@@ -219,6 +231,29 @@ class ComputeDriver(Driver):
                 self.api.migrate_server(server)
         moved = {s.id: self._wait_moved(s.id, host, live) for s in moving}
         return {"moved": moved}
+
+    def verify_empty(self, host: str, step: Step) -> dict[str, Any]:
+        left = self._servers(host)
+        if left:
+            names = ", ".join(sorted(str(s.id) for s in left)[:5])
+            raise DriverError(f"{host}: still holds {len(left)} instance(s): {names}")
+        return {"instances": 0}
+
+    def delete_service(self, host: str, step: Step) -> dict[str, Any]:
+        from openstack import exceptions
+
+        found = list(self.api.services(binary=BINARY, host=host))
+        try:
+            for service in found:
+                self.api.delete_service(service, ignore_missing=True)
+        except exceptions.ConflictException as exc:  # instances (or allocations) remain
+            raise DriverError(f"{host}: Nova refused to delete its compute service: {exc}") from exc
+        listed = step.param("services")
+        neutron = isinstance(listed, tuple) and any(s.startswith("neutron-") for s in listed)
+        agents = list(self.network.agents(host=host)) if neutron else []
+        for agent in agents:
+            self.network.delete_agent(agent, ignore_missing=True)
+        return {"services": len(found), "agents": len(agents)}
 
     def _wait_moved(self, server_id: str, host: str, live: bool) -> str:
         """Wait for one instance to settle; its new host, or DriverError if it stayed."""
@@ -313,4 +348,6 @@ _VERBS: dict[str, Callable[[ComputeDriver, str, Step], dict[str, Any]]] = {
     "disable": ComputeDriver.disable,
     "evacuate": ComputeDriver.evacuate,
     "drain_network": ComputeDriver.drain_network,
+    "verify_empty": ComputeDriver.verify_empty,
+    "delete_service": ComputeDriver.delete_service,
 }

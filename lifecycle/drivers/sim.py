@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.sim_backup import BACKUP_PLAYBOOKS, fake_backup
 from lifecycle.drivers.sim_observe import observe_state
 from lifecycle.errors import UsageError
 from lifecycle.model.cluster import Cluster
@@ -207,7 +208,8 @@ class SimDriver(Driver):
         if injected:
             time.sleep(pause)
             return StepResult(ok=False, error=injected)
-        down = self._unreachable(state, step.nodes)
+        # a step that works through an API (Nova, Ironic) on a node known dead does not need it
+        down = [] if step.param("node_down") else self._unreachable(state, step.nodes)
         if down:
             return _unreachable(step, {n: _lost_before(state, n, step, ctx) for n in down})
         dying = [f.node for f in self._faults("die", step) if f.node in step.nodes]
@@ -221,6 +223,16 @@ class SimDriver(Driver):
             why = f"died during this step (attempt {ctx.attempt})"
             return _unreachable(step, {n: why for n in dying})
         time.sleep(pause)
+        if step.action == "backup.manifest":  # the local side, as the backup driver does it
+            from lifecycle.drivers.backup import run_manifest
+
+            done = run_manifest(step, self.state_dir)
+            if done.ok:
+                with state.lock:
+                    key = f"{ctx.run_id}/{step.id}"
+                    state.data["counts"][key] = state.data["counts"].get(key, 0) + 1
+                    state.save()
+            return done
         with state.lock:
             error = _apply(state.data, step, ctx.cluster)
             if error:
@@ -355,7 +367,15 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
             data["migrations"][str(step.param("project"))] = f"{step.param('phase')}@{release}"
         elif playbook == "ceph-flag":
             data["flags"][str(step.param("flag"))] = step.param("state") == "set"
+        elif playbook in BACKUP_PLAYBOOKS:
+            fake_backup(data, step, cluster)
+        else:
+            return apply_membership(data, step)
         return None
+    if verb.startswith(("baremetal.", "compute.delete_service", "compute.verify_empty")) or (
+        verb == "compute.aggregate_add"
+    ):
+        return apply_membership(data, step)
     if verb == "compute.evacuate":
         return _evacuate(data, step)
     if verb == "compute.drain_network":
@@ -363,6 +383,13 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
     if verb == "compute.enable":
         data["disabled"] = [h for h in data["disabled"] if h not in step.nodes]
     return None
+
+
+def apply_membership(data: dict[str, Any], step: Step) -> str | None:
+    """Replacement and removal (planning/replace.py) in the simulated cluster."""
+    from lifecycle.drivers.sim_members import apply
+
+    return apply(data, step)
 
 
 def _check(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:

@@ -16,6 +16,7 @@ from lifecycle.model.observed import (
     UNKNOWN,
     UNREACHABLE,
     ComputeObservation,
+    GaleraMember,
     InstanceObservation,
     NodeObservation,
     ObservedState,
@@ -29,7 +30,8 @@ def observe_state(cluster: Cluster, data: dict[str, Any]) -> ObservedState:
     """`data` is the sim state file's content (lifecycle.drivers.sim.SimState.data)."""
     dead = set(data.get("dead", []))
     versions: dict[str, str] = data.get("versions", {})
-    names = [n.name for n in cluster.nodes]
+    removed = set(data.get("removed", []))  # unprovisioned by a replacement or a removal
+    names = [n.name for n in cluster.nodes if n.name not in removed]
     for text in versions:  # a scale-out's new servers are in the sim cloud, maybe not in the file
         node = text.partition("@")[2]
         if node not in names:
@@ -74,9 +76,25 @@ def observe_state(cluster: Cluster, data: dict[str, Any]) -> ObservedState:
         instances=tuple(instances),
         stores=stores,
         computes=computes,
+        galera=_galera(cluster, data, sorted(members.get("galera", [])), dead),
         unobservable=(),
         observed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def _galera(
+    cluster: Cluster, data: dict[str, Any], members: list[str], dead: set[str]
+) -> tuple[GaleraMember, ...]:
+    """Each live member of a simulated Galera with a Primary component: running, Synced, at the
+    sim's position (grastate.dat says -1 while a member runs, as Galera writes it). A dead member
+    is not read: nothing about it is known."""
+    from lifecycle.drivers.sim_backup import sim_position
+
+    live = [m for m in members if m not in dead]
+    if len(live) * 2 <= len(members):
+        return ()
+    state_uuid, _ = sim_position(data, cluster.name)
+    return tuple(GaleraMember(m, state_uuid, -1, False, None, "Synced", True) for m in live)
 
 
 def _store(

@@ -13,7 +13,7 @@ from lifecycle.planning.plan import Step
 MODES: Mapping[str, Mapping[str, str]] = {
     "sim": {"*": "sim"},
     # on the testbed Nova's work is done by playbooks, so compute.* goes to ansible
-    "testbed": {"ansible": "ansible", "compute": "ansible", "checks": "checks"},
+    "testbed": {"ansible": "ansible", "compute": "ansible", "checks": "checks", "backup": "backup"},
     "cloud": {},  # each prefix to the driver of that name
 }
 

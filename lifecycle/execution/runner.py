@@ -56,6 +56,7 @@ class Setup:
         if self.sim_scale is not None:
             sim["scale"] = self.sim_scale
         options["sim"] = sim
+        options["backup"] = dict(options.get("backup", {}), state_dir=self.state_dir)
         return Router.for_mode(self.driver, options)
 
     def time_scale(self, router: Router) -> float:
@@ -104,8 +105,11 @@ def resume(
     plan_now: Plan | None = None,
     accept: Collection[str] = (),
     rerun: Collection[str] = (),
+    skip: Collection[str] = (),
 ) -> RunView:
-    """Resume a run from its journal (after a crash, a pause or a failure)."""
+    """Resume a run from its journal (after a crash, a pause or a failure). `skip`: steps not
+    done that the operator's confirmation of a dead node makes moot (its stop, its drain): they
+    are recorded as skipped, and the rest goes on without them."""
     with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
         # one parse of the stored plan at most, one replay: settle and reopen advance the view
         view = replay(journal, run_id, stored_plan(journal.run(run_id), plan_now))
@@ -113,10 +117,12 @@ def resume(
             raise ResumeRefused(f"run {run_id} belongs to cluster {view.run.cluster}")
         plan = check_resumable(view, cluster, plan_now)
         overrides = {"accept": sorted(accept), "rerun": sorted(rerun)}
+        if skip:
+            overrides["skipped"] = sorted(skip)
         record_audit(journal, run_id, overrides, setup.argv, _redactor(setup))
         router = setup.router()
         try:
-            view = settle(journal, view, router, cluster, accept, rerun)
+            view = settle(journal, view, router, cluster, accept, rerun, skip=skip)
             view = reopen(journal, view, "resumed")
         finally:
             router.close()

@@ -137,8 +137,12 @@ def settle(
     accept: Collection[str] = (),
     rerun: Collection[str] = (),
     clock: Callable[[], float] = time.time,
+    skip: Collection[str] = (),
 ) -> RunView:
     """Decide, before the engine runs again, about every step a previous process did not finish.
+    Steps in `skip` not yet done (their node is confirmed dead: nothing of theirs can or need be
+    done) become SKIPPED when never started, SUCCEEDED when a started attempt failed or is in
+    doubt, noted "skipped: node confirmed dead by the operator".
 
     RUNNING (caught mid-flight), INTERRUPTED (stopped mid-flight by the operator) and FAILED
     steps are probed: effect there -> SUCCEEDED; else
@@ -154,6 +158,8 @@ def settle(
         state, step = step_view.state, plan.by_id[sid]
         attempt = step_view.attempts
         new, note = _settle_one(state, sid, accept, rerun)
+        if sid in skip and state in _SKIPPABLE:
+            new, note = _SKIPPABLE[state], "skipped: node confirmed dead by the operator"
         if new is None and state in _PROBED:
             new, note = _probe(router, step, StepContext(run_id=view.run.id, cluster=cluster))
         if new is None:
@@ -166,6 +172,11 @@ def settle(
 
 # steps whose effect is unknown when the engine starts again: they are probed before anything runs
 _PROBED = (StepState.RUNNING, StepState.INTERRUPTED, StepState.FAILED)
+# resume --node-dead: what a step of the dead node becomes, by its state
+_SKIPPABLE = {
+    StepState.PENDING: StepState.SKIPPED,
+    **{s: StepState.SUCCEEDED for s in (*_PROBED, StepState.IN_DOUBT)},
+}
 
 
 def _probe(router: Router, step: Step, ctx: StepContext) -> tuple[StepState, str]:

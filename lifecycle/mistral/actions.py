@@ -205,6 +205,13 @@ class BaremetalAction(StepAction):
     kind = "baremetal"
 
 
+class BackupAction(StepAction):
+    """`backup.*` steps: a backup's manifest, written where the executor runs (the backup's
+    directory must be there: the playbooks fetch into it)."""
+
+    kind = "backup"
+
+
 class SimAction(StepAction):
     """Any step, on the sim driver whatever the workflow's driver mode says."""
 
@@ -217,5 +224,6 @@ ACTION_NAMES: Mapping[str, str] = {
     "checks": "lifecycle.checks",
     "compute": "lifecycle.compute",
     "baremetal": "lifecycle.baremetal",
+    "backup": "lifecycle.backup",
 }
 SIM_ACTION = "lifecycle.sim"

@@ -9,6 +9,9 @@ Shapes (all frozen, JSON both ways through `to_dict` / `observed_from_dict`):
   `wsrep_cluster_status`, `wsrep_local_state_comment`; RabbitMQ `running_nodes`, `partitions`;
   Ceph `quorum_names`) and flags (Ceph `noout`, ...);
 - per compute: enabled or disabled, up or down, and how many instances it holds;
+- per Galera member (`galera`, for recovery): its `grastate.dat` uuid, seqno and
+  safe_to_bootstrap, the position `mariadbd --wsrep-recover` recovered when it was read, its
+  `wsrep_local_state_comment` when running, and whether its data directory holds data;
 - `unobservable`: what the driver could not observe, each named ("galera: wsrep_* (no SQL access
   from the compute API)").
 A value the driver could not read is None (or `unknown`), never a guess.
@@ -82,6 +85,33 @@ class StoreObservation:
 
 
 @dataclass(frozen=True)
+class GaleraMember:
+    """One Galera member's saved and recovered position (what a recovery chooses by).
+
+    `uuid`/`seqno`/`safe_to_bootstrap`: its `grastate.dat` (seqno -1 after a crash: unknown);
+    `recovered`: the seqno `mariadbd --wsrep-recover` printed ("Recovered position: UUID:SEQNO"),
+    None when not read; `state`: `wsrep_local_state_comment` when running (e.g. `Synced`);
+    `has_data`: whether its data directory holds a database (False: empty or gone; None:
+    unknown). Upstream: https://galeracluster.com/library/documentation/crash-recovery.html"""
+
+    node: str
+    uuid: str | None = None
+    seqno: int | None = None
+    safe_to_bootstrap: bool | None = None
+    recovered: int | None = None
+    state: str | None = None
+    has_data: bool | None = None
+
+    @property
+    def position(self) -> int | None:
+        """The member's last committed seqno: grastate's when it is >= 0 (a clean stop), else the
+        recovered one; None when neither is known."""
+        if self.seqno is not None and self.seqno >= 0:
+            return self.seqno
+        return self.recovered
+
+
+@dataclass(frozen=True)
 class ComputeObservation:
     """A compute host's nova-compute service: enabled (None: unknown), up, instances held."""
 
@@ -103,6 +133,10 @@ class ObservedState:
     computes: tuple[ComputeObservation, ...] = ()
     unobservable: tuple[str, ...] = ()
     observed_at: str = field(default="", compare=False)  # ISO 8601, stamped by the driver
+    galera: tuple[GaleraMember, ...] = ()
+
+    def galera_member(self, node: str) -> GaleraMember | None:
+        return next((g for g in self.galera if g.node == node), None)
 
     @cached_property
     def _nodes(self) -> dict[str, NodeObservation]:
@@ -149,6 +183,7 @@ class ObservedState:
             ],
             "computes": [_plain(c) for c in self.computes],
             "unobservable": list(self.unobservable),
+            **({"galera": [_plain(g) for g in self.galera]} if self.galera else {}),
         }
 
 
@@ -249,6 +284,18 @@ def observed_from_dict(data: Any, source: str = "<observed>") -> ObservedState:
         )
         for where, item in r.items(data, "computes")
     ]
+    galera = [
+        GaleraMember(
+            node=r.get(item, where, "node", str, ""),
+            uuid=r.get(item, where, "uuid", str, None),
+            seqno=r.get(item, where, "seqno", int, None),
+            safe_to_bootstrap=r.get(item, where, "safe_to_bootstrap", bool, None),
+            recovered=r.get(item, where, "recovered", int, None),
+            state=r.get(item, where, "state", str, None),
+            has_data=r.get(item, where, "has_data", bool, None),
+        )
+        for where, item in r.items(data, "galera")
+    ]
     return ObservedState(
         cluster=r.get(data, "", "cluster", str, ""),
         driver=r.get(data, "", "driver", str, ""),
@@ -258,6 +305,7 @@ def observed_from_dict(data: Any, source: str = "<observed>") -> ObservedState:
         computes=tuple(computes),
         unobservable=r.strings(data, "", "unobservable"),
         observed_at=r.get(data, "", "observed_at", str, ""),
+        galera=tuple(galera),
     )
 
 

@@ -76,6 +76,10 @@ def verification_view(cluster: Cluster, plan: Plan) -> Cluster:
     """The cluster as the plan was made for it: down nodes (`observed_down`) left out, starting
     at the plan's `source` (and `ceph_from`). The inventory itself for plans made without an
     observation. The verifier replays the plan against this view."""
+    if plan.operation in ("replace", "remove"):  # the old node stays, the replacement joins
+        from lifecycle.planning.replace import replaced_cluster
+
+        return replaced_cluster(cluster, plan)
     extra = dict(plan.extra)
     down = extra.get(OBSERVED_DOWN)
     view = without_nodes(cluster, set(down) if isinstance(down, tuple) else set())

@@ -43,6 +43,7 @@ from lifecycle.model.cluster import Cluster
 from lifecycle.model.release import ReleaseTrain
 from lifecycle.planning import actions as act
 from lifecycle.planning.any_order import AnyOrder
+from lifecycle.planning.membership import check_membership
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.timeline import Replay, Violation, instance
 
@@ -226,7 +227,7 @@ def verify(
         return sorted(set(violations + check_deploy(plan, cluster, catalog)))
     replay = Replay(plan, cluster, catalog, initial)
     # first the DAG (every order the engine may pick), then the schedule (the timing itself)
-    proved = AnyOrder(plan, replay).check()
+    proved = AnyOrder(plan, replay).check() + check_membership(plan, cluster, catalog)
     events: list[tuple[float, int, int]] = []
     for index, (step, start) in enumerate(plan.scheduled()):
         # at one moment: ends free what they held, then starts, then zero-length steps end

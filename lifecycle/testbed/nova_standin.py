@@ -2,9 +2,9 @@
 compute driver calls, in memory, on 127.0.0.1. No real Nova can run here; this lets the driver
 (the code a real cloud gets) be exercised through the real openstacksdk.
 
-Served: version discovery, os-services (list, PUT by id), os-aggregates (list, show, create,
-add_host/remove_host actions), servers (list/detail with all_tenants and host filters, show, the
-os-migrateLive, migrate and confirmResize actions), os-hypervisors (list).
+Served: version discovery, os-services (list, PUT and DELETE by id), os-aggregates (list, show,
+create, add_host/remove_host actions), servers (list/detail with all_tenants and host filters,
+show, the os-migrateLive, migrate and confirmResize actions), os-hypervisors (list).
 Migrations complete after `delay` seconds; the "scheduler" picks the least loaded enabled compute
 that shares an aggregate with the source, as aggregate filters would, or fails the migration.
 Stand-in only (`/_standin/...`): register a compute service (what nova-compute does when it first
@@ -145,6 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._route("PUT")
 
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
 
 # --- handlers: (state, query, body, *path groups) -> (status, body) ---------------------------
 
@@ -182,6 +185,22 @@ def _update_service(state: NovaState, q: dict[str, str], body: Any, sid: str) ->
     svc["status"] = status
     svc["disabled_reason"] = body.get("disabled_reason") if status == "disabled" else None
     return 200, {"service": svc}
+
+
+def _delete_service(state: NovaState, q: dict[str, str], body: Any, sid: str) -> Reply:
+    """Nova's DELETE /os-services/{id}: 409 while the host still has instances."""
+    svc = state.services.get(sid)
+    if svc is None:
+        raise LookupError(f"Service {sid} not found.")
+    held = [s for s in state.servers.values() if s["host"] == svc["host"]]
+    if held:
+        message = f"Unable to delete compute service that is hosting instances: {len(held)}"
+        return 409, {"conflictingRequest": {"code": 409, "message": message}}
+    del state.services[sid]
+    for aggregate in state.aggregates.values():
+        if svc["host"] in aggregate["hosts"]:
+            aggregate["hosts"].remove(svc["host"])
+    return 204, None
 
 
 def _aggregates(state: NovaState, q: dict[str, str], body: Any) -> Reply:
@@ -297,6 +316,7 @@ _ROUTES: list[tuple[str, str, Callable[..., Reply]]] = [
     ("GET", r"/", _versions),
     ("GET", r"/os-services", _services),
     ("PUT", r"/os-services/([^/]+)", _update_service),
+    ("DELETE", r"/os-services/([^/]+)", _delete_service),
     ("GET", r"/os-aggregates", _aggregates),
     ("POST", r"/os-aggregates", _create_aggregate),
     ("GET", r"/os-aggregates/([^/]+)", _aggregate),

@@ -122,3 +122,15 @@ def test_aggregate_add_of_a_host_nova_never_saw_names_it(driver):
 def test_unknown_verb_is_a_driver_error(driver):
     with pytest.raises(DriverError, match="no verb"):
         driver.run(step("compute.teleport", ("cmp-ssd-0",)), CTX)
+
+
+def test_delete_service_reports_nova_409_while_instances_remain(driver, nova) -> None:
+    nova.state.add_server("vm-a", "cmp-ssd-1")
+    result = driver.run(step("compute.delete_service", ("cmp-ssd-1",)), CTX)
+    assert not result.ok and "409" in (result.error or "")
+    assert driver.run(step("compute.verify_empty", ("cmp-ssd-1",)), CTX).ok is False
+    assert driver.run(step("compute.evacuate", ("cmp-ssd-1",), mode="live-migrate"), CTX).ok
+    assert driver.run(step("compute.verify_empty", ("cmp-ssd-1",)), CTX).ok
+    assert driver.run(step("compute.delete_service", ("cmp-ssd-1",)), CTX).ok
+    assert all(s["host"] != "cmp-ssd-1" for s in nova.state.services.values())
+    assert driver.probe(step("compute.delete_service", ("cmp-ssd-1",)), CTX) is True
