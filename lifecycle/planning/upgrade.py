@@ -71,7 +71,11 @@ def _openstack(rollout: Rollout, hops: Sequence[tuple[Release, Release]]) -> Non
         # the OVN databases) roll first, in a later hop once the previous control plane is
         # done (never two releases ahead of it); this hop's control plane waits for them
         leading = plan_data_plane(rollout, hop, start, previous, leading=True)
-        gate = plan_control_plane(rollout, hop, [PRECHECK_ID, *leading], previous)
+        # this hop's control plane only once the previous hop's control-plane gate passed: that
+        # gate asks every infra and control instance for the previous hop's release, and would
+        # race with this hop's restarts (SLURP: one release at a time through the control plane)
+        after = [start] if previous is not None else []
+        gate = plan_control_plane(rollout, hop, [PRECHECK_ID, *leading, *after], previous)
         plan_data_plane(rollout, hop, gate, previous)
         db_contracts(rollout, hop)
         previous, start = hop, gate
