@@ -18,7 +18,7 @@ export LIFECYCLE_STATE_DIR="${LIFECYCLE_STATE_DIR:-/run/lifecycle-testbed}"
 export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/var/cache/lifecycle}"
 lifecycle=.venv/bin/lifecycle
 inventory=inventories/demo
-ensure_release_images 2024.1 2025.1 2026.1
+ensure_release_images inventories/demo
 echo "==> testbed state in $LIFECYCLE_STATE_DIR"
 $lifecycle testbed down >/dev/null            # an earlier demo's testbed, by its recorded ids
 echo "==> lifecycle testbed up --inventory $inventory"

@@ -46,3 +46,53 @@ ensure_testbed_packages() {
 ensure_venv() {
   [ -x .venv/bin/lifecycle ] || bash scripts/setup.sh
 }
+
+# real_service_packages: the Debian packages the testbed's real services run from (Galera,
+# RabbitMQ, HAProxy, memcached, and rsync/socat for SST and HAProxy's admin socket) that this
+# machine lacks.
+real_service_packages() {
+  for p in mariadb-server galera-4 mariadb-backup mariadb-client haproxy memcached rsync socat \
+           rabbitmq-server; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || echo "$p"
+  done
+}
+
+# ensure_real_service_packages: install what real_service_packages names (root only) WITHOUT their
+# system services starting: the testbed's playbooks start each instance under its host's
+# directory, and a distribution mariadb/rabbitmq/haproxy/memcached on the machine's own ports and
+# /etc files would stand in their way. A policy-rc.d refusing every start (exit 101, Debian's
+# invoke-rc.d policy) is in place during the install only.
+ensure_real_service_packages() {
+  local missing
+  missing=$(real_service_packages)
+  [ -n "$missing" ] || return 0
+  local policy=/usr/sbin/policy-rc.d had_policy=""
+  if [ -e "$policy" ]; then
+    had_policy=$(mktemp)
+    cp -p "$policy" "$had_policy"
+  fi
+  printf '#!/bin/sh\n# lifecycle: no service starts while the testbed packages install\nexit 101\n' >"$policy"
+  chmod 0755 "$policy"
+  local rc=0
+  # shellcheck disable=SC2086  # one word per package
+  apt_install $missing || rc=$?
+  if [ -n "$had_policy" ]; then
+    mv "$had_policy" "$policy"
+  else
+    rm -f "$policy"
+  fi
+  return "$rc"
+}
+
+# ensure_release_images [INVENTORY]: the release "images" (one virtualenv per OpenStack release
+# with Keystone, Placement and gunicorn) under $LIFECYCLE_IMAGES or ${LIFECYCLE_CACHE}/images;
+# with an inventory, its release and every later one, else all of them. A current image is reused
+# (seconds); a cold build takes minutes each (PyPI). Needs python3-venv (Debian's ensurepip).
+ensure_release_images() {
+  /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+  if [ -n "${1:-}" ]; then
+    .venv/bin/lifecycle testbed images -i "$1"
+  else
+    .venv/bin/lifecycle testbed images
+  fi
+}

@@ -193,3 +193,34 @@ def probe_cmd(
 
 
 COMMANDS: list[click.Command] = [testbed]
+
+
+@testbed.command("images")
+@click.option(
+    "--release",
+    "release_list",
+    multiple=True,
+    help="a release to build (repeatable); default: the inventory's release and every later one"
+    " with an image, or all of them without -i",
+)
+@click.option("--inventory", "-i", default=None, help="inventory directory or cluster.yaml")
+def images_cmd(release_list: tuple[str, ...], inventory: str | None) -> None:
+    """Build the release "images" (one virtualenv per release: Keystone, Placement, gunicorn,
+    with the release's upper-constraints) under $LIFECYCLE_IMAGES or $LIFECYCLE_CACHE/images;
+    a current image is reused."""
+    from lifecycle.testbed import images  # lazy: `lifecycle --help` stays fast
+
+    wanted = release_list
+    if not wanted:
+        known = images.releases()
+        oldest = _cluster(inventory).release if inventory else known[0]
+        wanted = tuple(r for r in known if r >= oldest)
+    specs = [images.image_spec(r) for r in wanted]  # every bad release before any build
+    click.echo(f"images: {images.images_dir()}")
+    for spec in specs:
+        result = images.build_image(spec.release, spec=spec)
+        size = result.size_bytes / 1e6
+        click.echo(
+            f"  openstack-{result.release:<8} {result.state:<7} {size:6.0f} MB"
+            f"  {result.seconds:6.1f} s"
+        )

@@ -1,8 +1,11 @@
-"""The checks driver: pre-checks, health gates and post-checks over HTTP to the service daemons.
+"""The checks driver: pre-checks, health gates and post-checks of the testbed's services.
 
-An instance is healthy when its daemon answers (at the expected release, where one applies);
-a quorum service is intact when more than half of its members answer and each answering member
-sees a majority. A gate waits up to `settle` seconds for health before it fails.
+A stand-in daemon is healthy when it answers over HTTP (at the expected release, where one
+applies); a stand-in quorum service is intact when more than half of its members answer and each
+answering member sees a majority. A service the testbed runs for real (testbed.yaml) is asked by
+its role's health tasks (health.yml, one ansible-runner call for every real instance the check
+covers): Galera `wsrep_*`, RabbitMQ's cluster status, a Keystone token issued and validated
+through HAProxy, ... A gate waits up to `settle` seconds for health before it fails.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lifecycle.catalog import load_catalog
@@ -19,6 +23,7 @@ from lifecycle.model.cluster import Cluster
 from lifecycle.planning.actions import AT_LEAST, expected_release, later
 from lifecycle.planning.plan import Step
 from lifecycle.testbed import client
+from lifecycle.testbed.config import load_testbed_config
 
 
 @dataclass(frozen=True)
@@ -37,19 +42,30 @@ class ChecksDriver(Driver):
 
     name = "checks"
 
-    def __init__(self, settle: float = 15.0, timeout: float = 1.0, **_options: Any) -> None:
+    def __init__(
+        self,
+        settle: float = 15.0,
+        timeout: float = 1.0,
+        state_dir: str | Path | None = None,
+        **_options: Any,
+    ) -> None:
         self.settle = settle
         self.timeout = timeout
+        self.state_dir = state_dir
 
     def run(self, step: Step, ctx: StepContext) -> StepResult:
         cluster = _checked(step, ctx.cluster)
+        real = set(load_testbed_config(ctx.cluster).real_services)
         expects = self.expectations(step, cluster)
+        stand_ins = [e for e in expects if e.service not in real]
+        reals = [e for e in expects if e.service in real]
         deadline = time.monotonic() + self.settle
         while True:
-            problems = self.problems(cluster, expects, _quorum_of(step))
+            problems = self.problems(cluster, stand_ins, _quorum_of(step), skip=real)
+            problems += self.real_problems(cluster, reals, ctx)
             if not problems or time.monotonic() >= deadline:
                 break
-            time.sleep(0.2)
+            time.sleep(1.0 if reals else 0.2)
         hosts: dict[str, dict[str, Any]] = {e.node: {"status": "ok"} for e in expects}
         for node, msg in problems:
             entry = hosts.setdefault(node, {"status": "failed"})
@@ -62,7 +78,50 @@ class ChecksDriver(Driver):
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
         cluster = _checked(step, ctx.cluster)
-        return not self.problems(cluster, self.expectations(step, cluster), _quorum_of(step))
+        real = set(load_testbed_config(ctx.cluster).real_services)
+        expects = self.expectations(step, cluster)
+        stand_ins = [e for e in expects if e.service not in real]
+        reals = [e for e in expects if e.service in real]
+        return not (
+            self.problems(cluster, stand_ins, _quorum_of(step), skip=real)
+            or self.real_problems(cluster, reals, ctx)
+        )
+
+    def real_problems(
+        self, cluster: Cluster, expects: list[Expect], ctx: StepContext
+    ) -> list[tuple[str, str]]:
+        """Real instances whose role's health tasks fail, one ansible-runner call per release
+        expected (the playbook checks a store's quorum and size against the members of
+        `cluster`, which leaves out the nodes planned around)."""
+        from lifecycle.drivers.ansible import AnsibleDriver
+
+        if not expects:
+            return []
+        ansible = AnsibleDriver(state_dir=self.state_dir)
+        found: list[tuple[str, str]] = []
+        by_release: dict[str | None, list[Expect]] = {}
+        for e in expects:
+            by_release.setdefault(e.version, []).append(e)
+        for release, group in sorted(by_release.items(), key=lambda kv: str(kv[0])):
+            params: dict[str, Any] = {"services": sorted({e.service for e in group})}
+            if release is not None:
+                params["release"] = release
+            nodes = tuple(sorted({e.node for e in group}))
+            result = ansible.run_playbook(
+                "health",
+                cluster,
+                nodes=nodes,
+                params=params,
+                artifacts=ansible.state_dir / "artifacts" / "checks" / ctx.run_id,
+                ident=f"health-{ctx.attempt}",
+                secrets=ctx.secrets,
+            )
+            for node in nodes:
+                outcome = result.hosts.get(node, {"status": "failed", "msg": "no result"})
+                if outcome.get("status") != "ok":
+                    detail = outcome.get("msg") or outcome.get("status")
+                    found.append((node, f"{', '.join(params['services'])}: {detail}"))
+        return found
 
     # --- what to check -------------------------------------------------------------------------
 
@@ -102,10 +161,15 @@ class ChecksDriver(Driver):
         ]
 
     def problems(
-        self, cluster: Cluster, expects: Iterable[Expect], quorum_of: set[str] | None = None
+        self,
+        cluster: Cluster,
+        expects: Iterable[Expect],
+        quorum_of: set[str] | None = None,
+        skip: Iterable[str] = (),
     ) -> list[tuple[str, str]]:
-        """What does not answer as expected, and quorum lost by a clustered service (only
-        those of `quorum_of` when given: a deploy's check, before the others exist)."""
+        """What does not answer as expected, and quorum lost by a clustered stand-in (only
+        those of `quorum_of` when given: a deploy's check, before the others exist; never
+        the `skip` services, which run for real)."""
         found: list[tuple[str, str]] = []
         for e in expects:
             answer = client.service_status(cluster, e.node, e.service, self.timeout, "/ping")
@@ -113,15 +177,16 @@ class ChecksDriver(Driver):
                 found.append((e.node, f"{e.service} does not answer"))
             elif e.version and answer.get("version") != e.version and not _later(e, answer):
                 found.append((e.node, f"{e.service} at {answer.get('version')}, not {e.version}"))
-        return found + self.quorum_problems(cluster, quorum_of)
+        return found + self.quorum_problems(cluster, quorum_of, skip)
 
     def quorum_problems(
-        self, cluster: Cluster, only: set[str] | None = None
+        self, cluster: Cluster, only: set[str] | None = None, skip: Iterable[str] = ()
     ) -> list[tuple[str, str]]:
         catalog = load_catalog()
         found: list[tuple[str, str]] = []
+        skipped = set(skip)
         for service, members in cluster.members.items():
-            if only is not None and service not in only:
+            if (only is not None and service not in only) or service in skipped:
                 continue
             spec = catalog.services.get(service)
             if spec is None or spec.quorum.value != "majority" or len(members) < 2:

@@ -586,10 +586,29 @@ def record_path(state_root: Path, cluster: str, started: str) -> Path:
     return state_root / RECORD_DIR / f"{cluster}-{stamp}Z.json"
 
 
+def prepare_databases(cluster: Cluster, testbed_dir: Path) -> None:
+    """The probe's database and user, and the monitor's user, on the first Galera member
+    (db-create.yml; idempotent, a second call changes nothing). ExecutionError when it fails."""
+    from lifecycle.drivers.ansible import AnsibleDriver
+
+    members = cluster.members.get("galera") or ()
+    if not members:
+        return
+    driver = AnsibleDriver(state_dir=testbed_dir)
+    for project in ("probe", "monitor"):
+        done = driver.run_playbook(
+            "db-create", cluster, nodes=(members[0],), params={"project": project}
+        )
+        if not done.ok:
+            raise ExecutionError(f"the {project} database user on {members[0]}: {done.error}")
+
+
 def testbed_probe(
     cluster: Cluster, testbed_dir: Path, state_root: Path | None, interval: float = 0.2
 ) -> UserProbe:
-    """The probe of the testbed's first controller, recording under `state_root` (or nowhere)."""
+    """The probe of the testbed's first controller, recording under `state_root` (or nowhere);
+    its database and the monitor's user are made first (prepare_databases)."""
+    prepare_databases(cluster, testbed_dir)
     target = probe_target(cluster, testbed_dir)
     name = f"{cluster.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     probe = UserProbe(

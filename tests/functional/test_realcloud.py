@@ -134,6 +134,47 @@ def test_deploy_builds_the_cloud_from_nothing(cloud: Cloud) -> None:
             assert releases[(service, node)] == "2024.1", (service, node)
 
 
+def _playbook(cloud: Cloud, name: str, nodes: tuple[str, ...], **params: object) -> None:
+    from lifecycle.drivers.ansible import AnsibleDriver
+
+    done = AnsibleDriver(state_dir=cloud.state).run_playbook(
+        name, cloud.cluster(), nodes=nodes, params=dict(params)
+    )
+    assert done.ok, done.error
+
+
+def test_status_sees_a_dead_compute_and_a_stopped_galera_member_and_plan_waits(
+    cloud: Cloud,
+) -> None:
+    """Issue 11 on real services: a compute whose sshd is dead and a Galera member stopped show in
+    `status`; `plan upgrade --observe` plans around the compute but refuses to touch Galera with
+    no quorum margin left (exit 3, naming it); once both are back the plan is whole again."""
+    from lifecycle.testbed import manager
+
+    manager.kill_sshd(cloud.state, "cmp-hdd-0")
+    _playbook(cloud, "stop-service", ("ctl-2",), services=["galera"])
+    try:
+        status = _status(cloud)
+        nodes = {n["name"]: n["state"] for n in status["nodes"]}
+        assert nodes["cmp-hdd-0"] == "unreachable"
+        galera = {s["service"]: s for s in status["stores"]}["galera"]
+        assert sorted(galera["members"]) == ["ctl-0", "ctl-1"] and galera["quorum"], galera
+        releases = {(i["service"], i["node"]): i["release"] for i in status["instances"]}
+        assert releases[("galera", "ctl-2")] == "not running"
+        planned = cloud.cli(
+            "plan", "upgrade", "-i", str(cloud.inventory), "--to", "2025.1",
+            "--observe", "--driver", "testbed",
+        )  # fmt: skip
+        assert planned.returncode == 3, planned.stdout[-2000:] + planned.stderr[-2000:]
+        assert "galera" in planned.stderr and "cmp-hdd-0" in planned.stdout + planned.stderr
+    finally:
+        manager.restore_sshd(cloud.state, "cmp-hdd-0")
+        _playbook(cloud, "deploy-service", ("ctl-2",), service="galera", phase="join",
+                  release="2024.1")  # fmt: skip
+    galera = {s["service"]: s for s in _status(cloud)["stores"]}["galera"]
+    assert sorted(galera["members"]) == ["ctl-0", "ctl-1", "ctl-2"], galera
+
+
 class MemberKiller(threading.Thread):
     """SIGKILLs every mariadbd in one test host's namespace, again and again, from the moment the
     run starts `step` until `stop()`: a member that dies during its own upgrade and keeps dying
