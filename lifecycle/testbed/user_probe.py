@@ -608,8 +608,8 @@ def testbed_probe(
 ) -> UserProbe:
     """The probe of the testbed's first controller, recording under `state_root` (or nowhere);
     its database and the monitor's user are made first (prepare_databases)."""
+    target = probe_target(cluster, testbed_dir)  # first: says when there is no testbed
     prepare_databases(cluster, testbed_dir)
-    target = probe_target(cluster, testbed_dir)
     name = f"{cluster.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     probe = UserProbe(
         Keystone(target.keystone_url, target.admin_password),

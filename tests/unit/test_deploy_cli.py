@@ -124,6 +124,7 @@ def test_a_deploy_check_asks_quorum_only_of_the_services_it_names(monkeypatch) -
     from lifecycle.drivers.base import StepContext
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.planning.deploy import plan_deploy
+    from lifecycle.testbed.config import TestbedConfig
 
     cluster = load_inventory(DEMO)
     up = {"ctl-0"}  # galera bootstrapped on ctl-0; nothing else runs yet
@@ -134,6 +135,8 @@ def test_a_deploy_check_asks_quorum_only_of_the_services_it_names(monkeypatch) -
         return None
 
     monkeypatch.setattr(checks.client, "service_status", status)
+    # the stand-in checks (the demo's testbed.yaml would send galera to its real role's tasks)
+    monkeypatch.setattr(checks, "load_testbed_config", lambda cluster: TestbedConfig())
     plan = plan_deploy(cluster)
     driver = checks.ChecksDriver(settle=0)
     ctx = StepContext(run_id="r", cluster=cluster)

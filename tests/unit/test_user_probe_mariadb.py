@@ -165,6 +165,7 @@ def test_the_probe_command_runs_until_sigterm_and_writes_its_summary(mariadb, tm
     code = (
         "import sys; from lifecycle.testbed import user_probe as p;"
         f" p.KEYSTONE_PORT, p.DB_PORT = {ks_port}, {mariadb.port};"
+        " p.prepare_databases = lambda *args: None;"  # this MariaDB has the probe user already
         " from lifecycle.cli.main import main; sys.exit(main(sys.argv[1:]))"
     )
     out = tmp_path / "summary.json"
