@@ -41,6 +41,20 @@ def test_replace_on_the_sim_shows_the_new_member_not_the_old(tmp_path, capsys) -
     assert "ctl-1" not in [n["name"] for n in observed["nodes"]]
 
 
+def test_a_controller_rebuilt_under_its_own_name_after_a_deploy_rejoins_its_stores(
+    tmp_path, capsys
+) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    state = tmp_path / "state"
+    assert main(["run", "deploy", "-i", str(LAB), "--state-dir", str(state), *SIM]) == 0
+    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--state-dir", str(state), *SIM]
+    assert main(args) == 0
+    observed = _status(state, capsys)
+    for store in ("galera", "rabbitmq", "ceph-mon"):
+        assert _members(observed, store) == ["ctl-0", "ctl-1", "ctl-2"], store
+    assert not [d for d in observed["differences"] if "ctl-1" in json.dumps(d)]
+
+
 def test_a_dead_compute_is_replaced_from_the_observed_state(tmp_path, capsys) -> None:
     (LAB / "secrets.yaml").chmod(0o600)
     state = tmp_path / "state"
