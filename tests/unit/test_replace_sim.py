@@ -121,3 +121,14 @@ def test_dead_node_steps_are_only_its_stop_and_drain() -> None:
     plan = plan_replace(load_inventory(LAB), ReplaceIntent("net-1", Replacement("net-1")))
     assert dead_node_steps(plan, ("net-1",)) == ["drain-network/net-1", "stop/net-1"]
     assert dead_node_steps(plan, ()) == []
+
+
+def test_a_replacement_named_with_no_server_nor_address_is_refused_as_bad_input(
+    tmp_path, capsys
+) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    args = ["plan", "replace", "-i", str(LAB), "--node", "ctl-1", "--with", "ctl-9"]
+    assert main([*args, "--state-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--with: ctl-9 as a server of --nodes FILE" in err and "--address ADDR" in err
+    assert "Traceback" not in err
