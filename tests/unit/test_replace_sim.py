@@ -132,3 +132,19 @@ def test_a_replacement_named_with_no_server_nor_address_is_refused_as_bad_input(
     err = capsys.readouterr().err
     assert "--with: ctl-9 as a server of --nodes FILE" in err and "--address ADDR" in err
     assert "Traceback" not in err
+
+
+def test_a_failed_replace_says_to_plan_the_replace_again_not_an_upgrade(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    state = tmp_path / "state"
+    assert main(["run", "deploy", "-i", str(LAB), "--state-dir", str(state), *SIM]) == 0
+    monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "fail:deploy/galera/ctl-1:9")
+    capsys.readouterr()
+    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--state-dir", str(state), *SIM]
+    assert main(args) == 4
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "plan replace -i" in text and "--node ctl-1 --observe" in text
+    assert "lifecycle plan upgrade" not in text
