@@ -86,7 +86,7 @@ def _inputs(cluster: Cluster, intent: dict[str, Any]) -> tuple[Any, Any]:
                 raise UsageError.at(intent["nodes_file"], "nodes", f"a server named {name!r}")
             profiles = load_profiles(intent.get("profiles"))
         address = intent.get("address") or (server.address if server else None)
-        if intent.get("with") and address is None:
+        if intent.get("with") and server is None and address is None:
             raise UsageError.at(
                 "command line",
                 "--with",

@@ -148,3 +148,12 @@ def test_a_failed_replace_says_to_plan_the_replace_again_not_an_upgrade(
     text = out.out + out.err
     assert "plan replace -i" in text and "--node ctl-1 --observe" in text
     assert "lifecycle plan upgrade" not in text
+
+
+def test_a_replacement_from_a_nodes_file_needs_no_address(tmp_path, capsys) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    (LAB / "new-servers.json").chmod(0o600)
+    args = ["plan", "replace", "-i", str(LAB), "--node", "cmp-ssd-1", "--with", "cmp-ssd-8"]
+    args += ["--nodes", str(LAB / "new-servers.json"), "--state-dir", str(tmp_path)]
+    assert main(args) == 0
+    assert "deploy/cmp-ssd-8" in capsys.readouterr().out
