@@ -177,7 +177,12 @@ def _root(inventory: str | None, directory: str | None, state_dir: str | None) -
     if directory:
         return Path(directory).resolve()
     if not inventory:
-        raise UsageError.at("command line", "--inventory/--dir", "one of them")
+        raise UsageError.at(
+            "command line",
+            "--inventory/--dir",
+            "-i INV (the cluster's backups in the state directory) or --dir DIR (what"
+            " `backup --to` was)",
+        )
     from lifecycle.formats.inventory import load_inventory
 
     return backups_root(load_inventory(inventory), None, state_dir)

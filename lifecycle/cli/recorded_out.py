@@ -159,6 +159,17 @@ def _left_open(record: RecordedState) -> list[str]:
 # --- abort ---------------------------------------------------------------------------------------
 
 
+# What plans a stopped run's operation again from the cloud as it is (`--observe` where taken).
+_PLAN_AGAIN = {
+    "deploy": "`lifecycle plan deploy {inv} --observe --driver D`",
+    "replace": "`lifecycle plan replace {inv} --node {node} --observe --driver D`",
+    "remove": "`lifecycle plan remove {inv} --node {node} --observe --driver D`",
+    "recover": "`lifecycle plan recover {inv} --driver D`",
+    "backup": "`lifecycle backup {inv} --observe --driver D`",
+    "scale-out": "`lifecycle plan scale-out {inv} --nodes FILE`",
+}
+
+
 def describe_recorded(
     record: RecordedState, inventory: str | None, intent: dict[str, Any] | None = None
 ) -> str:
@@ -177,10 +188,20 @@ def describe_recorded(
     to = f"--to {intent.get('target') or 'TARGET'}"
     if intent.get("ceph_target"):
         to += f" --ceph-to {intent['ceph_target']}"
-    nexts = [
-        f"`lifecycle plan upgrade {inv} {to}` plans only what is left (it re-enables the"
-        " hosts and unsets the flags above); `lifecycle run upgrade` runs it"
-    ]
+    operation = intent.get("operation") or "upgrade"
+    if operation == "upgrade":
+        nexts = [
+            f"`lifecycle plan upgrade {inv} {to}` plans only what is left (it re-enables the"
+            " hosts and unsets the flags above); `lifecycle run upgrade` runs it"
+        ]
+    else:  # no upgrade target to finish: look at the cloud, then plan this operation again
+        again = _PLAN_AGAIN.get(operation, "`lifecycle plan {op} {inv} ...`").format(
+            op=operation, inv=inv, node=intent.get("node") or "NODE"
+        )
+        nexts = [
+            f"`lifecycle status {inv} --driver D` shows what the cloud runs now; then {again}"
+            f" plans the {operation} again from it"
+        ]
     if record.disabled:
         nexts.append(
             "or re-enable the hosts by hand: `openstack compute service set --enable HOST"

@@ -67,7 +67,7 @@ def make_intent(operation: str, node: str, **given: Any) -> dict[str, Any]:
 
 def _inputs(cluster: Cluster, intent: dict[str, Any]) -> tuple[Any, Any]:
     """(ReplaceIntent, hardware profiles) from a run intent; UsageError (exit 2) for a --with
-    that names no server of --nodes."""
+    that names no server of --nodes, or that has neither --nodes nor --address."""
     from lifecycle.errors import UsageError
     from lifecycle.planning.replace import ReplaceIntent, Replacement
 
@@ -86,6 +86,13 @@ def _inputs(cluster: Cluster, intent: dict[str, Any]) -> tuple[Any, Any]:
                 raise UsageError.at(intent["nodes_file"], "nodes", f"a server named {name!r}")
             profiles = load_profiles(intent.get("profiles"))
         address = intent.get("address") or (server.address if server else None)
+        if intent.get("with") and server is None and address is None:
+            raise UsageError.at(
+                "command line",
+                "--with",
+                f"{name} as a server of --nodes FILE (provisioned through Ironic) or an existing"
+                " host at --address ADDR: neither was given, so nothing says where it is",
+            )
         replacement = Replacement(name=name, address=address, server=server)
     dead = tuple(intent.get("node_dead") or ())
     return ReplaceIntent(intent["node"], replacement, dead, intent.get("image")), profiles

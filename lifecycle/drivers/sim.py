@@ -352,6 +352,8 @@ def _apply(data: dict[str, Any], step: Step, cluster: Cluster) -> str | None:
             targets = step.upgrades or tuple(f"{s}@{n}" for s in names for n in step.nodes)
             for target in targets:
                 data["versions"][target] = release
+        elif playbook == "deploy-service" and not step.upgrades:
+            return apply_membership(data, step)  # a replacement's deploy: the member arrives
         elif playbook == "deploy-service":  # a deploy: the instances now run the release
             for target in step.upgrades:
                 service = target.partition("@")[0]

@@ -41,6 +41,20 @@ def test_replace_on_the_sim_shows_the_new_member_not_the_old(tmp_path, capsys) -
     assert "ctl-1" not in [n["name"] for n in observed["nodes"]]
 
 
+def test_a_controller_rebuilt_under_its_own_name_after_a_deploy_rejoins_its_stores(
+    tmp_path, capsys
+) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    state = tmp_path / "state"
+    assert main(["run", "deploy", "-i", str(LAB), "--state-dir", str(state), *SIM]) == 0
+    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--state-dir", str(state), *SIM]
+    assert main(args) == 0
+    observed = _status(state, capsys)
+    for store in ("galera", "rabbitmq", "ceph-mon"):
+        assert _members(observed, store) == ["ctl-0", "ctl-1", "ctl-2"], store
+    assert not [d for d in observed["differences"] if "ctl-1" in json.dumps(d)]
+
+
 def test_a_dead_compute_is_replaced_from_the_observed_state(tmp_path, capsys) -> None:
     (LAB / "secrets.yaml").chmod(0o600)
     state = tmp_path / "state"
@@ -107,3 +121,39 @@ def test_dead_node_steps_are_only_its_stop_and_drain() -> None:
     plan = plan_replace(load_inventory(LAB), ReplaceIntent("net-1", Replacement("net-1")))
     assert dead_node_steps(plan, ("net-1",)) == ["drain-network/net-1", "stop/net-1"]
     assert dead_node_steps(plan, ()) == []
+
+
+def test_a_replacement_named_with_no_server_nor_address_is_refused_as_bad_input(
+    tmp_path, capsys
+) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    args = ["plan", "replace", "-i", str(LAB), "--node", "ctl-1", "--with", "ctl-9"]
+    assert main([*args, "--state-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--with: ctl-9 as a server of --nodes FILE" in err and "--address ADDR" in err
+    assert "Traceback" not in err
+
+
+def test_a_failed_replace_says_to_plan_the_replace_again_not_an_upgrade(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    state = tmp_path / "state"
+    assert main(["run", "deploy", "-i", str(LAB), "--state-dir", str(state), *SIM]) == 0
+    monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "fail:deploy/galera/ctl-1:9")
+    capsys.readouterr()
+    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--state-dir", str(state), *SIM]
+    assert main(args) == 4
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "plan replace -i" in text and "--node ctl-1 --observe" in text
+    assert "lifecycle plan upgrade" not in text
+
+
+def test_a_replacement_from_a_nodes_file_needs_no_address(tmp_path, capsys) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    (LAB / "new-servers.json").chmod(0o600)
+    args = ["plan", "replace", "-i", str(LAB), "--node", "cmp-ssd-1", "--with", "cmp-ssd-8"]
+    args += ["--nodes", str(LAB / "new-servers.json"), "--state-dir", str(tmp_path)]
+    assert main(args) == 0
+    assert "deploy/cmp-ssd-8" in capsys.readouterr().out
