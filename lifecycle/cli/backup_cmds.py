@@ -360,6 +360,8 @@ def _announce(cluster: Cluster, intent: dict[str, Any]) -> tuple[Plan, list[str]
             f"{'?' if member.safe_to_bootstrap is None else int(member.safe_to_bootstrap)}",
             err=True,
         )
+    if choice.source == BACKUP and manifest is not None:
+        _refuse_damaged(Path(intent["backups_dir"]), manifest.id)
     start = f"{choice.node} ({choice.source}: {choice.reason})" if choice.node else choice.reason
     click.echo(f"galera starts from: {start}", err=True)
     lost = data_loss(choice, manifest)
@@ -370,6 +372,26 @@ def _announce(cluster: Cluster, intent: dict[str, Any]) -> tuple[Plan, list[str]
     for line in overridden:
         click.echo(f"warning: {line}", err=True)
     return plan, overridden
+
+
+def _refuse_damaged(root: Path, backup_id: str) -> None:
+    """A backup to restore must be intact (`backups verify`): restoring a changed or partial
+    copy would bring back a database no one can trust. InputError (exit 2) naming the problems."""
+    from lifecycle.errors import InputError
+    from lifecycle.execution.backups import find_backup, verify_backup
+
+    path, _ = find_backup(root, backup_id)
+    problems = verify_backup(path)
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise InputError.at(
+            str(path / "manifest.json"),
+            "files",
+            f"an intact backup to restore (`lifecycle backups verify {backup_id}`: {shown});"
+            " name another with --backup ID",
+        )
 
 
 def register(plan_group: click.Group, run_group: click.Group) -> None:

@@ -185,3 +185,22 @@ def test_backup_observed_takes_a_synced_member_never_a_dead_one(state, capsys) -
     assert "backup/galera/ctl-1" in steps and "backup/galera/ctl-2" not in steps
     assert "ctl-2" not in steps["backup/config"]["hosts"]  # a dead node is not asked either
     assert "ctl-0" in steps["backup/config"]["hosts"]
+
+
+def test_a_damaged_backup_is_never_restored(state, capsys, tmp_path) -> None:
+    """`backups verify` finds a changed file: recover refuses to restore that backup (exit 2,
+    naming the file), before any step runs."""
+    taken = backup(capsys)
+    directory = state / "backups" / "demo" / taken["id"]
+    (directory / "rabbitmq" / "definitions.json").write_text('{"users": ["x"]}')
+    empty = [{"node": f"ctl-{i}", "has_data": False} for i in range(3)]
+    lost = observed_file(capsys, tmp_path, empty, "lost.json")
+    planned = cli(capsys, "plan", "recover", "-i", str(DEMO), "--observed", lost)
+    ran = cli(
+        capsys, "run", "recover", "-i", str(DEMO), "--observed", lost, "--driver", "sim", "-y"
+    )
+    for code, _, err in (planned, ran):
+        assert code == 2, err
+        assert "rabbitmq/definitions.json" in err and "intact backup" in err
+    code, out, _ = cli(capsys, "runs", "list", "-f", "json")
+    assert [r["operation"] for r in json.loads(out)] == ["backup"]  # nothing ran
