@@ -92,6 +92,18 @@ class Cloud:
         return Path(tb.host(node).root)
 
 
+def _free_prefix() -> str:
+    """A 10.x.y. prefix no interface of this machine has an address in."""
+    import random
+
+    shown = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+    for _ in range(100):
+        prefix = f"10.{random.randint(80, 99)}.{random.randint(0, 255)}."
+        if f" {prefix}" not in shown.stdout:
+            return prefix
+    raise AssertionError("no free 10.x.y.0/24 for the testbed")
+
+
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     reason = _skip_reason()
@@ -101,6 +113,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     inventory = base / "demo"
     shutil.copytree(REPO / "inventories" / "demo", inventory)
     (inventory / "secrets.yaml").chmod(0o600)
+    # a /24 of its own (the demo's 198.18.0.x moved): this lane can run beside another testbed
+    cluster_yaml = inventory / "cluster.yaml"
+    cluster_yaml.write_text(cluster_yaml.read_text().replace("198.18.0.", _free_prefix()))
     made = Cloud(state=base / "state", inventory=inventory)
     up = made.cli("testbed", "up", "-i", str(inventory))
     assert up.returncode == 0, up.stderr
@@ -191,10 +206,10 @@ class MemberKiller(threading.Thread):
         self.step = step
         self.kills = 0
         self.started_at: float | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=10)
 
     def _step_started(self) -> bool:
@@ -224,10 +239,10 @@ class MemberKiller(threading.Thread):
         return pids
 
     def run(self) -> None:
-        while not self._stop.is_set() and not self._step_started():
+        while not self._halt.is_set() and not self._step_started():
             time.sleep(0.1)
         self.started_at = time.monotonic()
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             for pid in self._mariadbd_pids():
                 try:
                     os.kill(pid, 9)
