@@ -11,6 +11,7 @@ import click
 from lifecycle.cli.complete import complete_ceph_release, complete_release
 from lifecycle.cli.output import emit_show, output_options
 from lifecycle.cli.preflight_out import announce
+from lifecycle.cli.run_cmds import DEPLOY_OPTIONS, with_options
 from lifecycle.cli.status_cmds import with_observe_options
 from lifecycle.errors import UnsafePlan, UsageError
 from lifecycle.planning.plan import Plan
@@ -155,24 +156,7 @@ def plan_upgrade_cmd(
 
 
 @plan_group.command("deploy")
-@click.option(
-    "--release",
-    shell_complete=complete_release,
-    help="OpenStack release to deploy (default: the inventory's `release`)",
-)
-@click.option(
-    "--provisioned",
-    is_flag=True,
-    help="every node already has an OS: no Ironic provisioning steps",
-)
-@click.option(
-    "--provision",
-    "provision",
-    multiple=True,
-    metavar="NODE",
-    help="provision only these nodes through Ironic (repeat; default: every node with a BMC"
-    " not observed reachable)",
-)
+@with_options(DEPLOY_OPTIONS)
 @_with_common
 @with_observe_options
 def plan_deploy_cmd(

@@ -207,6 +207,27 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     return value
 
 
+DEPLOY_OPTIONS = [  # `plan deploy` and `run deploy`
+    click.option(
+        "--release",
+        shell_complete=complete_release,
+        help="OpenStack release to deploy (default: the inventory's `release`)",
+    ),
+    click.option(
+        "--provisioned",
+        is_flag=True,
+        help="every node already has an OS: no Ironic provisioning steps",
+    ),
+    click.option(
+        "--provision",
+        "provision",
+        multiple=True,
+        metavar="NODE",
+        help="provision only these nodes through Ironic (repeat; default: every node with a"
+        " BMC not observed reachable)",
+    ),
+]
+
 RUN_OPTIONS = [
     click.option("--driver", type=click.Choice(DRIVERS), help=DRIVER_HELP),
     click.option("--state-dir", help="where journals live [env LIFECYCLE_STATE_DIR]"),
@@ -450,24 +471,7 @@ def run_upgrade(
 
 @run_group.command("deploy")
 @click.option("--inventory", "-i", required=True, help="cluster directory or cluster.yaml")
-@click.option(
-    "--release",
-    shell_complete=complete_release,
-    help="OpenStack release to deploy (default: the inventory's `release`)",
-)
-@click.option(
-    "--provisioned",
-    is_flag=True,
-    help="every node already has an OS: no Ironic provisioning steps",
-)
-@click.option(
-    "--provision",
-    "provision",
-    multiple=True,
-    metavar="NODE",
-    help="provision only these nodes through Ironic (repeat; default: every node with a BMC"
-    " not observed reachable)",
-)
+@with_options(DEPLOY_OPTIONS)
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @with_options(RUN_OPTIONS)
