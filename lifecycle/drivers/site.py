@@ -67,7 +67,7 @@ class SiteFacts:
         return self.real_services is None or service in self.real_services
 
     def real_of(self, cluster: Cluster) -> tuple[str, ...]:
-        """The services that run for real, listed: testbed.yaml's order, else the cluster's."""
+        """The services that run for real: in the site's order, else the cluster's, sorted."""
         if self.real_services is None:
             return tuple(sorted(cluster.members))
         return self.real_services
