@@ -32,6 +32,7 @@ from lifecycle.formats.inventory import load_inventory
 from lifecycle.model import Cluster, NodeSpec, RoleSpec
 from lifecycle.planning.actions import make_step
 from lifecycle.testbed import manager
+from lifecycle.testbed.driver_site import ansible_driver
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ["nova-compute", "neutron-ovs-agent"]
@@ -75,7 +76,7 @@ def batch_ratio(workdir: Path, repeat: int) -> dict[str, float]:
     state = workdir / "bench-state"
     manager.up(cluster, state)
     try:
-        driver = AnsibleDriver(state_dir=state)
+        driver = ansible_driver(state)
         deploy = driver.run_playbook("deploy", cluster)
         if not deploy.ok:
             raise SystemExit(f"deploy failed: {deploy.error}")

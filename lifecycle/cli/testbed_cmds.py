@@ -124,12 +124,12 @@ def _service_kinds(cluster: Cluster) -> dict[str, dict[str, list[str]]]:
 @click.option("--state-dir", "state_path", default=None, help=STATE_HELP)
 def deploy_cmd(inventory: str, state_path: str | None) -> None:
     """Install and start every service of the cluster on the testbed, at its current release."""
-    from lifecycle.drivers.ansible import AnsibleDriver
+    from lifecycle.testbed.driver_site import ansible_driver
 
     directory = state_dir(state_path)
     cluster = _cluster(inventory)
     click.echo(f"deploying {cluster.name} ({cluster.release}) on {len(cluster.nodes)} hosts ...")
-    result = AnsibleDriver(state_dir=directory).run_playbook(
+    result = ansible_driver(directory).run_playbook(
         "deploy", cluster, artifacts=Path(directory) / "artifacts" / "deploy"
     )
     for host, outcome in sorted(result.hosts.items()):

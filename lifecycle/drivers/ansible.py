@@ -1,8 +1,9 @@
 """The Ansible driver: one ansible-runner call per step, for all of the step's hosts at once.
 
-The inventory is the formats layer's export of the cluster; on the testbed it is completed with
-the testbed's SSH key, known_hosts and each host's directory. Per-host results come from the
-runner's stats and events; the run's artifacts stay under <state dir>/artifacts/<run>/<step>.
+The inventory is the formats layer's export of the cluster, completed with the site's facts
+(lifecycle.drivers.site: on the testbed its SSH key, known_hosts and each host's directory); the
+playbooks get the site's variables. Per-host results come from the runner's stats and events; the
+run's artifacts stay under <state dir>/artifacts/<run>/<step>.
 """
 
 from __future__ import annotations
@@ -20,19 +21,15 @@ from typing import Any
 from lifecycle.catalog import load_catalog
 from lifecycle.drivers.ansible_observe import observe_testbed, task_results
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.site import Site, real_cloud
 from lifecycle.errors import DriverError
 from lifecycle.formats.ansible_inventory import to_ansible_inventory
 from lifecycle.model.cluster import Cluster
 from lifecycle.model.observed import ObservedState
 from lifecycle.planning.plan import Step
-from lifecycle.testbed import client
-from lifecycle.testbed import state as testbed_state
-from lifecycle.testbed.config import REAL_ROLES, load_testbed_config
-from lifecycle.testbed.images import images_dir
-from lifecycle.testbed.ports import service_ports
 
+# the project's playbooks (and their roles); they live beside the testbed that first ran them
 PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "testbed" / "playbooks"
-DAEMON_SOURCE = PLAYBOOK_DIR.parent / "daemon.py"
 PLAYBOOKS = frozenset(p.stem for p in PLAYBOOK_DIR.glob("*.yml"))
 VERB_PLAYBOOKS = {
     "compute.evacuate": "evacuate",
@@ -45,7 +42,6 @@ VERB_PLAYBOOKS = {
     "checks.health": "health",
     "checks.postcheck": "health",
 }
-SEED_INSTANCES = 3
 MSG_LIMIT = 400
 
 
@@ -54,15 +50,26 @@ def _safe(name: str) -> str:
 
 
 class AnsibleDriver(Driver):
-    """Runs `ansible.playbook` steps (and, on the testbed, `compute.*` through playbooks)."""
+    """Runs `ansible.playbook` steps (and, on the testbed, `compute.*` through playbooks).
+
+    `state_dir`: where artifacts and SSH control sockets go (default: lifecycle's state dir,
+    --state-dir / $LIFECYCLE_STATE_DIR); `site`: the cluster's site facts (default: a real cloud,
+    lifecycle.drivers.site)."""
 
     name = "ansible"
 
     def __init__(
-        self, state_dir: str | Path | None = None, forks: int = 50, **_options: Any
+        self,
+        state_dir: str | Path | None = None,
+        forks: int = 50,
+        site: Site = real_cloud,
+        **_options: Any,
     ) -> None:
-        self.state_dir = testbed_state.state_dir(state_dir)
+        from lifecycle.execution.paths import state_dir_path
+
+        self.state_dir = state_dir_path(state_dir)
         self.forks = forks
+        self.site = site
 
     # --- the step's playbook and variables -----------------------------------------------------
 
@@ -83,52 +90,35 @@ class AnsibleDriver(Driver):
             params["target_hosts"] = "all"  # the limit picks the step's hosts
         return name, params
 
-    def _extravars(
-        self, params: Mapping[str, Any], cluster: Cluster | None = None
-    ) -> dict[str, Any]:
+    def _extravars(self, params: Mapping[str, Any], cluster: Cluster) -> dict[str, Any]:
+        """The playbooks' variables: what the catalog says, the site's own, then `params`."""
         catalog = load_catalog()
-        real = load_testbed_config(cluster).real_services if cluster is not None else ()
+        facts = self.site(cluster)
         projects: dict[str, list[str]] = {}
         for service in sorted(catalog.services):
             project = catalog.project_of(service)
             if project:
                 projects.setdefault(project, []).append(service)
         return {
-            "real_services": list(real),
-            "real_roles": REAL_ROLES,
-            "images_dir": str(images_dir()),
+            "real_services": list(facts.real_of(cluster)),
+            "real_roles": dict(facts.roles),
             "project_services_map": projects,
-            "service_ports": service_ports(),
             "ceph_services": sorted(s for s, spec in catalog.services.items() if spec.ceph),
-            "testbed_python": "/usr/bin/python3",
-            "daemon_source": str(DAEMON_SOURCE),
-            "seed_instances": SEED_INSTANCES,
+            **facts.extravars,
             **params,
         }
 
     def inventory(
         self, cluster: Cluster, secrets: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """The cluster's inventory; on a testbed, with its key, known_hosts and host directories."""
+        """The cluster's inventory, with the site's SSH access and per-host variables."""
         inventory = to_ansible_inventory(cluster, secrets)
-        tb = testbed_state.load(self.state_dir)
-        if tb is None or tb.cluster != cluster.name:
-            return inventory
-        inventory["all"]["vars"].update(
-            {
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": tb.key,
-                "ansible_ssh_common_args": (
-                    f"-o UserKnownHostsFile={tb.known_hosts} -o StrictHostKeyChecking=yes"
-                ),
-                "ansible_python_interpreter": "/usr/bin/python3",
-            }
-        )
-        for host in tb.hosts:
-            if host.name in inventory["all"]["hosts"]:
-                inventory["all"]["hosts"][host.name].update(
-                    host_root=host.root, service_config=service_config(cluster, host.name)
-                )
+        facts = self.site(cluster)
+        if facts.ssh is not None:
+            inventory["all"]["vars"].update(facts.ssh.inventory_vars())
+        for host, extra in facts.host_vars.items():
+            if host in inventory["all"]["hosts"]:
+                inventory["all"]["hosts"][host].update(extra)
         return inventory
 
     # --- running -------------------------------------------------------------------------------
@@ -209,7 +199,7 @@ class AnsibleDriver(Driver):
 
     def observe(self, cluster: Cluster) -> ObservedState:
         """Every host's daemons, in one ansible-runner call of observe.yml for all hosts
-        (lifecycle.drivers.ansible_observe says what the testbed's stand-ins expose)."""
+        (lifecycle.drivers.ansible_observe says what real services and stand-ins expose)."""
         import ansible_runner
 
         private = _fresh_dir(self.state_dir / "artifacts" / "observe", "observe")
@@ -225,9 +215,9 @@ class AnsibleDriver(Driver):
             quiet=True,
             rotate_artifacts=0,
         )
-        real = load_testbed_config(cluster).real_services
-        observed = observe_testbed(cluster, task_results(runner.events), real)
-        if "galera" in real:  # what a recovery plans from
+        facts = self.site(cluster)
+        observed = observe_testbed(cluster, task_results(runner.events), facts.real_services)
+        if facts.is_real("galera"):  # what a recovery plans from
             from lifecycle.drivers.galera_positions import read_positions
 
             observed = replace(observed, galera=read_positions(self, cluster))
@@ -236,46 +226,29 @@ class AnsibleDriver(Driver):
     # --- probing -------------------------------------------------------------------------------
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
-        """Whether the step's effect is visible on the daemons (over HTTP), None if unknowable."""
+        """Whether the step's effect is visible on the stand-in daemons (over HTTP, the site's
+        `status`), None if unknowable (no stand-ins to ask)."""
         name, params = self.playbook_for(step)
         cluster = ctx.cluster
+        facts = self.site(cluster)
+        if facts.status is None:
+            return None
         if name in ("upgrade-service", "upgrade-node"):
             services = [params["service"]] if name == "upgrade-service" else params["services"]
             return all(
-                _version(cluster, node, service) == params["release"]
+                _version(facts.ask(cluster, node, service, path="/ping")) == params["release"]
                 for node in step.nodes
                 for service in services
                 if service in cluster.services_of(cluster.node(node))
             )
         if name in ("evacuate", "enable"):
             wanted = name == "enable"
-            states = [client.service_status(cluster, n, "nova-compute") for n in step.nodes]
+            states = [facts.ask(cluster, n, "nova-compute") for n in step.nodes]
             return all(
                 s is not None and s.get("enabled") is wanted and (wanted or not s.get("instances"))
                 for s in states
             )
         return None
-
-
-def service_config(cluster: Cluster, node: str) -> dict[str, dict[str, Any]]:
-    """Each service daemon's configuration on `node`: where it listens, and the peers of
-    quorum services (whose membership it reports)."""
-    catalog = load_catalog()
-    ports = service_ports()
-    out = {}
-    for service in cluster.services_of(cluster.node(node)):
-        members = cluster.members[service]
-        spec = catalog.services.get(service)
-        quorum = spec is not None and spec.quorum.value == "majority" and len(members) > 1
-        peers = [[n, cluster.node(n).address, ports[service]] for n in members] if quorum else []
-        out[service] = {
-            "service": service,
-            "node": node,
-            "bind": cluster.node(node).address,
-            "port": ports[service],
-            "peers": peers,
-        }
-    return out
 
 
 def _fresh_dir(base: Path, ident: str) -> Path:
@@ -290,8 +263,7 @@ def _fresh_dir(base: Path, ident: str) -> Path:
     return candidate
 
 
-def _version(cluster: Cluster, node: str, service: str) -> str | None:
-    status = client.service_status(cluster, node, service, path="/ping")
+def _version(status: Mapping[str, Any] | None) -> str | None:
     return None if status is None else status.get("version")
 
 

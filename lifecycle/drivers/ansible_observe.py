@@ -1,4 +1,4 @@
-"""The testbed's observation: what one ansible-runner call of `observe.yml` saw on every host.
+"""The ansible driver's observation: what one ansible-runner call of `observe.yml` saw on each host.
 
 Stand-in services (lifecycle/testbed/daemon.py) answer GET / with their release, the membership
 they see of a quorum service (`members`: configured size, reachable peers, majority) and, for
@@ -7,8 +7,9 @@ A stand-in galera, rabbitmq or ceph-mon exposes membership and a majority, not G
 status, RabbitMQ's cluster_status or Ceph's quorum_status, and the observation says so
 (`standin`, `unobservable`).
 
-Services that run for real (testbed.yaml `real_services`) are observed by their role's task
-`observe <service>`, whose stdout is one JSON object (CONTRACT.md, "Role task files"):
+Services that run for real (the site facts' `real_services`: on the testbed those of testbed.yaml,
+on a real cloud every one) are observed by their role's task `observe <service>`, whose stdout is
+one JSON object (CONTRACT.md, "Role task files"):
 `{"service", "version": str|null, "running": bool}` plus galera's `wsrep` (wsrep_cluster_size,
 wsrep_cluster_status, wsrep_local_state_comment, wsrep_last_committed, wsrep_cluster_state_uuid)
 and rabbitmq's `running_nodes` / `nodes` (`rabbit@ADDR`). A real Galera's members are those
@@ -66,15 +67,12 @@ def task_results(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any
 def observe_testbed(
     cluster: Cluster,
     hosts: Mapping[str, Mapping[str, Any]],
-    real_services: Iterable[str] | None = None,
+    real_services: Iterable[str] | None,
 ) -> ObservedState:
     """The observation from `task_results` of observe.yml; `real_services`: the services that run
-    for real (None: the cluster's testbed.yaml says)."""
-    if real_services is None:
-        from lifecycle.testbed.config import load_testbed_config
-
-        real_services = load_testbed_config(cluster).real_services
-    real = frozenset(real_services)
+    for real, the others being stand-ins (None: every one, a real cloud; the site facts say,
+    lifecycle.drivers.site)."""
+    real = frozenset(cluster.members if real_services is None else real_services)
     nodes, instances, answers, reports = [], [], {}, {}
     flags: set[str] = set()
     for node in cluster.nodes:

@@ -1,11 +1,12 @@
-"""The checks driver: pre-checks, health gates and post-checks of the testbed's services.
+"""The checks driver: pre-checks, health gates and post-checks of the cluster's services.
 
-A stand-in daemon is healthy when it answers over HTTP (at the expected release, where one
-applies); a stand-in quorum service is intact when more than half of its members answer and each
-answering member sees a majority. A service the testbed runs for real (testbed.yaml) is asked by
-its role's health tasks (health.yml, one ansible-runner call for every real instance the check
-covers): Galera `wsrep_*`, RabbitMQ's cluster status, a Keystone token issued and validated
-through HAProxy, ... A gate waits up to `settle` seconds for health before it fails.
+A service that runs for real (on a real cloud every one; on the testbed those of testbed.yaml: the
+site facts, lifecycle.drivers.site, say which) is asked by its role's health tasks (health.yml, one
+ansible-runner call for every real instance the check covers): Galera `wsrep_*`, RabbitMQ's
+cluster status, a Keystone token issued and validated through HAProxy, ... A stand-in daemon is
+healthy when it answers the site's status probe (at the expected release, where one applies); a
+stand-in quorum service is intact when more than half of its members answer and each answering
+member sees a majority. A gate waits up to `settle` seconds for health before it fails.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from typing import Any
 
 from lifecycle.catalog import load_catalog
 from lifecycle.drivers.base import Driver, StepContext, StepResult
+from lifecycle.drivers.site import Site, SiteFacts, real_cloud
 from lifecycle.errors import DriverError
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.actions import AT_LEAST, expected_release, later
 from lifecycle.planning.plan import Step
-from lifecycle.testbed import client
-from lifecycle.testbed.config import load_testbed_config
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ class Expect:
 
 
 class ChecksDriver(Driver):
-    """checks.precheck / checks.health / checks.postcheck against the daemons."""
+    """checks.precheck / checks.health / checks.postcheck against the daemons. `settle`: how
+    long a gate waits for health (s); `timeout`: one status request's (s); `state_dir` and
+    `site` as the ansible driver's (lifecycle.drivers.ansible), which runs the health tasks."""
 
     name = "checks"
 
@@ -47,25 +49,25 @@ class ChecksDriver(Driver):
         settle: float = 15.0,
         timeout: float = 1.0,
         state_dir: str | Path | None = None,
+        site: Site = real_cloud,
         **_options: Any,
     ) -> None:
         self.settle = settle
         self.timeout = timeout
         self.state_dir = state_dir
+        self.site = site
 
     def run(self, step: Step, ctx: StepContext) -> StepResult:
         cluster = _checked(step, ctx.cluster)
-        real = set(load_testbed_config(ctx.cluster).real_services)
+        facts = self.site(ctx.cluster)
         expects = self.expectations(step, cluster)
-        stand_ins = [e for e in expects if e.service not in real]
-        reals = [e for e in expects if e.service in real]
+        any_real = any(facts.is_real(e.service) for e in expects)
         deadline = time.monotonic() + self.settle
         while True:
-            problems = self.problems(cluster, stand_ins, _quorum_of(step), skip=real)
-            problems += self.real_problems(cluster, reals, ctx)
+            problems = self._problems(step, ctx, cluster, expects, facts)
             if not problems or time.monotonic() >= deadline:
                 break
-            time.sleep(1.0 if reals else 0.2)
+            time.sleep(1.0 if any_real else 0.2)
         hosts: dict[str, dict[str, Any]] = {e.node: {"status": "ok"} for e in expects}
         for node, msg in problems:
             entry = hosts.setdefault(node, {"status": "failed"})
@@ -78,14 +80,28 @@ class ChecksDriver(Driver):
 
     def probe(self, step: Step, ctx: StepContext) -> bool | None:
         cluster = _checked(step, ctx.cluster)
-        real = set(load_testbed_config(ctx.cluster).real_services)
         expects = self.expectations(step, cluster)
+        facts = self.site(ctx.cluster)
+        return not self._problems(step, ctx, cluster, expects, facts, first_kind_only=True)
+
+    def _problems(
+        self,
+        step: Step,
+        ctx: StepContext,
+        cluster: Cluster,
+        expects: list[Expect],
+        facts: SiteFacts,
+        first_kind_only: bool = False,
+    ) -> list[tuple[str, str]]:
+        """The stand-ins' problems (the site's status probe), then the real instances' (their
+        roles' health tasks); with `first_kind_only`, the real ones are not asked when a
+        stand-in already failed (a probe needs only a yes or no)."""
+        real = {s for s in cluster.members if facts.is_real(s)}
         stand_ins = [e for e in expects if e.service not in real]
-        reals = [e for e in expects if e.service in real]
-        return not (
-            self.problems(cluster, stand_ins, _quorum_of(step), skip=real)
-            or self.real_problems(cluster, reals, ctx)
-        )
+        found = self.problems(cluster, stand_ins, _quorum_of(step), skip=real, facts=facts)
+        if found and first_kind_only:
+            return found
+        return found + self.real_problems(cluster, [e for e in expects if e.service in real], ctx)
 
     def real_problems(
         self, cluster: Cluster, expects: list[Expect], ctx: StepContext
@@ -97,7 +113,7 @@ class ChecksDriver(Driver):
 
         if not expects:
             return []
-        ansible = AnsibleDriver(state_dir=self.state_dir)
+        ansible = AnsibleDriver(state_dir=self.state_dir, site=self.site)
         found: list[tuple[str, str]] = []
         by_release: dict[str | None, list[Expect]] = {}
         for e in expects:
@@ -166,22 +182,29 @@ class ChecksDriver(Driver):
         expects: Iterable[Expect],
         quorum_of: set[str] | None = None,
         skip: Iterable[str] = (),
+        facts: SiteFacts | None = None,
     ) -> list[tuple[str, str]]:
         """What does not answer as expected, and quorum lost by a clustered stand-in (only
         those of `quorum_of` when given: a deploy's check, before the others exist; never
-        the `skip` services, which run for real)."""
+        the `skip` services, which run for real). `facts`: the site's (default: `site`'s)."""
+        facts = facts or self.site(cluster)
         found: list[tuple[str, str]] = []
         for e in expects:
-            answer = client.service_status(cluster, e.node, e.service, self.timeout, "/ping")
+            answer = facts.ask(cluster, e.node, e.service, self.timeout, "/ping")
             if answer is None:
                 found.append((e.node, f"{e.service} does not answer"))
             elif e.version and answer.get("version") != e.version and not _later(e, answer):
                 found.append((e.node, f"{e.service} at {answer.get('version')}, not {e.version}"))
-        return found + self.quorum_problems(cluster, quorum_of, skip)
+        return found + self.quorum_problems(cluster, quorum_of, skip, facts)
 
     def quorum_problems(
-        self, cluster: Cluster, only: set[str] | None = None, skip: Iterable[str] = ()
+        self,
+        cluster: Cluster,
+        only: set[str] | None = None,
+        skip: Iterable[str] = (),
+        facts: SiteFacts | None = None,
     ) -> list[tuple[str, str]]:
+        facts = facts or self.site(cluster)
         catalog = load_catalog()
         found: list[tuple[str, str]] = []
         skipped = set(skip)
@@ -191,7 +214,7 @@ class ChecksDriver(Driver):
             spec = catalog.services.get(service)
             if spec is None or spec.quorum.value != "majority" or len(members) < 2:
                 continue
-            views = {n: client.service_status(cluster, n, service, self.timeout) for n in members}
+            views = {n: facts.ask(cluster, n, service, self.timeout) for n in members}
             up = [n for n, v in views.items() if v is not None]
             if len(up) * 2 <= len(members):
                 found.append((members[0], f"{service} lost quorum: {len(up)}/{len(members)} up"))

@@ -16,6 +16,9 @@ MODES: Mapping[str, Mapping[str, str]] = {
     "testbed": {"ansible": "ansible", "compute": "ansible", "checks": "checks", "backup": "backup"},
     "cloud": {},  # each prefix to the driver of that name
 }
+# mode -> "module:function" that loads its drivers, where not the registry's load_driver: the
+# testbed hands its site facts to the production drivers (they never read the testbed themselves)
+LOADERS: Mapping[str, str] = {"testbed": "lifecycle.testbed.driver_site:load_driver"}
 
 
 class Router:
@@ -36,7 +39,7 @@ class Router:
     def for_mode(cls, mode: str, options: Mapping[str, Mapping[str, Any]] | None = None) -> Router:
         if mode not in MODES:
             raise UsageError.at("--driver", "driver", f"one of {', '.join(MODES)}, not {mode!r}")
-        return cls(MODES[mode], options)
+        return cls(MODES[mode], options, _loader(mode))
 
     @classmethod
     def single(cls, driver: Driver) -> Router:
@@ -67,3 +70,14 @@ class Router:
     def close(self) -> None:
         for driver in self._loaded.values():
             driver.close()
+
+
+def _loader(mode: str) -> Callable[..., Driver]:
+    """The driver loader of `mode` (LOADERS), imported only when that mode is used."""
+    if mode not in LOADERS:
+        return load_driver
+    from importlib import import_module
+
+    module, _, attr = LOADERS[mode].partition(":")
+    loader: Callable[..., Driver] = getattr(import_module(module), attr)
+    return loader

@@ -1,8 +1,9 @@
 """The local testbed's side of an inventory: `testbed.yaml` beside `cluster.yaml`.
 
-Only the testbed driver reads it; a real cloud's drivers never do. Today it names the services that
-run for real on the test hosts (`real_services`); every other service runs as a stand-in daemon
-(lifecycle/testbed/daemon.py). Absent file: every service is a stand-in.
+Only the testbed side reads it (driver_site.py hands it to the drivers as site facts); the drivers
+never do. Today it names the services that run for real on the test hosts (`real_services`); every
+other service runs as a stand-in daemon (lifecycle/testbed/daemon.py). Absent file: every service is
+a stand-in.
 """
 
 from __future__ import annotations

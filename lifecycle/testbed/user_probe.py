@@ -589,12 +589,12 @@ def record_path(state_root: Path, cluster: str, started: str) -> Path:
 def prepare_databases(cluster: Cluster, testbed_dir: Path) -> None:
     """The probe's database and user, and the monitor's user, on the first Galera member
     (db-create.yml; idempotent, a second call changes nothing). ExecutionError when it fails."""
-    from lifecycle.drivers.ansible import AnsibleDriver
+    from lifecycle.testbed.driver_site import ansible_driver
 
     members = cluster.members.get("galera") or ()
     if not members:
         return
-    driver = AnsibleDriver(state_dir=testbed_dir)
+    driver = ansible_driver(testbed_dir)
     for project in ("probe", "monitor"):
         done = driver.run_playbook(
             "db-create", cluster, nodes=(members[0],), params={"project": project}

@@ -20,10 +20,8 @@ from typing import Any
 import openstack
 import pytest
 
-from lifecycle.drivers.ansible import AnsibleDriver
 from lifecycle.drivers.baremetal import BaremetalDriver
 from lifecycle.drivers.base import Driver, StepContext, StepResult
-from lifecycle.drivers.checks import ChecksDriver
 from lifecycle.drivers.compute import ComputeDriver
 from lifecycle.errors import UsageError
 from lifecycle.execution.engine import Engine, EngineOptions
@@ -39,6 +37,7 @@ from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.scale_out import ScaleOutOptions, grown_cluster, plan_scale_out
 from lifecycle.testbed import client, manager
+from lifecycle.testbed.driver_site import ansible_driver, checks_driver
 from lifecycle.testbed.ironic import BMC_USER, IronicTestbed, machine, running
 from lifecycle.testbed.nova_standin import NovaStandin
 
@@ -138,7 +137,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     cluster = load_inventory(ROOT / "tests" / "data" / "demo-train")
     try:
         _up_when_free(cluster, state)
-        deployed = AnsibleDriver(state_dir=state).run_playbook(
+        deployed = ansible_driver(state).run_playbook(
             "deploy", cluster, artifacts=state / "artifacts" / "deploy"
         )
         assert deployed.ok, deployed.error
@@ -187,8 +186,8 @@ def run_scale_out(
     drivers: dict[str, Driver] = {
         "baremetal": BaremetalDriver(endpoint=ironic.ironic_url, poll_interval=0.2),
         "compute": ComputeDriver(endpoint=nova.url, poll_interval=0.1),
-        "ansible": OnTestbed("ansible", AnsibleDriver(state_dir=bed), standin),
-        "checks": OnTestbed("checks", ChecksDriver(), standin),
+        "ansible": OnTestbed("ansible", ansible_driver(bed), standin),
+        "checks": OnTestbed("checks", checks_driver(), standin),
     }
     table = {"baremetal": "baremetal", "compute": "compute", "ansible": "ansible",
              "checks": "checks"}  # fmt: skip

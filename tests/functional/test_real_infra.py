@@ -29,6 +29,7 @@ from lifecycle.formats.inventory import load_inventory
 from lifecycle.model.cluster import Cluster
 from lifecycle.testbed import manager
 from lifecycle.testbed import state as st
+from lifecycle.testbed.driver_site import ansible_driver
 
 pytestmark = [pytest.mark.realcloud, pytest.mark.timeout(1200)]
 
@@ -52,7 +53,7 @@ class Bed:
     driver: AnsibleDriver = field(init=False)
 
     def __post_init__(self) -> None:
-        self.driver = AnsibleDriver(state_dir=self.state)
+        self.driver = ansible_driver(self.state)
 
     def play(self, name: str, nodes: list[str], **params: Any) -> None:
         result = self.driver.run_playbook(

@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle.drivers.ansible import AnsibleDriver
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.model.cluster import Cluster
 from lifecycle.testbed import manager
+from lifecycle.testbed.driver_site import ansible_driver
 from lifecycle.testbed.images import image_path
 
 # also `testbed`: the unit lane (-m "not testbed ...") never starts one
@@ -81,7 +81,7 @@ class Bed:
     def play(self, name: str, nodes: tuple[str, ...], **params: Any) -> None:
         """Run playbook `name` on `nodes` with the stand-ins' endpoints; fail with its error.
         Once more if SSH timed out (2 loaded cores): every playbook here is idempotent."""
-        driver = AnsibleDriver(state_dir=self.state)
+        driver = ansible_driver(self.state)
         for _ in range(2):
             result = driver.run_playbook(
                 name,

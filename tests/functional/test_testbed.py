@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from lifecycle.catalog import load_catalog
-from lifecycle.drivers.ansible import AnsibleDriver
 from lifecycle.drivers.base import StepContext, StepResult
 from lifecycle.errors import ExecutionError
 from lifecycle.formats.inventory import load_inventory
@@ -31,6 +30,7 @@ from lifecycle.model.cluster import Cluster, NodeSpec, RoleSpec
 from lifecycle.planning.actions import make_step
 from lifecycle.testbed import client, manager
 from lifecycle.testbed import state as st
+from lifecycle.testbed.driver_site import ansible_driver
 from lifecycle.testbed.hosts import netns_exists
 from lifecycle.testbed.monitor import Monitor
 
@@ -130,7 +130,7 @@ def test_deploy_then_a_second_deploy_changes_nothing(bed: Bed) -> None:
         status = client.service_status(bed.cluster, node, "nova-compute")
         assert status is not None and len(status["instances"]) == 3 and status["enabled"]
 
-    again = AnsibleDriver(state_dir=bed.state).run_playbook("deploy", bed.cluster)
+    again = ansible_driver(bed.state).run_playbook("deploy", bed.cluster)
     assert again.ok, again.error
     assert again.output["changed"] == {n.name: 0 for n in bed.cluster.nodes}
 
@@ -145,7 +145,7 @@ def test_deploy_then_a_second_deploy_changes_nothing(bed: Bed) -> None:
 
 
 def test_batch_step_reports_an_unreachable_host_then_succeeds_once_restored(bed: Bed) -> None:
-    driver = AnsibleDriver(state_dir=bed.state)
+    driver = ansible_driver(bed.state)
     step = make_step(
         "upgrade/data/batch-x",
         "ansible.playbook",
@@ -195,7 +195,7 @@ IDEMPOTENT_STEPS = [
 def test_every_playbook_changes_things_once_then_nothing(
     bed: Bed, action: str, params: dict[str, object], nodes: tuple[str, ...]
 ) -> None:
-    driver = AnsibleDriver(state_dir=bed.state)
+    driver = ansible_driver(bed.state)
     step = make_step(f"idempotence/{params.get('playbook', action)}", action, "p", params,
                      nodes=nodes)  # fmt: skip
     ctx = StepContext(run_id="idempotence", cluster=bed.cluster)
@@ -207,7 +207,7 @@ def test_every_playbook_changes_things_once_then_nothing(
 
 
 def test_health_playbook_checks_versions_from_the_hosts(bed: Bed) -> None:
-    driver = AnsibleDriver(state_dir=bed.state)
+    driver = ansible_driver(bed.state)
     ctx = StepContext(run_id="health", cluster=bed.cluster)
     nodes = ("ctl-0", "ctl-1", "ctl-2")
 

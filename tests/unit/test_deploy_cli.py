@@ -119,12 +119,12 @@ def test_run_deploy_observes_first_and_skips_reachable_nodes(monkeypatch) -> Non
     assert run_cmds._deploy_observation(str(DEMO), {"driver": "sim"}) == {}
 
 
-def test_a_deploy_check_asks_quorum_only_of_the_services_it_names(monkeypatch) -> None:
+def test_a_deploy_check_asks_quorum_only_of_the_services_it_names() -> None:
     from lifecycle.drivers import checks
     from lifecycle.drivers.base import StepContext
+    from lifecycle.drivers.site import SiteFacts
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.planning.deploy import plan_deploy
-    from lifecycle.testbed.config import TestbedConfig
 
     cluster = load_inventory(DEMO)
     up = {"ctl-0"}  # galera bootstrapped on ctl-0; nothing else runs yet
@@ -134,11 +134,10 @@ def test_a_deploy_check_asks_quorum_only_of_the_services_it_names(monkeypatch) -
             return {"version": "2024.1", "members": {"majority": True}}
         return None
 
-    monkeypatch.setattr(checks.client, "service_status", status)
     # the stand-in checks (the demo's testbed.yaml would send galera to its real role's tasks)
-    monkeypatch.setattr(checks, "load_testbed_config", lambda cluster: TestbedConfig())
+    stand_ins = SiteFacts(real_services=(), status=status)
     plan = plan_deploy(cluster)
-    driver = checks.ChecksDriver(settle=0)
+    driver = checks.ChecksDriver(settle=0, site=lambda cluster: stand_ins)
     ctx = StepContext(run_id="r", cluster=cluster)
     assert driver.run(plan.step("precheck/cluster"), ctx).ok
     assert driver.run(plan.step("health/galera/ctl-0"), ctx).ok

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.drivers.ansible import AnsibleDriver
 from lifecycle.drivers.ansible_observe import observe_testbed, task_results
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.model.cluster import Cluster, NodeSpec, RoleSpec
 from lifecycle.model.observed import NOT_RUNNING, UNKNOWN, UNREACHABLE
+from lifecycle.testbed.driver_site import ansible_driver
 from lifecycle.testbed.ports import service_port
 
 DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
@@ -50,7 +50,7 @@ def test_versions_membership_computes_and_flags_from_one_runner_call() -> None:
     )  # fmt: skip
     events[0] = daemon_answers("ctl-0", skip=("galera",), reachable=["ctl-0", "ctl-2"])
     events.append(ok("ctl-0", "ceph flags", {"files": [{"path": "/tb/ctl-0/ceph-flag-noout"}]}))
-    observed = observe_testbed(CLUSTER, task_results(events))
+    observed = observe_testbed(CLUSTER, task_results(events), ())  # all stand-ins
     assert observed.node_state("cmp-ssd-0") == UNREACHABLE
     assert observed.release_of("nova-compute@cmp-ssd-0") == UNKNOWN
     assert observed.release_of("galera@ctl-0") == NOT_RUNNING
@@ -96,7 +96,7 @@ def test_observe_parses_a_real_ansible_runner_call(tmp_path, monkeypatch) -> Non
             NodeSpec("b", "Controller", address="192.0.2.1"),  # TEST-NET-1: never answers
         ),
     )
-    driver = AnsibleDriver(state_dir=tmp_path)
+    driver = ansible_driver(tmp_path)  # no testbed.yaml: every service a stand-in
     real_inventory = driver.inventory
 
     def local_inventory(cl, secrets=None):
