@@ -18,8 +18,6 @@ export LIFECYCLE_CACHE="${LIFECYCLE_CACHE:-/tmp/lifecycle-cache}"
 ensure_release_images inventories/demo
 chmod 600 inventories/demo/secrets.yaml
 if [ $# -eq 0 ]; then
-  # the two-hop upgrade with the member killed (test_upgrade_across_two_hops...) runs when the
-  # module is named: `bash .ci/lanes/realcloud.sh tests/functional/test_realcloud.py`
-  set -- tests/functional/test_backup_services.py -k "not two_hops" tests/functional/test_realcloud.py
+  set -- tests/functional/test_backup_services.py tests/functional/test_realcloud.py
 fi
 exec .venv/bin/pytest -q -m realcloud --timeout 2400 "$@"

@@ -150,9 +150,9 @@ def test_deploy_builds_the_cloud_from_nothing(cloud: Cloud) -> None:
 
 
 def _playbook(cloud: Cloud, name: str, nodes: tuple[str, ...], **params: object) -> None:
-    from lifecycle.drivers.ansible import AnsibleDriver
+    from lifecycle.testbed.driver_site import ansible_driver
 
-    done = AnsibleDriver(state_dir=cloud.state).run_playbook(
+    done = ansible_driver(cloud.state).run_playbook(
         name, cloud.cluster(), nodes=nodes, params=dict(params)
     )
     assert done.ok, done.error
