@@ -109,7 +109,36 @@ def replace_planner(cluster: Cluster, intent: dict[str, Any]) -> Plan:
         observed = observed_from_dict(intent["observed"], "the run's intent")
     wanted, profiles = _inputs(cluster, intent)
     force = bool(intent.get("observed_force"))
-    return plan_replace(cluster, wanted, observed=observed, profiles=profiles, force=force)
+    return plan_replace(
+        cluster,
+        wanted,
+        observed=observed,
+        profiles=profiles,
+        force=force,
+        recorded=_recorded_at(intent),
+    )
+
+
+RECORDED = "recorded"  # the intent key: the recorded state's releases the plan was made from
+
+
+def recorded_intent(state_dir: str | None, cluster: Cluster, node: str) -> dict[str, Any] | None:
+    """The recorded state's releases of the node's services' members, as the run's intent keeps
+    them (a resume plans from the same); None without a recorded state."""
+    from lifecycle.cli.recorded_out import load
+    from lifecycle.model.recorded import instances_at
+
+    record = load(state_dir, cluster.name)
+    if record is None or node not in {n.name for n in cluster.nodes}:
+        return None
+    services = {*cluster.services_of(cluster.node(node)), "haproxy"}
+    at = {i: r for i, r in instances_at(record).items() if i.partition("@")[0] in services}
+    return {"run": record.run, "at": dict(sorted(at.items()))}
+
+
+def _recorded_at(intent: dict[str, Any]) -> dict[str, str] | None:
+    recorded = intent.get(RECORDED)
+    return dict(recorded["at"]) if recorded else None
 
 
 def replace_run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:
@@ -126,7 +155,8 @@ def refused(cluster: Cluster, intent: dict[str, Any], observed: Any, force: bool
     from lifecycle.planning.replace import refusals, situation
 
     wanted, _ = _inputs(cluster, intent)
-    found = refusals(situation(cluster, wanted.node, observed, wanted.dead), wanted)
+    sit = situation(cluster, wanted.node, observed, wanted.dead, recorded=_recorded_at(intent))
+    found = refusals(sit, wanted)
     if found and not force:
         raise UnsafePlan(found)
     for refusal in found:
@@ -154,6 +184,7 @@ def _plan(operation: str, inventory: str, node: str, common: dict[str, Any], **r
     observed = observed_input(cluster, **observing)
     if observed is not None:
         intent["observed"] = observed.to_dict()
+    intent[RECORDED] = recorded_intent(observing.get("state_dir"), cluster, node)
     force = common["force"]
     intent["observed_force"] = bool(refused(cluster, intent, observed, force))
     _dead_note(intent)
@@ -213,6 +244,7 @@ def _run(operation: str, inventory: str, node: str, force: bool, yes: bool, **kw
     )
     if observed is not None:
         intent["observed"] = observed.to_dict()
+    intent[RECORDED] = recorded_intent(kw.get("state_dir"), cluster, node)
     overridden = refused(cluster, intent, observed, force)
     intent["observed_force"] = bool(overridden)
     intent["observed_overridden"] = overridden + [

@@ -37,7 +37,7 @@ weighted-quorum.html; Cluster API's etcd quorum projection before a member is re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lifecycle.catalog import Catalog, load_catalog
@@ -50,6 +50,7 @@ from lifecycle.planning import actions as act
 from lifecycle.planning.observed import Refusal
 from lifecycle.planning.plan import Plan, Step, freeze_params
 from lifecycle.planning.profiles import HardwareProfile
+from lifecycle.planning.running import ServiceRelease, service_release
 from lifecycle.planning.scale_out import Releases, ScaleOutOptions, plan_scale_out
 from lifecycle.planning.scheduler import build_plan
 
@@ -153,6 +154,8 @@ class Situation:
     down: frozenset[str]  # nodes down (observed unreachable or confirmed dead)
     out: Mapping[str, Mapping[str, str]]  # service -> node -> why it is out (not the node)
     observed: ObservedState | None
+    # service -> the release its new member runs (the node's services, and haproxy)
+    releases: Mapping[str, ServiceRelease] = field(default_factory=dict)
 
     @property
     def dead(self) -> bool:
@@ -161,6 +164,25 @@ class Situation:
     @property
     def services(self) -> tuple[str, ...]:
         return self.cluster.services_of(self.node)
+
+    def release_params(self, services: Sequence[str]) -> dict[str, Any]:
+        """`release` (and `ceph_release` for Ceph daemons) that `services` run on the
+        replacement: each the release its other members run (planning/running.py). A release
+        the services do not agree on is left out (each service's own gate checks it)."""
+        base = Releases(self.cluster.release, self.cluster.ceph_release).params(services)
+        own = self.cluster.ceph_release is not None  # Ceph daemons run their own train
+        ceph = [s for s in services if own and self.catalog.services[s].ceph]
+        # a Ceph step's `release` is the OpenStack release of the node's other services
+        openstack = [s for s in services if s not in ceph] or [
+            s for s in self.services if not (own and self.catalog.services[s].ceph)
+        ]
+        for name, named in (("release", openstack), ("ceph_release", ceph)):
+            chosen = {self.releases[s].release for s in named if s in self.releases}
+            if len(chosen) == 1:
+                base[name] = chosen.pop()
+            elif chosen and set(named) <= set(services):  # not agreed: each service's gate checks
+                base[name] = None
+        return base
 
     def stores(self) -> list[str]:
         """The node's clustered stores (majority quorum, more than one member)."""
@@ -187,8 +209,11 @@ def situation(
     observed: ObservedState | None,
     dead: Sequence[str] = (),
     catalog: Catalog | None = None,
+    recorded: Mapping[str, str] | None = None,
 ) -> Situation:
-    """UsageError (exit 2) when `node` is not in the inventory."""
+    """UsageError (exit 2) when `node` is not in the inventory. `recorded`: instance ->
+    release as the recorded state has it (the releases the replacement runs come from the
+    observation first, then from it, then from the inventory)."""
     catalog = catalog or load_catalog()
     names = {n.name for n in cluster.nodes}
     if node not in names:
@@ -210,7 +235,13 @@ def situation(
                     out.setdefault(service, {})[n] = "not running"
                 elif joined is not None and n not in joined:
                     out.setdefault(service, {})[n] = f"not joined to {service}"
-    return Situation(cluster, catalog, cluster.node(node), frozenset(down), out, observed)
+    spec = cluster.node(node)
+    services = [*cluster.services_of(spec), *(["haproxy"] if "haproxy" in cluster.members else [])]
+    releases = {
+        s: service_release(cluster, catalog, s, node, observed, recorded)
+        for s in dict.fromkeys(services)
+    }
+    return Situation(cluster, catalog, spec, frozenset(down), out, observed, releases)
 
 
 # --- refusals ------------------------------------------------------------------------------------
@@ -247,11 +278,22 @@ def refusals(sit: Situation, intent: ReplaceIntent) -> list[Refusal]:
                     f" at least {MIN_MEMBERS} to survive the loss of one (majority quorum)",
                 )
             )
+    if intent.replacement is not None:
+        out += _release_refusals(sit)
     if "nova-compute" in sit.services:
         out += _compute_refusals(sit)
     if "ceph-osd" in sit.services:
         out += _osd_refusals(sit, intent)
     return out
+
+
+def _release_refusals(sit: Situation) -> list[Refusal]:
+    """No release the replacement's services can safely run (planning/running.py)."""
+    return [
+        Refusal("release", sit.node.name, service, chosen.problem)
+        for service, chosen in sit.releases.items()
+        if chosen.problem and service in sit.services
+    ]
 
 
 def _compute_refusals(sit: Situation) -> list[Refusal]:
@@ -385,11 +427,14 @@ def plan_replace(
     profiles: Sequence[HardwareProfile] = (),
     force: bool = False,
     catalog: Catalog | None = None,
+    recorded: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan replacing (or removing) `intent.node`; UnsafePlan (exit 3) naming node and rule
     when no safe plan exists, unless `force`; PlanningError for a replacement that does not fit
-    (a server of the wrong profile, a name already in the cluster)."""
-    sit = situation(cluster, intent.node, observed, intent.dead, catalog)
+    (a server of the wrong profile, a name already in the cluster). The replacement's services
+    run the release their other members run: observed, else `recorded` (instance -> release,
+    the recorded state), else the inventory's (rule ``release`` when none is safe)."""
+    sit = situation(cluster, intent.node, observed, intent.dead, catalog, recorded)
     refused = refusals(sit, intent)
     if refused and not force:
         raise UnsafePlan(refused)
@@ -685,11 +730,10 @@ def _bring_in(
         after = _deploy_one(build, sit, new, service, after)
     if "nova-compute" in sit.services:
         after = _rejoin_aggregate(build, sit, new.name, after)
-    releases = Releases(sit.cluster.release, sit.cluster.ceph_release)
     after = [
         build.add(
             f"health/{new.name}", act.HEALTH, "replace", after, "health", nodes=[new.name],
-            services=sit.services, **releases.params(sit.services),
+            services=sit.services, **sit.release_params(sit.services),
         )
     ]  # fmt: skip
     return _back_in_haproxy(build, sit, new.name, after)
@@ -723,7 +767,7 @@ def _deploy_one(
             )
         ]  # fmt: skip
     joins = service in sit.stores()
-    params = Releases(sit.cluster.release, sit.cluster.ceph_release).params([service])
+    params = sit.release_params([service])
     extra = {"reuse_ids_of": sit.node.name} if service == "ceph-osd" else {}
     deployed = build.playbook(
         f"deploy/{service}/{name}", DEPLOY_SERVICE, after, "health", [name],
@@ -770,7 +814,7 @@ def _back_in_haproxy(build: _Steps, sit: Situation, name: str, after: list[str])
     others = sit.others("haproxy")
     lbs = [*others, name] if "haproxy" in sit.services else others
     if backends and name != sit.node.name and others:
-        params = Releases(sit.cluster.release, sit.cluster.ceph_release).params(["haproxy"])
+        params = sit.release_params(["haproxy"])
         after = [
             build.playbook(
                 f"reconfigure/haproxy/{name}", DEPLOY_SERVICE, after, "haproxy", others,
