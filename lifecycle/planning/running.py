@@ -96,7 +96,8 @@ def service_release(
         seen = {n: r for n, r in seen.items() if r not in (UNKNOWN, NOT_RUNNING)}
         if seen:
             return _choose(service, seen, OBSERVED, inventory)
-    seen = {n: recorded[f"{service}@{n}"] for n in members if f"{service}@{n}" in (recorded or {})}
+    known = recorded or {}
+    seen = {n: known[f"{service}@{n}"] for n in members if f"{service}@{n}" in known}
     if not seen:
         return ServiceRelease(service, inventory)
     chosen = _choose(service, seen, RECORDED, inventory)
