@@ -144,8 +144,10 @@ def plan_upgrade_cmd(
     cluster = load_inventory(inventory)
     announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
     observed = observed_input(cluster, **observing)
-    full = plan_upgrade(cluster, UpgradeIntent(target, ceph_target), observed=observed, force=force)
     in_place = recorded_out.in_place_intent(observing.get("state_dir"), cluster)
+    wanted = UpgradeIntent(target, ceph_target)
+    done = recorded_out.in_place_of(in_place)
+    full = plan_upgrade(cluster, wanted, observed=observed, force=force, in_place=done)
     plan = recorded_out.what_is_left(full, in_place)
     if plan is None:
         click.echo(recorded_out.nothing_to_do(full, in_place or {}))

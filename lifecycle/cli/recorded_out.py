@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lifecycle.model.cluster import Cluster
 from lifecycle.model.recorded import RecordedState, instances_at
 from lifecycle.planning.plan import Plan
+
+if TYPE_CHECKING:
+    from lifecycle.planning.remaining import InPlace
 
 IN_PLACE = "in_place"  # the intent key: what the plan took as done, and the run that recorded it
 
@@ -49,6 +52,13 @@ def in_place_intent(state_dir: str | None, cluster: Cluster) -> dict[str, Any] |
     return {"run": record.run, **done.to_dict()}
 
 
+def in_place_of(in_place: dict[str, Any] | None) -> InPlace | None:
+    """The planner's input from the intent's `in_place` (None without a recorded state)."""
+    from lifecycle.planning.remaining import InPlace
+
+    return InPlace.from_dict(in_place) if in_place else None
+
+
 def what_is_left(plan: Plan, in_place: dict[str, Any] | None) -> Plan | None:
     """The plan of what is left given the intent's `in_place`; the plan itself without one."""
     if not in_place:
@@ -78,16 +88,21 @@ def nothing_to_do(plan: Plan, in_place: dict[str, Any]) -> str:
 def announce_left(full: Plan | None, left: Plan, in_place: dict[str, Any] | None) -> None:
     """Say on stderr that the plan skips work a recorded run did (`full`: the whole plan, when
     known, to say how much is left)."""
-    if not in_place or (full is not None and len(left.steps) == len(full.steps)):
+    if not in_place:
         return
     at = Counter((in_place.get("at") or {}).values())
-    if full is None and not at:
+    whole = full is not None and len(left.steps) == len(full.steps)  # nothing dropped
+    if not at and (whole or full is None):
         return
     where = ", ".join(f"{n} at {r}" for r, n in sorted(at.items())) or "none"
-    of = f" of {len(full.steps)}" if full is not None else ""
+    if whole:  # every instance past the inventory's release: planned from where they are
+        left_text = f"{len(left.steps)} steps from {left.source}"
+    else:
+        of = f" of {len(full.steps)}" if full is not None else ""
+        left_text = f"{len(left.steps)}{of} steps left"
     click.echo(
         f"planning from the recorded state of run {in_place['run']}: instances already upgraded:"
-        f" {where}; {len(left.steps)}{of} steps left",
+        f" {where}; {left_text}",
         err=True,
     )
 

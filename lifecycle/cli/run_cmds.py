@@ -48,7 +48,13 @@ def choose_driver(given: str | None, cluster: Cluster) -> str:
 def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     """The upgrade plan, less what the intent's `in_place` (the recorded state when the run
     started) says is done; NothingToDo when that is everything."""
-    from lifecycle.cli.recorded_out import IN_PLACE, NothingToDo, nothing_to_do, what_is_left
+    from lifecycle.cli.recorded_out import (
+        IN_PLACE,
+        NothingToDo,
+        in_place_of,
+        nothing_to_do,
+        what_is_left,
+    )
     from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
     observed = None
@@ -61,6 +67,7 @@ def _plan_upgrade(cluster: Cluster, intent: dict[str, Any]) -> Plan:
         UpgradeIntent(intent["target"], intent.get("ceph_target")),
         observed=observed,
         force=bool(intent.get("observed_force")),
+        in_place=in_place_of(intent.get(IN_PLACE)),
     )
     left = what_is_left(plan, intent.get(IN_PLACE))
     if left is None:

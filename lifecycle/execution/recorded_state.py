@@ -10,7 +10,8 @@ Folding a run: the previous version (or, with none, the run's inventory: every i
 inventory's release) plus the run's succeeded steps in plan order: `upgrades` instances move to
 the step's release (Ceph daemons to its `ceph_release` where given), a scale-out's `deploy-node`
 adds its node and services, `compute.evacuate` disables a host and `compute.enable` enables it,
-a Ceph flag step sets or unsets its flag, a database contract records its release. A step caught
+a Ceph flag step sets or unsets its flag, a database contract (or a deploy's full schema sync, or
+a deploy's start of one of the project's services) records its release. A step caught
 mid-flight that may have disabled a host or set a flag counts as having done so: re-enabling a
 host or unsetting a flag is harmless, forgetting one is not. `require-osd-release` is not such a
 flag: it is a permanent cluster setting (`ceph osd require-osd-release R`, never unset), not a
@@ -143,6 +144,7 @@ class _Fold:
         self.disabled = set(base.disabled) if base else set()
         self.contracted = dict(base.contracted) if base else {}
         self.roles = _node_roles(view)
+        self.deploying = view.run.operation == "deploy"
 
     def apply(self, step: Step, state: StepState) -> None:
         if state is StepState.SUCCEEDED:
@@ -175,12 +177,24 @@ class _Fold:
                 self.flags.add(flag)
             else:
                 self.flags.discard(flag)
-        elif act.db_phase(step) and step.param("phase") == "contract":
+        elif act.db_phase(step) and step.param("phase") in ("contract", "sync"):
+            # a deploy's full sync leaves the schema at its release, contracted as a contract does
             self.contracted[str(step.param("project"))] = str(step.param("release"))
+        if self.deploying and book == "deploy-service":
+            self.deployed_schema(step)
         if step.action == act.EVACUATE:
             self.disabled.update(step.nodes)
         elif step.action == act.ENABLE:
             self.disabled.difference_update(step.nodes)
+
+    def deployed_schema(self, step: Step) -> None:
+        """A service a deploy started at R runs against its project's schema at R, fully
+        synced (its own bootstrap's `db sync` where the deploy has no `db-migrate` step for
+        it): recorded as contracted at R, so that an upgrade plans no schema step below R."""
+        spec = load_catalog().services.get(str(step.param("service")))
+        release = step.param("release")
+        if spec is not None and spec.project and not spec.ceph and isinstance(release, str):
+            self.contracted[spec.project] = release
 
 
 def fold(view: RunView, base: RecordedState | None, version: int, now: float) -> RecordedState:

@@ -27,8 +27,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lifecycle.catalog import Catalog
+from lifecycle.errors import UnsupportedUpgrade
 from lifecycle.model.cluster import Cluster
 from lifecycle.model.recorded import RecordedState, instances_at
+from lifecycle.model.release import ReleaseTrain
 from lifecycle.planning import actions as act
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.scheduler import build_plan
@@ -294,3 +296,38 @@ def recorded_in_place(record: RecordedState, cluster: Cluster, catalog: Catalog)
         flags=frozenset(record.flags),
         contracted=dict(record.contracted),
     )
+
+
+def recorded_view(cluster: Cluster, done: InPlace, catalog: Catalog) -> Cluster:
+    """The cluster an upgrade starts from when no observation is given: its `release` (and
+    `ceph_release`) the oldest release an instance of the train runs as `done` has it (an
+    instance `done` does not name: at the inventory's). After a deploy at a release past the
+    inventory's, or an upgrade the inventory was not updated for, this is that release, so the
+    plan is the one an inventory at it would make (same hops, step ids and schema steps);
+    after an aborted upgrade it stays the inventory's and `remaining` drops what is done."""
+    start: dict[bool, str | None] = {False: cluster.release, True: cluster.ceph_release}
+    oldest: dict[bool, tuple[int, str]] = {}
+    for service, nodes in cluster.members.items():
+        spec = catalog.services.get(service)
+        ceph = bool(spec and spec.ceph and cluster.ceph_release)  # else Ceph follows `release`
+        base = start[ceph]
+        train = catalog.ceph if ceph else catalog.openstack
+        for have in (done.at.get(f"{service}@{node}", base) for node in nodes):
+            rank = _rank_in(train, have)
+            best = oldest.get(ceph)
+            if have is not None and rank is not None and (best is None or rank < best[0]):
+                oldest[ceph] = (rank, have)
+    release = oldest[False][1] if False in oldest else cluster.release
+    ceph_release = oldest[True][1] if True in oldest else cluster.ceph_release
+    if (release, ceph_release) == (cluster.release, cluster.ceph_release):
+        return cluster
+    return replace(cluster, release=release, ceph_release=ceph_release)
+
+
+def _rank_in(train: ReleaseTrain, release: str | None) -> int | None:
+    if release is None:
+        return None
+    try:
+        return train.get(release).index
+    except UnsupportedUpgrade:  # a name no train holds: not a place to start from
+        return None

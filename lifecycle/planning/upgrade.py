@@ -33,6 +33,7 @@ from lifecycle.planning.control_plane import db_contracts, plan_control_plane
 from lifecycle.planning.data_plane import batches, data_groups, data_services, plan_data_plane
 from lifecycle.planning.observed import OBSERVED_DOWN, Basis, planning_basis
 from lifecycle.planning.plan import Plan
+from lifecycle.planning.remaining import InPlace, recorded_view
 from lifecycle.planning.rollout import PRECHECK_ID, Hop, Rollout
 from lifecycle.planning.scheduler import build_plan
 
@@ -97,6 +98,7 @@ def plan_upgrade(
     catalog: Catalog | None = None,
     observed: ObservedState | None = None,
     force: bool = False,
+    in_place: InPlace | None = None,
 ) -> Plan:
     """A rolling upgrade plan of `cluster` to `intent`, scheduled, with its lower bound.
 
@@ -105,13 +107,19 @@ def plan_upgrade(
     each instance's hops start from its observed release, down nodes are planned around and use
     up quorum margins and max_unavailable. Where that leaves no safe plan, UnsafePlan (exit 3)
     names each node and rule, unless `force` (the caller records the override). Verify such a
-    plan against `verification_view(cluster, plan)`."""
+    plan against `verification_view(cluster, plan)`.
+
+    Without `observed`, `in_place` (the recorded state: what lifecycle's runs did) moves the
+    start to the oldest release it has an instance at (`recorded_view`): every instance past the
+    inventory's release (a deploy at another release, an upgrade the inventory was not updated
+    for) plans as an inventory at that release would. What is already done is then dropped by
+    `remaining` (the caller's)."""
     catalog = catalog or load_catalog()
     unknown = sorted(s for s in cluster.members if s not in catalog.services)
     if unknown:
         raise PlanningError(f"services not in the catalog: {', '.join(unknown)}")
     if observed is None:
-        view, basis = cluster, None
+        view, basis = _recorded_start(cluster, intent, catalog, in_place), None
     else:
         basis = planning_basis(cluster, observed, catalog, intent.target, intent.ceph_target)
         if basis.refusals and not force:
@@ -129,7 +137,7 @@ def plan_upgrade(
             + (f" / {intent.ceph_target}" if intent.ceph_target else "")
             + ("; Ceph's noout flag is still set (`ceph osd unset noout`)" if flag else "")
         ) from None
-    rollout = Rollout(cluster, catalog) if basis is None else _observed_rollout(basis, catalog)
+    rollout = Rollout(view, catalog) if basis is None else _observed_rollout(basis, catalog)
     rollout.add(
         PRECHECK_ID,
         act.PRECHECK,
@@ -167,6 +175,23 @@ def plan_upgrade(
         lower_bound=capacity_bound(rollout, len(os_hops)),
         extra=tuple(sorted(extra.items())),
     )
+
+
+def _recorded_start(
+    cluster: Cluster, intent: UpgradeIntent, catalog: Catalog, in_place: InPlace | None
+) -> Cluster:
+    """The recorded state's start (`recorded_view`), unless it leaves nothing to upgrade: then
+    the inventory's, whose plan `remaining` reduces to nothing (the caller says so)."""
+    if in_place is None or not in_place.at:
+        return cluster
+    view = recorded_view(cluster, in_place, catalog)
+    if view is cluster:
+        return cluster
+    try:
+        upgrade_hops(view, intent, catalog)
+    except UnsupportedUpgrade:
+        return cluster
+    return view
 
 
 def _unset_left_noout(rollout: Rollout, basis: Basis) -> None:
