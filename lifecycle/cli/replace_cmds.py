@@ -136,9 +136,12 @@ def recorded_intent(state_dir: str | None, cluster: Cluster, node: str) -> dict[
     return {"run": record.run, "at": dict(sorted(at.items()))}
 
 
-def _recorded_at(intent: dict[str, Any]) -> dict[str, str] | None:
+def _recorded_at(intent: dict[str, Any]) -> Any:
+    """The intent's recorded releases as the planners' input (InPlace), None without."""
+    from lifecycle.model.in_place import InPlace
+
     recorded = intent.get(RECORDED)
-    return dict(recorded["at"]) if recorded else None
+    return InPlace.from_dict(recorded) if recorded else None
 
 
 def replace_run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:

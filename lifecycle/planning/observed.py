@@ -28,10 +28,12 @@ from dataclasses import dataclass, field, replace
 from lifecycle.catalog import Catalog
 from lifecycle.errors import PlanningError, UnsupportedUpgrade
 from lifecycle.model.cluster import Cluster
+from lifecycle.model.in_place import InPlace
 from lifecycle.model.observed import NOT_RUNNING, UNKNOWN, UNREACHABLE, ObservedState
 from lifecycle.model.release import ReleaseTrain
 from lifecycle.model.service import Quorum, Tier
 from lifecycle.planning.plan import Plan
+from lifecycle.planning.remaining import start_view
 
 OBSERVED_DOWN = "observed_down"  # Plan.extra key: the nodes a plan was made around
 
@@ -102,14 +104,20 @@ def _train(catalog: Catalog, service: str) -> ReleaseTrain:
     return catalog.ceph if catalog.services[service].ceph else catalog.openstack
 
 
-def _observed_releases(
-    cluster: Cluster, observed: ObservedState, catalog: Catalog, down: set[str]
-) -> dict[str, int]:
-    """Instance -> index of the release it was seen running (known releases only, live nodes)."""
-    out = {}
+def observed_in_place(
+    cluster: Cluster, observed: ObservedState, catalog: Catalog, down: set[str] | None = None
+) -> InPlace:
+    """The observation as the planners' common input (model/in_place.py): each instance on a
+    live node seen running a known release (its canonical name), the computes seen disabled,
+    the Ceph flags set. An instance not running, unseen or on a `down` node (default: the nodes
+    observed unreachable) is left out: planned as the inventory says. Raises PlanningError for
+    a release no train holds."""
+    if down is None:
+        down = {n.name for n in cluster.nodes if observed.node_state(n.name) == UNREACHABLE}
+    at = {}
     for service, nodes in cluster.members.items():
         train = _train(catalog, service)
-        index = {name: r.index for r in train.releases for name in (r.name, *r.aliases)}
+        index = {name: r for r in train.releases for name in (r.name, *r.aliases)}
         for node in nodes:
             text = f"{service}@{node}"
             release = observed.release_of(text)
@@ -120,31 +128,9 @@ def _observed_releases(
                     f"observed {text} at {release!r}, not a {train.product} release"
                     f" (known: {', '.join(train.names())})"
                 )
-            out[text] = index[release]
-    return out
-
-
-def _source(
-    cluster: Cluster,
-    catalog: Catalog,
-    releases: Mapping[str, int],
-    ceph: bool,
-    down: set[str],
-) -> str | None:
-    """The oldest release a live instance of the train runs (unseen ones: the inventory's)."""
-    start = cluster.ceph_release if ceph else cluster.release
-    if start is None:
-        return None
-    train = catalog.ceph if ceph else catalog.openstack
-    default = train.get(start).index
-    indexes = [
-        releases.get(f"{service}@{node}", default)
-        for service, nodes in cluster.members.items()
-        if catalog.services[service].ceph == ceph
-        for node in nodes
-        if node not in down
-    ]
-    return train.releases[min(indexes)].name if indexes else start
+            at[text] = index[release].name
+    disabled = frozenset(c.node for c in observed.computes if c.enabled is False)
+    return InPlace(at=at, disabled=disabled, flags=frozenset(_ceph_flags(observed)))
 
 
 def planning_basis(
@@ -157,12 +143,11 @@ def planning_basis(
     """The basis for upgrading `cluster` to `target` (and `ceph_target`) from `observed`.
     Raises PlanningError for an observed release no train holds or newer than the target."""
     down = {n.name for n in cluster.nodes if observed.node_state(n.name) == UNREACHABLE}
-    releases = _observed_releases(cluster, observed, catalog, down)
+    seen = observed_in_place(cluster, observed, catalog, down)
+    releases = {t: _train(catalog, t.partition("@")[0]).get(r).index for t, r in seen.at.items()}
     _refuse_newer(releases, catalog, target, ceph_target)
-    view = without_nodes(cluster, down)
-    source = _source(cluster, catalog, releases, False, down) or cluster.release
-    ceph_source = _source(cluster, catalog, releases, True, down)
-    view = replace(view, release=source, ceph_release=ceph_source)
+    # the start: the oldest release a live instance runs (the same rule as the recorded state's)
+    view = start_view(without_nodes(cluster, down), seen, catalog)
     service_down = {
         service: sum(1 for n in nodes if n in down) for service, nodes in cluster.members.items()
     }

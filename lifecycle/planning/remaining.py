@@ -23,51 +23,17 @@ stays forbidden.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from lifecycle.catalog import Catalog
 from lifecycle.errors import UnsupportedUpgrade
 from lifecycle.model.cluster import Cluster
+from lifecycle.model.in_place import InPlace
 from lifecycle.model.recorded import RecordedState, instances_at
 from lifecycle.model.release import ReleaseTrain
 from lifecycle.planning import actions as act
 from lifecycle.planning.plan import Plan, Step
 from lifecycle.planning.scheduler import build_plan
-
-
-@dataclass(frozen=True)
-class InPlace:
-    """What is already done: instance -> release; hosts left disabled; Ceph flags left set;
-    project -> the release its schema was last contracted to."""
-
-    at: Mapping[str, str] = field(default_factory=dict)
-    disabled: frozenset[str] = frozenset()
-    flags: frozenset[str] = frozenset()
-    contracted: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able (a run's intent keeps it, so that resume plans the same plan)."""
-        return {
-            "at": dict(sorted(self.at.items())),
-            "disabled": sorted(self.disabled),
-            "flags": sorted(self.flags),
-            "contracted": dict(sorted(self.contracted.items())),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> InPlace:
-        return cls(
-            at={str(k): str(v) for k, v in dict(data.get("at") or {}).items()},
-            disabled=frozenset(map(str, data.get("disabled") or ())),
-            flags=frozenset(map(str, data.get("flags") or ())),
-            contracted={str(k): str(v) for k, v in dict(data.get("contracted") or {}).items()},
-        )
-
-    @property
-    def empty(self) -> bool:
-        return not (self.at or self.disabled or self.flags or self.contracted)
-
 
 _FRAME = (act.PRECHECK, act.POSTCHECK)
 
@@ -298,27 +264,29 @@ def recorded_in_place(record: RecordedState, cluster: Cluster, catalog: Catalog)
     )
 
 
-def recorded_view(cluster: Cluster, done: InPlace, catalog: Catalog) -> Cluster:
-    """The cluster an upgrade starts from when no observation is given: its `release` (and
-    `ceph_release`) the oldest release an instance of the train runs as `done` has it (an
-    instance `done` does not name: at the inventory's). After a deploy at a release past the
-    inventory's, or an upgrade the inventory was not updated for, this is that release, so the
-    plan is the one an inventory at it would make (same hops, step ids and schema steps);
-    after an aborted upgrade it stays the inventory's and `remaining` drops what is done."""
-    start: dict[bool, str | None] = {False: cluster.release, True: cluster.ceph_release}
+def start_view(cluster: Cluster, done: InPlace, catalog: Catalog) -> Cluster:
+    """The cluster an upgrade starts from: its `release` the oldest release an OpenStack
+    service instance runs as `done` has it, its `ceph_release` (when it names one) the oldest a
+    Ceph daemon runs; an instance `done` does not name runs the inventory's. One rule for both
+    sources: from the recorded state (after a deploy at a release past the inventory's, or an
+    upgrade the inventory was not updated for, the plan is the one an inventory at that
+    release makes: same hops, step ids and schema steps; after an aborted upgrade the start
+    stays the inventory's and `remaining` drops what is done) and from an observation
+    (planning/observed.py, on the cluster without its down nodes)."""
     oldest: dict[bool, tuple[int, str]] = {}
     for service, nodes in cluster.members.items():
         spec = catalog.services.get(service)
-        ceph = bool(spec and spec.ceph and cluster.ceph_release)  # else Ceph follows `release`
-        base = start[ceph]
+        ceph = bool(spec and spec.ceph)
+        base = cluster.ceph_release if ceph else cluster.release
         train = catalog.ceph if ceph else catalog.openstack
         for have in (done.at.get(f"{service}@{node}", base) for node in nodes):
             rank = _rank_in(train, have)
             best = oldest.get(ceph)
             if have is not None and rank is not None and (best is None or rank < best[0]):
-                oldest[ceph] = (rank, have)
+                oldest[ceph] = (rank, train.releases[rank].name)
     release = oldest[False][1] if False in oldest else cluster.release
-    ceph_release = oldest[True][1] if True in oldest else cluster.ceph_release
+    ceph_release = oldest[True][1] if True in oldest and cluster.ceph_release else None
+    ceph_release = ceph_release or cluster.ceph_release
     if (release, ceph_release) == (cluster.release, cluster.ceph_release):
         return cluster
     return replace(cluster, release=release, ceph_release=ceph_release)

@@ -44,10 +44,11 @@ from lifecycle.catalog import Catalog, load_catalog
 from lifecycle.errors import PlanningError, UnsafePlan, UsageError
 from lifecycle.formats.nodes_file import NewNode
 from lifecycle.model.cluster import Cluster, Evacuate, NodeSpec
+from lifecycle.model.in_place import InPlace
 from lifecycle.model.observed import NOT_RUNNING, UNREACHABLE, ObservedState
 from lifecycle.model.service import Quorum
 from lifecycle.planning import actions as act
-from lifecycle.planning.observed import Refusal
+from lifecycle.planning.observed import Refusal, observed_in_place
 from lifecycle.planning.plan import Plan, Step, freeze_params
 from lifecycle.planning.profiles import HardwareProfile
 from lifecycle.planning.running import ServiceRelease, service_release
@@ -209,11 +210,11 @@ def situation(
     observed: ObservedState | None,
     dead: Sequence[str] = (),
     catalog: Catalog | None = None,
-    recorded: Mapping[str, str] | None = None,
+    recorded: InPlace | None = None,
 ) -> Situation:
-    """UsageError (exit 2) when `node` is not in the inventory. `recorded`: instance ->
-    release as the recorded state has it (the releases the replacement runs come from the
-    observation first, then from it, then from the inventory)."""
+    """UsageError (exit 2) when `node` is not in the inventory. `recorded`: what the recorded
+    state says the cloud runs (the releases the replacement runs come from the observation
+    first, then from it, then from the inventory: planning/running.py)."""
     catalog = catalog or load_catalog()
     names = {n.name for n in cluster.nodes}
     if node not in names:
@@ -237,8 +238,9 @@ def situation(
                     out.setdefault(service, {})[n] = f"not joined to {service}"
     spec = cluster.node(node)
     services = [*cluster.services_of(spec), *(["haproxy"] if "haproxy" in cluster.members else [])]
+    seen = observed_in_place(cluster, observed, catalog, down) if observed is not None else None
     releases = {
-        s: service_release(cluster, catalog, s, node, observed, recorded)
+        s: service_release(cluster, catalog, s, node, seen, recorded)
         for s in dict.fromkeys(services)
     }
     return Situation(cluster, catalog, spec, frozenset(down), out, observed, releases)
@@ -427,13 +429,13 @@ def plan_replace(
     profiles: Sequence[HardwareProfile] = (),
     force: bool = False,
     catalog: Catalog | None = None,
-    recorded: Mapping[str, str] | None = None,
+    recorded: InPlace | None = None,
 ) -> Plan:
     """The plan replacing (or removing) `intent.node`; UnsafePlan (exit 3) naming node and rule
     when no safe plan exists, unless `force`; PlanningError for a replacement that does not fit
     (a server of the wrong profile, a name already in the cluster). The replacement's services
-    run the release their other members run: observed, else `recorded` (instance -> release,
-    the recorded state), else the inventory's (rule ``release`` when none is safe)."""
+    run the release their other members run: observed, else `recorded` (the recorded state),
+    else the inventory's (rule ``release`` when none is safe)."""
     sit = situation(cluster, intent.node, observed, intent.dead, catalog, recorded)
     refused = refusals(sit, intent)
     if refused and not force:

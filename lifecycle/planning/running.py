@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from lifecycle.catalog import Catalog
 from lifecycle.errors import UnsupportedUpgrade
 from lifecycle.model.cluster import Cluster
-from lifecycle.model.observed import NOT_RUNNING, UNKNOWN, UNREACHABLE, ObservedState
+from lifecycle.model.in_place import InPlace
 
 OBSERVED, RECORDED, INVENTORY = "observed", "recorded state", "inventory"
 
@@ -79,25 +79,19 @@ def service_release(
     catalog: Catalog,
     service: str,
     node: str,
-    observed: ObservedState | None = None,
-    recorded: Mapping[str, str] | None = None,
+    observed: InPlace | None = None,
+    recorded: InPlace | None = None,
 ) -> ServiceRelease:
     """The release a new member of `service` replacing `node` must run (see the module doc).
-    The members asked are the service's others (`node` itself when it is the only one);
-    `recorded`: instance ("service@node") -> release, as the recorded state has it."""
+    The members asked are the service's others (`node` itself when it is the only one).
+    `observed` and `recorded`: what the cloud runs as an observation (`observed_in_place`: live
+    members seen running a release) and as the recorded state have it."""
     inventory = inventory_release(cluster, catalog, service)
     members = [n for n in cluster.members.get(service, ()) if n != node] or [node]
-    if observed is not None:
-        seen = {
-            n: observed.release_of(f"{service}@{n}")
-            for n in members
-            if observed.node_state(n) != UNREACHABLE
-        }
-        seen = {n: r for n, r in seen.items() if r not in (UNKNOWN, NOT_RUNNING)}
-        if seen:
-            return _choose(service, seen, OBSERVED, inventory)
-    known = recorded or {}
-    seen = {n: known[f"{service}@{n}"] for n in members if f"{service}@{n}" in known}
+    seen = _seen(observed, service, members)
+    if seen:
+        return _choose(service, seen, OBSERVED, inventory)
+    seen = _seen(recorded, service, members)
     if not seen:
         return ServiceRelease(service, inventory)
     chosen = _choose(service, seen, RECORDED, inventory)
@@ -114,6 +108,11 @@ def service_release(
             " nothing observed says which runs: plan with --observe (or correct `release:`)",
         )
     return chosen
+
+
+def _seen(source: InPlace | None, service: str, members: list[str]) -> dict[str, str]:
+    at = source.at if source is not None else {}
+    return {n: at[f"{service}@{n}"] for n in members if f"{service}@{n}" in at}
 
 
 def _choose(

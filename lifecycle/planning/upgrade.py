@@ -33,7 +33,7 @@ from lifecycle.planning.control_plane import db_contracts, plan_control_plane
 from lifecycle.planning.data_plane import batches, data_groups, data_services, plan_data_plane
 from lifecycle.planning.observed import OBSERVED_DOWN, Basis, planning_basis
 from lifecycle.planning.plan import Plan
-from lifecycle.planning.remaining import InPlace, recorded_view
+from lifecycle.planning.remaining import InPlace, start_view
 from lifecycle.planning.rollout import PRECHECK_ID, Hop, Rollout
 from lifecycle.planning.scheduler import build_plan
 
@@ -110,7 +110,7 @@ def plan_upgrade(
     plan against `verification_view(cluster, plan)`.
 
     Without `observed`, `in_place` (the recorded state: what lifecycle's runs did) moves the
-    start to the oldest release it has an instance at (`recorded_view`): every instance past the
+    start to the oldest release it has an instance at (`start_view`): every instance past the
     inventory's release (a deploy at another release, an upgrade the inventory was not updated
     for) plans as an inventory at that release would. What is already done is then dropped by
     `remaining` (the caller's)."""
@@ -180,11 +180,11 @@ def plan_upgrade(
 def _recorded_start(
     cluster: Cluster, intent: UpgradeIntent, catalog: Catalog, in_place: InPlace | None
 ) -> Cluster:
-    """The recorded state's start (`recorded_view`), unless it leaves nothing to upgrade: then
+    """The recorded state's start (`start_view`), unless it leaves nothing to upgrade: then
     the inventory's, whose plan `remaining` reduces to nothing (the caller says so)."""
     if in_place is None or not in_place.at:
         return cluster
-    view = recorded_view(cluster, in_place, catalog)
+    view = start_view(cluster, in_place, catalog)
     if view is cluster:
         return cluster
     try:

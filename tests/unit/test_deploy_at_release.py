@@ -18,9 +18,10 @@ from lifecycle.catalog import load_catalog
 from lifecycle.cli.main import main
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.formats.plan_json import plan_from_json
+from lifecycle.model.in_place import InPlace
 from lifecycle.planning import actions as act
 from lifecycle.planning.plan import Plan
-from lifecycle.planning.remaining import InPlace, ahead_of_inventory, recorded_view, remaining
+from lifecycle.planning.remaining import ahead_of_inventory, remaining, start_view
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +127,7 @@ def test_every_instance_recorded_at_r_plans_as_an_inventory_at_r(ahead: int, fur
         at=ahead_of_inventory(at, cluster, CATALOG),
         contracted={p: at_r for p in CATALOG.deploy_databases},
     )
-    assert recorded_view(cluster, done, CATALOG).release == at_r
+    assert start_view(cluster, done, CATALOG).release == at_r
     full = plan_upgrade(cluster, UpgradeIntent(target), in_place=done)
     left = remaining(full, done, CATALOG)
     assert left is not None
@@ -142,7 +143,7 @@ def test_an_aborted_upgrade_still_plans_from_the_inventory_and_drops_what_is_don
     """Only some instances ahead: the start stays the inventory's (remaining drops the rest)."""
     cluster = load_inventory(DEMO)
     done = InPlace(at={"keystone@ctl-0": "ussuri"})
-    assert recorded_view(cluster, done, CATALOG) is cluster
+    assert start_view(cluster, done, CATALOG) is cluster
     full = plan_upgrade(cluster, UpgradeIntent("ussuri"), in_place=done)
     assert _shape(full) == _shape(plan_upgrade(cluster, UpgradeIntent("ussuri")))
 

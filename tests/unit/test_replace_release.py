@@ -17,8 +17,10 @@ from lifecycle.catalog import load_catalog
 from lifecycle.cli.main import main
 from lifecycle.errors import UnsafePlan
 from lifecycle.formats.inventory import load_inventory
+from lifecycle.model.in_place import InPlace
 from lifecycle.model.observed import REACHABLE, InstanceObservation, NodeObservation, ObservedState
 from lifecycle.planning import actions as act
+from lifecycle.planning.observed import observed_in_place
 from lifecycle.planning.plan import Plan
 from lifecycle.planning.replace import ReplaceIntent, Replacement, plan_replace, replaced_cluster
 from lifecycle.planning.running import OBSERVED, RECORDED, service_release
@@ -73,7 +75,7 @@ def _gates(plan: Plan) -> dict[str, str | None]:
 
 
 def test_after_an_upgrade_the_replacement_runs_the_recorded_release_not_the_inventorys() -> None:
-    plan = plan_replace(LAB, CTL1, recorded=_at("ussuri"))
+    plan = plan_replace(LAB, CTL1, recorded=InPlace(at=_at("ussuri")))
     deployed = _deployed(plan)
     assert deployed["galera"] == deployed["keystone"] == deployed["nova-api"] == "ussuri"
     assert deployed["ceph-mon"] == "nautilus"
@@ -82,7 +84,9 @@ def test_after_an_upgrade_the_replacement_runs_the_recorded_release_not_the_inve
 
 
 def test_the_observed_release_wins_over_the_recorded_one() -> None:
-    plan = plan_replace(LAB, CTL1, observed=_observed(_at("victoria")), recorded=_at("ussuri"))
+    plan = plan_replace(
+        LAB, CTL1, observed=_observed(_at("victoria")), recorded=InPlace(at=_at("ussuri"))
+    )
     assert set(_gates(plan).values()) == {"victoria"}
     assert _deployed(plan)["rabbitmq"] == "victoria"
 
@@ -108,8 +112,10 @@ def test_a_recorded_state_behind_the_inventory_is_refused_unless_observed() -> N
     ahead = load_inventory(LAB_DIR)
     ahead = dataclasses.replace(ahead, release="victoria")
     with pytest.raises(UnsafePlan, match="the inventory says victoria, the recorded state ussuri"):
-        plan_replace(ahead, CTL1, recorded=_at("ussuri"))
-    plan = plan_replace(ahead, CTL1, recorded=_at("ussuri"), observed=_observed(_at("ussuri")))
+        plan_replace(ahead, CTL1, recorded=InPlace(at=_at("ussuri")))
+    plan = plan_replace(
+        ahead, CTL1, recorded=InPlace(at=_at("ussuri")), observed=_observed(_at("ussuri"))
+    )
     assert set(_gates(plan).values()) == {"ussuri"}
 
 
@@ -142,7 +148,7 @@ def test_each_service_of_the_replacement_runs_what_its_other_members_run(
     if split:
         current = at[f"{odd}@{members[0]}"]
         at[f"{odd}@{members[0]}"] = next(r for r in RELEASES if r != current)
-    kw = {"observed": _observed(at)} if observed else {"recorded": at}
+    kw = {"observed": _observed(at)} if observed else {"recorded": InPlace(at=at)}
     on_node = set(LAB.services_of(LAB.node("ctl-1")))
     if split and odd in on_node:
         with pytest.raises(UnsafePlan, match=f"release: {odd}: its members run different"):
@@ -152,7 +158,8 @@ def test_each_service_of_the_replacement_runs_what_its_other_members_run(
     for service, release in _deployed(plan).items():
         other = next(n for n in LAB.members[service] if n != "ctl-1")
         assert release == at[f"{service}@{other}"], service
-    chosen = service_release(LAB, CATALOG, "galera", "ctl-1", **kw)  # type: ignore[arg-type]
+    common = {"observed": observed_in_place(LAB, kw["observed"], CATALOG)} if observed else kw
+    chosen = service_release(LAB, CATALOG, "galera", "ctl-1", **common)  # type: ignore[arg-type]
     assert chosen.source == (OBSERVED if observed else RECORDED)
 
 
