@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lifecycle.model import Cluster, MaxUnavailable, NodeSpec, Policies, RoleSpec
+from lifecycle.model.observed import REACHABLE, InstanceObservation, NodeObservation, ObservedState
 
 CONTROLLER = (
     "haproxy",
@@ -70,4 +71,18 @@ def lab_like(
         roles=roles,
         nodes=tuple(nodes),
         policies=policies,
+    )
+
+
+def observed_at(cluster: Cluster, at: dict[str, str], **more: object) -> ObservedState:
+    """An observation of `cluster` with every node reachable and each instance of `at`
+    ("service@node" -> release) seen running that release; `more`: other ObservedState fields."""
+    return ObservedState(
+        cluster=cluster.name,
+        driver="test",
+        nodes=tuple(NodeObservation(n.name, REACHABLE) for n in cluster.nodes),
+        instances=tuple(
+            InstanceObservation(t.partition("@")[0], t.partition("@")[2], r) for t, r in at.items()
+        ),
+        **more,  # type: ignore[arg-type]
     )

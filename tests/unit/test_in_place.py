@@ -11,10 +11,7 @@ from lifecycle.catalog import load_catalog
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.model.in_place import InPlace
 from lifecycle.model.observed import (
-    REACHABLE,
     ComputeObservation,
-    InstanceObservation,
-    NodeObservation,
     ObservedState,
 )
 from lifecycle.planning import actions as act
@@ -22,6 +19,7 @@ from lifecycle.planning.observed import observed_in_place
 from lifecycle.planning.plan import Plan
 from lifecycle.planning.remaining import ahead_of_inventory, remaining
 from lifecycle.planning.upgrade import UpgradeIntent, plan_upgrade
+from tests.unit.cluster_factory import observed_at
 from tests.unit.test_deploy_at_release import DEMO
 
 CATALOG = load_catalog()
@@ -36,15 +34,7 @@ RELEASES = ("train", "ussuri", "victoria")
 
 
 def _observation(at: dict[str, str]) -> ObservedState:
-    return ObservedState(
-        cluster="demo",
-        driver="test",
-        nodes=tuple(NodeObservation(n.name, REACHABLE) for n in CLUSTER.nodes),
-        instances=tuple(
-            InstanceObservation(t.partition("@")[0], t.partition("@")[2], r) for t, r in at.items()
-        ),
-        computes=(ComputeObservation("cmp-hdd-0", enabled=False),),
-    )
+    return observed_at(CLUSTER, at, computes=(ComputeObservation("cmp-hdd-0", enabled=False),))
 
 
 def _upgraded(plan: Plan) -> set[tuple[str, str]]:

@@ -18,13 +18,14 @@ from lifecycle.cli.main import main
 from lifecycle.errors import UnsafePlan
 from lifecycle.formats.inventory import load_inventory
 from lifecycle.model.in_place import InPlace
-from lifecycle.model.observed import REACHABLE, InstanceObservation, NodeObservation, ObservedState
+from lifecycle.model.observed import ObservedState
 from lifecycle.planning import actions as act
 from lifecycle.planning.observed import observed_in_place
 from lifecycle.planning.plan import Plan
 from lifecycle.planning.replace import ReplaceIntent, Replacement, plan_replace, replaced_cluster
 from lifecycle.planning.running import OBSERVED, RECORDED, service_release
 from lifecycle.planning.verifier import verify
+from tests.unit.cluster_factory import observed_at
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = ROOT / "inventories" / "lab"
@@ -44,15 +45,7 @@ def _at(openstack: str, ceph: str = "nautilus") -> dict[str, str]:
 
 
 def _observed(at: dict[str, str]) -> ObservedState:
-    return ObservedState(
-        cluster="lab",
-        driver="test",
-        nodes=tuple(NodeObservation(n.name, REACHABLE) for n in LAB.nodes),
-        instances=tuple(
-            InstanceObservation(*text.split("@"), release=release)  # type: ignore[misc]
-            for text, release in at.items()
-        ),
-    )
+    return observed_at(LAB, at)
 
 
 def _deployed(plan: Plan) -> dict[str, str | None]:
