@@ -144,7 +144,7 @@ def plan_upgrade_cmd(
     cluster = load_inventory(inventory)
     announce(cluster, "upgrade", force, ceph=bool(ceph_target))  # refuses (exit 3) unless --force
     observed = observed_input(cluster, **observing)
-    in_place = recorded_out.in_place_intent(observing.get("state_dir"), cluster)
+    in_place = recorded_out.in_place_intent(observing.get("state_dir"), cluster, observed)
     wanted = UpgradeIntent(target, ceph_target)
     done = recorded_out.in_place_of(in_place)
     full = plan_upgrade(cluster, wanted, observed=observed, force=force, in_place=done)

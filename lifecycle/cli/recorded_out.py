@@ -9,6 +9,7 @@ same way.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,8 @@ from lifecycle.model.recorded import RecordedState, instances_at
 from lifecycle.planning.plan import Plan
 
 if TYPE_CHECKING:
-    from lifecycle.planning.remaining import InPlace
+    from lifecycle.model.in_place import InPlace
+    from lifecycle.model.observed import ObservedState
 
 IN_PLACE = "in_place"  # the intent key: what the plan took as done, and the run that recorded it
 
@@ -40,21 +42,30 @@ def load(state_dir: str | None, cluster: str) -> RecordedState | None:
     return load_record(_root(state_dir), cluster)
 
 
-def in_place_intent(state_dir: str | None, cluster: Cluster) -> dict[str, Any] | None:
-    """What the recorded state says is done, as a run's intent keeps it; None without one."""
+def in_place_intent(
+    state_dir: str | None, cluster: Cluster, observed: ObservedState | None = None
+) -> dict[str, Any] | None:
+    """What the recorded state says is done, as a run's intent keeps it; None without one.
+    With an observation, an instance's release is the observed one wherever it was seen (one
+    source of truth per instance: `InPlace.seen_as`)."""
     from lifecycle.catalog import load_catalog
-    from lifecycle.planning.remaining import recorded_in_place
+    from lifecycle.planning.observed import observed_in_place
+    from lifecycle.planning.remaining import ahead_of_inventory, recorded_in_place
 
     record = load(state_dir, cluster.name)
     if record is None:
         return None
-    done = recorded_in_place(record, cluster, load_catalog())
+    catalog = load_catalog()
+    done = recorded_in_place(record, cluster, catalog)
+    if observed is not None:
+        done = done.seen_as(observed_in_place(cluster, observed, catalog))
+        done = replace(done, at=ahead_of_inventory(done.at, cluster, catalog))
     return {"run": record.run, **done.to_dict()}
 
 
 def in_place_of(in_place: dict[str, Any] | None) -> InPlace | None:
     """The planner's input from the intent's `in_place` (None without a recorded state)."""
-    from lifecycle.planning.remaining import InPlace
+    from lifecycle.model.in_place import InPlace
 
     return InPlace.from_dict(in_place) if in_place else None
 

@@ -294,14 +294,17 @@ def execute_operation(
     Other command families (scale-out) call this with their own intent and RUN_OPTIONS."""
     from lifecycle.cli import recorded_out
     from lifecycle.execution.runner import launch
+    from lifecycle.model.observed import observed_from_dict
     from lifecycle.planning.observed import verification_view
     from lifecycle.planning.verifier import check_safe
 
     inventory_cluster = _load_cluster(inventory)
     refuse_unfinished(opts.get("state_dir"), inventory_cluster.name)
     if intent["operation"] == "upgrade":  # plan only what the recorded state says is left
+        seen = intent.get("observed")
+        observed = observed_from_dict(seen, "the run's intent") if seen is not None else None
         intent[recorded_out.IN_PLACE] = recorded_out.in_place_intent(
-            opts.get("state_dir"), inventory_cluster
+            opts.get("state_dir"), inventory_cluster, observed
         )
     try:
         plan = PLANNERS[intent["operation"]](inventory_cluster, intent)

@@ -49,3 +49,16 @@ class InPlace:
     @property
     def empty(self) -> bool:
         return not (self.at or self.disabled or self.flags or self.contracted)
+
+    def seen_as(self, observed: InPlace) -> InPlace:
+        """This (the recorded state) where an observation says otherwise: an instance's
+        release is the observed one where it was seen (what lifecycle recorded may since have
+        changed: a node rebuilt by hand, a rollback); hosts disabled and flags set are those of
+        either (re-enabling a host or unsetting a flag twice is harmless, forgetting one is
+        not); schemas stay recorded (an observation reads none)."""
+        return InPlace(
+            at={**self.at, **observed.at},
+            disabled=self.disabled | observed.disabled,
+            flags=self.flags | observed.flags,
+            contracted=dict(self.contracted),
+        )

@@ -69,3 +69,35 @@ def test_recorded_and_observed_plan_the_same_start_and_the_same_upgrades(data) -
     oldest = min(at.values(), key=RELEASES.index)
     assert observed.source == full.source == left.source == oldest
     assert _upgraded(observed) == _upgraded(left)
+
+
+def test_with_an_observation_the_observed_release_wins_over_the_recorded_one(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """The record says every instance is at ussuri; the cloud shows keystone@ctl-0 back at
+    train (rebuilt by hand). `plan upgrade --observed` plans its upgrade, where the record
+    alone would say there is nothing to do."""
+    import json
+
+    from lifecycle.cli.main import main
+
+    (DEMO / "secrets.yaml").chmod(0o600)
+    monkeypatch.setenv("LIFECYCLE_JOURNAL_SYNC", "NORMAL")
+    monkeypatch.delenv("LIFECYCLE_SIM_FAULTS", raising=False)
+    state = ["--state-dir", str(tmp_path / "state")]
+    run = ["run", "upgrade", "-i", str(DEMO), "--to", "ussuri", *state]
+    assert main([*run, "--driver", "sim", "--sim-scale", "0", "-y", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["status", "-i", str(DEMO), "--driver", "sim", "-f", "json", *state]) == 0
+    seen = json.loads(capsys.readouterr().out)
+    seen.pop("differences", None)
+    for item in seen["instances"]:
+        if item["service"] == "keystone" and item["node"] == "ctl-0":
+            item["release"] = "train"
+    observed = tmp_path / "observed.json"
+    observed.write_text(json.dumps(seen))
+    plan = ["plan", "upgrade", "-i", str(DEMO), "--to", "ussuri", "-f", "json", *state]
+    assert main([*plan, "--observed", str(observed)]) == 0
+    steps = json.loads(capsys.readouterr().out)["steps"]
+    upgraded = {t for s in steps if not s["params"].get(act.AT_LEAST) for t in s["upgrades"]}
+    assert upgraded == {"keystone@ctl-0"}
