@@ -190,7 +190,9 @@ def choose_releases(
     refused: list[Refusal] = []
     for a in assignments:
         name = a.node.name
-        each = [service_release(base, catalog, s, name, seen, live.recorded) for s in a.role.services]
+        each = [
+            service_release(base, catalog, s, name, seen, live.recorded) for s in a.role.services
+        ]
         mine = [Refusal("release", name, c.service, str(c.problem)) for c in each if c.problem]
         releases, problem = _one_each(base, catalog, name, each)
         if problem and not mine:  # a service's own disagreement already says why
