@@ -62,9 +62,14 @@ def scale_out_inputs(
     image: str | None = None,
     ironic_url: str | None = None,
     cloud: str | None = None,
+    *,
+    observing: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> ScaleOutInputs:
     """Load inventory, nodes file and profiles; when Ironic is reachable (--ironic-url/--cloud)
-    servers it has already inspected are matched now, so problems show before anything runs."""
+    servers it has already inspected are matched now, so problems show before anything runs.
+    `observing`: the --observe options (`with_observe_options`): the plan starts from the
+    observation, else the recorded state (`live_state`)."""
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.nodes_file import load_nodes_file
     from lifecycle.formats.profiles import load_profiles
@@ -77,11 +82,68 @@ def scale_out_inputs(
     inspected: dict[str, Any] = {}
     if ironic_url or cloud:
         inspected = dict(_inspected(_driver(ironic_url, cloud), [n.name for n in new_nodes]))
+    options = ScaleOutOptions(image=image)
+    intent = {"operation": "scale-out", "nodes_file": nodes_file, "profiles": profiles_dir}
+    live_state(cluster, intent, observing or {}, force, inspected)
     plan = plan_scale_out(
-        cluster, new_nodes, profiles, inspected=inspected, options=ScaleOutOptions(image=image)
-    )
+        cluster, new_nodes, profiles, inspected=inspected, options=options,
+        live=live_of(intent), force=force,
+    )  # fmt: skip
     grown = grown_cluster(cluster, new_nodes, profiles, inspected)
     return ScaleOutInputs(grown, plan, scale_out_secrets(cluster, {"nodes_file": nodes_file}))
+
+
+def live_state(
+    cluster: Any,
+    intent: dict[str, Any],
+    observing: dict[str, Any],
+    force: bool,
+    inspected: dict[str, Any] | None = None,
+) -> None:
+    """Add to a scale-out's intent what the cloud runs (kept in the journal, so a resume plans
+    the same): the observation (`observing`: --observe, --observed FILE, --driver, --state-dir),
+    the recorded state's releases, and the refusals (rule ``release``) --force overrides;
+    UnsafePlan (exit 3) for those without --force."""
+    from lifecycle.cli.recorded_out import RECORDED_KEY, recorded_releases
+    from lifecycle.cli.status_cmds import observed_input
+    from lifecycle.errors import UnsafePlan
+    from lifecycle.planning.scale_out import scale_out_refusals
+
+    state_dir = observing.get("state_dir")
+    observed = observed_input(
+        cluster,
+        bool(observing.get("observe_now")),
+        observing.get("observed_file"),
+        observing.get("driver"),
+        state_dir,
+    )
+    if observed is not None:
+        intent["observed"] = observed.to_dict()
+    intent[RECORDED_KEY] = recorded_releases(state_dir, cluster)
+    new_nodes, _, (profiles, options) = _intent_inputs(cluster, intent)
+    live = live_of(intent)
+    refused = scale_out_refusals(
+        cluster, new_nodes, profiles, live, inspected=inspected, options=options
+    )
+    if refused and not force:
+        raise UnsafePlan(refused)
+    for refusal in refused:
+        click.echo(f"warning: --force overrides: {refusal}", err=True)
+    intent["observed_force"] = bool(refused)
+    intent["observed_overridden"] = [str(r) for r in refused]
+
+
+def live_of(intent: dict[str, Any]) -> Any:
+    """The planner's LiveState from a scale-out's intent (its observation, recorded releases)."""
+    from lifecycle.cli.recorded_out import recorded_of
+    from lifecycle.planning.scale_out import LiveState
+
+    observed = None
+    if intent.get("observed") is not None:
+        from lifecycle.model.observed import observed_from_dict
+
+        observed = observed_from_dict(intent["observed"], "the run's intent")
+    return LiveState(observed, recorded_of(intent))
 
 
 # --- the run_cmds PLANNERS entry: deterministic from the intent's files (resume re-plans) -------
@@ -101,12 +163,20 @@ def _intent_inputs(cluster: Any, intent: dict[str, Any]) -> tuple[Any, Any, Any]
 
 
 def scale_out_planner(cluster: Any, intent: dict[str, Any]) -> Any:
-    """PLANNERS["scale-out"]: intent {nodes_file, profiles?, image?, deploy_interface?}."""
+    """PLANNERS["scale-out"]: intent {nodes_file, profiles?, image?, deploy_interface?,
+    observed?, recorded?, observed_force?}: the same plan on a resume."""
     from lifecycle.planning.scale_out import plan_scale_out
 
     new_nodes, _, (profiles, options) = _intent_inputs(cluster, intent)
     warn_ignored(new_nodes)
-    return plan_scale_out(cluster, new_nodes, profiles, options=options)
+    return plan_scale_out(
+        cluster,
+        new_nodes,
+        profiles,
+        options=options,
+        live=live_of(intent),
+        force=bool(intent.get("observed_force")),
+    )
 
 
 def scale_out_cluster(cluster: Any, intent: dict[str, Any]) -> Any:

@@ -201,6 +201,7 @@ def plan_deploy_cmd(
     help="clouds.yaml entry instead of --ironic-url",
 )
 @_with_common
+@with_observe_options
 def plan_scale_out_cmd(
     inventory: str,
     nodes_file: str,
@@ -213,13 +214,19 @@ def plan_scale_out_cmd(
     start: str | None,
     output: str | None,
     force: bool,
+    **observing: Any,
 ) -> None:
-    """Plan adding new servers: enroll, inspect, match profiles, deploy, join their aggregate."""
+    """Plan adding new servers: enroll, inspect, match profiles, deploy, join their aggregate.
+    Their services run the release their service's live members run (--observe, else the
+    recorded state, else the inventory); refused (exit 3) when those members disagree."""
     from lifecycle.cli.context import OPTIONS
     from lifecycle.cli.nodes_cmds import scale_out_inputs
 
     cloud = cloud or OPTIONS.os_cloud
-    inputs = scale_out_inputs(inventory, nodes_file, profiles_dir, image, ironic_url, cloud)
+    inputs = scale_out_inputs(
+        inventory, nodes_file, profiles_dir, image, ironic_url, cloud,
+        observing=observing, force=force,
+    )  # fmt: skip
     announce(inputs.cluster, "scale-out", force)  # the cluster with its new servers
     emit_plan(inputs.plan, inputs.cluster, fmt, gantt, output, force, start)
 

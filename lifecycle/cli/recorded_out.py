@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from lifecycle.model.observed import ObservedState
 
 IN_PLACE = "in_place"  # the intent key: what the plan took as done, and the run that recorded it
+# the intent key of replace and scale-out: the recorded state's releases the plan was made from
+RECORDED_KEY = "recorded"
 
 
 class NothingToDo(Exception):  # not an error: the command says so and exits 0
@@ -61,6 +63,31 @@ def in_place_intent(
         done = done.seen_as(observed_in_place(cluster, observed, catalog))
         done = replace(done, at=ahead_of_inventory(done.at, cluster, catalog))
     return {"run": record.run, **done.to_dict()}
+
+
+def recorded_releases(
+    state_dir: str | None, cluster: Cluster, services: set[str] | None = None
+) -> dict[str, Any] | None:
+    """The recorded state's releases of the members of `services` (all: None) as a run's intent
+    keeps them under RECORDED_KEY (a resume plans from the same): {"run", "at"}; None without
+    a recorded state."""
+    record = load(state_dir, cluster.name)
+    if record is None:
+        return None
+    at = {
+        i: r
+        for i, r in instances_at(record).items()
+        if services is None or i.partition("@")[0] in services
+    }
+    return {"run": record.run, "at": dict(sorted(at.items()))}
+
+
+def recorded_of(intent: dict[str, Any]) -> InPlace | None:
+    """The intent's recorded releases (RECORDED_KEY) as the planners' input, None without."""
+    from lifecycle.model.in_place import InPlace
+
+    recorded = intent.get(RECORDED_KEY)
+    return InPlace.from_dict(recorded) if recorded else None
 
 
 def in_place_of(in_place: dict[str, Any] | None) -> InPlace | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from lifecycle.cli.recorded_out import RECORDED_KEY
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan
 
@@ -119,29 +120,21 @@ def replace_planner(cluster: Cluster, intent: dict[str, Any]) -> Plan:
     )
 
 
-RECORDED = "recorded"  # the intent key: the recorded state's releases the plan was made from
-
-
 def recorded_intent(state_dir: str | None, cluster: Cluster, node: str) -> dict[str, Any] | None:
     """The recorded state's releases of the node's services' members, as the run's intent keeps
     them (a resume plans from the same); None without a recorded state."""
-    from lifecycle.cli.recorded_out import load
-    from lifecycle.model.recorded import instances_at
+    from lifecycle.cli.recorded_out import recorded_releases
 
-    record = load(state_dir, cluster.name)
-    if record is None or node not in {n.name for n in cluster.nodes}:
+    if node not in {n.name for n in cluster.nodes}:
         return None
     services = {*cluster.services_of(cluster.node(node)), "haproxy"}
-    at = {i: r for i, r in instances_at(record).items() if i.partition("@")[0] in services}
-    return {"run": record.run, "at": dict(sorted(at.items()))}
+    return recorded_releases(state_dir, cluster, services)
 
 
 def _recorded_at(intent: dict[str, Any]) -> Any:
-    """The intent's recorded releases as the planners' input (InPlace), None without."""
-    from lifecycle.model.in_place import InPlace
+    from lifecycle.cli.recorded_out import recorded_of
 
-    recorded = intent.get(RECORDED)
-    return InPlace.from_dict(recorded) if recorded else None
+    return recorded_of(intent)
 
 
 def replace_run_cluster(cluster: Cluster, intent: dict[str, Any]) -> Cluster:
@@ -187,7 +180,7 @@ def _plan(operation: str, inventory: str, node: str, common: dict[str, Any], **r
     observed = observed_input(cluster, **observing)
     if observed is not None:
         intent["observed"] = observed.to_dict()
-    intent[RECORDED] = recorded_intent(observing.get("state_dir"), cluster, node)
+    intent[RECORDED_KEY] = recorded_intent(observing.get("state_dir"), cluster, node)
     force = common["force"]
     intent["observed_force"] = bool(refused(cluster, intent, observed, force))
     _dead_note(intent)
@@ -247,7 +240,7 @@ def _run(operation: str, inventory: str, node: str, force: bool, yes: bool, **kw
     )
     if observed is not None:
         intent["observed"] = observed.to_dict()
-    intent[RECORDED] = recorded_intent(kw.get("state_dir"), cluster, node)
+    intent[RECORDED_KEY] = recorded_intent(kw.get("state_dir"), cluster, node)
     overridden = refused(cluster, intent, observed, force)
     intent["observed_force"] = bool(overridden)
     intent["observed_overridden"] = overridden + [

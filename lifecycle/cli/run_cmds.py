@@ -555,7 +555,7 @@ def run_plan(plan_file: str, inventory: str, force: bool, yes: bool, **opts: Any
 )
 @click.option("--force", is_flag=True, help="run a plan the safety verifier refuses")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
-@with_options(RUN_OPTIONS)
+@with_options(RUN_OPTIONS + OBSERVE_OPTIONS)
 def run_scale_out(
     inventory: str,
     nodes_file: str,
@@ -567,13 +567,20 @@ def run_scale_out(
     **opts: Any,
 ) -> None:
     """Add new servers: enroll, inspect, match profiles, deploy, join their aggregate. Then
-    print the inventory's new `nodes:` entries, or write them with --update-inventory."""
-    intent = {
+    print the inventory's new `nodes:` entries, or write them with --update-inventory. Their
+    services run the release their service's live members run (--observe, else the recorded
+    state, else the inventory); refused (exit 3) when those members disagree, unless --force."""
+    from lifecycle.cli.nodes_cmds import live_state
+
+    intent: dict[str, Any] = {
         "operation": "scale-out",
         "nodes_file": str(Path(nodes_file).resolve()),
         "profiles": str(Path(profiles_dir).resolve()) if profiles_dir else None,
         "image": image,
     }
+    observing = {k: opts.pop(k) for k in ("observe_now", "observed_file")}
+    observing |= {k: opts.get(k) for k in ("driver", "state_dir")}
+    live_state(_load_cluster(inventory), intent, observing, force)
     execute_operation(intent, inventory, force, yes, opts, update_inventory)
 
 

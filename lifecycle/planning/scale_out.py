@@ -12,6 +12,16 @@ else from the nodes file (`capabilities: profile:X` or `role`). The match step c
 hardware against the profiles at run time and refuses a server that is not what was planned,
 before it is provisioned. A server that matches nothing, an unknown role or a role short of
 servers is reported here, before anything runs.
+
+Which release the new servers run (issue 11): each service's the release its live members run,
+from the observed state, else the recorded state, else the inventory (planning/running.py), not
+the inventory's `release:` alone: after an upgrade the operator has not written into the
+inventory, a compute at the old release beside a newer control plane is a mix Nova supports
+only within its skew bound (rule ``skew``), and a controller joining stores at another release
+fails their gates. Refused (rule ``release``, UnsafePlan) when a service's members disagree, or a
+new server's OpenStack services would need different releases (deploy-node installs one).
+Nodes observed unreachable are planned around: the health checks leave them out
+(`planned_around`), and the plan records them (`observed_down`) for the verifier.
 """
 
 from __future__ import annotations
@@ -20,10 +30,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lifecycle.catalog import load_catalog
-from lifecycle.errors import PlanningError
+from lifecycle.catalog import Catalog, load_catalog
+from lifecycle.errors import PlanningError, UnsafePlan
 from lifecycle.formats.nodes_file import NewNode
 from lifecycle.model.cluster import Cluster, NodeSpec, RoleSpec
+from lifecycle.model.in_place import InPlace
+from lifecycle.model.observed import ObservedState
+from lifecycle.planning import actions as act
+from lifecycle.planning.observed import OBSERVED_DOWN, Refusal, observed_in_place
 from lifecycle.planning.plan import Plan, Step, freeze_params
 from lifecycle.planning.profiles import (
     HardwareProfile,
@@ -31,6 +45,7 @@ from lifecycle.planning.profiles import (
     match_node,
     profiles_to_json,
 )
+from lifecycle.planning.running import ServiceRelease, service_release
 from lifecycle.planning.scheduler import build_plan
 
 OPERATION = "scale-out"
@@ -89,6 +104,20 @@ class Releases:
         return {"release": self.openstack, "ceph_release": self.ceph if has_ceph else None}
 
 
+@dataclass(frozen=True)
+class LiveState:
+    """What the cloud runs as the planner is told it: `observed` (an observation made before
+    planning), `recorded` (the recorded state's releases, `<cluster>.state.json`)."""
+
+    observed: ObservedState | None = None
+    recorded: InPlace | None = None
+
+    def down(self, cluster: Cluster) -> tuple[str, ...]:
+        """The inventory's nodes observed unreachable, in inventory order."""
+        gone = set(self.observed.unreachable) if self.observed is not None else set()
+        return tuple(n.name for n in cluster.nodes if n.name in gone)
+
+
 def plan_scale_out(
     cluster: Cluster,
     new_nodes: Sequence[NewNode],
@@ -96,24 +125,108 @@ def plan_scale_out(
     *,
     inspected: Mapping[str, Mapping[str, Any]] | None = None,
     options: ScaleOutOptions | None = None,
+    live: LiveState | None = None,
+    force: bool = False,
 ) -> Plan:
-    """The plan that brings `new_nodes` into `cluster`; PlanningError names every problem."""
+    """The plan that brings `new_nodes` into `cluster`; PlanningError names every problem;
+    UnsafePlan (exit 3, rule ``release``) when no release is safe for a new server's services,
+    unless `force` (then the inventory's, as without `live`)."""
     opts = options or ScaleOutOptions()
+    live = live or LiveState()
     assignments = assign(cluster, new_nodes, profiles, inspected or {}, opts)
-    releases = Releases(opts.release or cluster.release, cluster.ceph_release)
+    chosen, refused = choose_releases(cluster, assignments, live, opts)
+    if refused and not force:
+        raise UnsafePlan(refused)
+    down = live.down(cluster)
     catalog = profiles_to_json(profiles)
     steps: list[Step] = []
     for a in assignments:
-        steps.extend(_chain(a, releases, catalog, opts))
+        steps.extend(_chain(a, chosen[a.node.name], catalog, opts, down))
+    targets = {r.openstack for r in chosen.values()}
+    extra: list[tuple[str, Any]] = [("new_nodes", tuple(a.node.name for a in assignments))]
+    if down:
+        extra.append((OBSERVED_DOWN, down))
     return build_plan(
         OPERATION,
         cluster.name,
         steps,
         source=cluster.release,
-        target=releases.openstack,
+        target=targets.pop() if len(targets) == 1 else opts.release or cluster.release,
         inventory_digest=cluster.digest,
-        extra=(("new_nodes", tuple(a.node.name for a in assignments)),),
+        extra=tuple(extra),
     )
+
+
+def scale_out_refusals(
+    cluster: Cluster,
+    new_nodes: Sequence[NewNode],
+    profiles: Sequence[HardwareProfile],
+    live: LiveState,
+    *,
+    inspected: Mapping[str, Mapping[str, Any]] | None = None,
+    options: ScaleOutOptions | None = None,
+) -> list[Refusal]:
+    """What `plan_scale_out` refuses without `force` (for a run to record as overridden)."""
+    opts = options or ScaleOutOptions()
+    assignments = assign(cluster, new_nodes, profiles, inspected or {}, opts)
+    return choose_releases(cluster, assignments, live, opts)[1]
+
+
+def choose_releases(
+    cluster: Cluster,
+    assignments: Sequence[Assignment],
+    live: LiveState,
+    opts: ScaleOutOptions,
+    catalog: Catalog | None = None,
+) -> tuple[dict[str, Releases], list[Refusal]]:
+    """new server -> the releases its services run (planning/running.py: what the service's
+    live members run), and the refusals where none is safe."""
+    catalog = catalog or load_catalog()
+    base = replace(cluster, release=opts.release) if opts.release else cluster
+    seen = None
+    if live.observed is not None:
+        seen = observed_in_place(cluster, live.observed, catalog, set(live.down(cluster)))
+    out: dict[str, Releases] = {}
+    refused: list[Refusal] = []
+    for a in assignments:
+        name = a.node.name
+        each = [
+            service_release(base, catalog, s, name, seen, live.recorded) for s in a.role.services
+        ]
+        mine = [Refusal("release", name, c.service, str(c.problem)) for c in each if c.problem]
+        releases, problem = _one_each(base, catalog, name, each)
+        if problem and not mine:  # a service's own disagreement already says why
+            mine.append(Refusal("release", name, name, problem))
+        refused += mine
+        out[name] = releases
+    return out, refused
+
+
+def _one_each(
+    cluster: Cluster, catalog: Catalog, node: str, chosen: Sequence[ServiceRelease]
+) -> tuple[Releases, str | None]:
+    """One OpenStack and one Ceph release for the new server (deploy-node installs each train at
+    one release), or the inventory's with the reason when its services' members disagree. A Ceph
+    daemon of a cluster without its own Ceph release runs the OpenStack release names."""
+    own = cluster.ceph_release is not None
+    trains: dict[bool, dict[str, str]] = {False: {}, True: {}}
+    for c in chosen:
+        ceph = own and catalog.services[c.service].ceph
+        if c.release is not None:
+            trains[ceph][c.service] = c.release
+    picked: dict[bool, str | None] = {}
+    for ceph, default in ((False, cluster.release), (True, cluster.ceph_release)):
+        releases = set(trains[ceph].values())
+        if len(releases) > 1:
+            listed = ", ".join(f"{s} at {r}" for s, r in sorted(trains[ceph].items()))
+            problem = (
+                f"{node}: its services' members run different releases ({listed}): deploy-node"
+                " installs one; finish the upgrade first (`lifecycle plan upgrade --observe`"
+                " plans what is left)"
+            )
+            return Releases(cluster.release, cluster.ceph_release), problem
+        picked[ceph] = releases.pop() if releases else default
+    return Releases(str(picked[False]), picked[True] if own else None), None
 
 
 def assign(
@@ -275,7 +388,13 @@ def provisioning(
     return chain
 
 
-def _chain(a: Assignment, releases: Releases, catalog: str, opts: ScaleOutOptions) -> list[Step]:
+def _chain(
+    a: Assignment,
+    releases: Releases,
+    catalog: str,
+    opts: ScaleOutOptions,
+    down: tuple[str, ...] = (),
+) -> list[Step]:
     name, services = a.node.name, a.role.services
     release = releases.params(services)
     chain = provisioning(a.node, opts, (a.profile.name, catalog))
@@ -289,7 +408,11 @@ def _chain(a: Assignment, releases: Releases, catalog: str, opts: ScaleOutOption
         chain.append(
             _step(name, "aggregate", "compute.aggregate_add", chain[-1].id, aggregate=a.aggregate)
         )
-    chain.append(_step(name, "health", "checks.health", chain[-1].id, services=services, **release))
+    # the health check asks the stores' other members too: those down are left out
+    around = {act.PLANNED_AROUND: down or None}
+    chain.append(
+        _step(name, "health", "checks.health", chain[-1].id, services=services, **release, **around)
+    )
     return chain
 
 
