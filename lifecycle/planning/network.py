@@ -20,9 +20,13 @@ from lifecycle.planning.rollout import Hop, Rollout
 
 
 def carried(rollout: Rollout, node: NodeSpec) -> list[ServiceSpec]:
-    """The node's agents that host routers or networks (empty: not a network node)."""
-    specs = (rollout.catalog.services[s] for s in rollout.cluster.services_of(node))
-    return [s for s in specs if s.carries]
+    """The node's agents that host routers or networks (empty: not a network node); they
+    depend on its role only, asked for every host of every batch."""
+    found = rollout.role_carried.get(node.role)
+    if found is None:
+        specs = (rollout.catalog.services[s] for s in rollout.cluster.services_of(node))
+        found = rollout.role_carried[node.role] = [s for s in specs if s.carries]
+    return found
 
 
 def has_peer(rollout: Rollout, service: str, batch: frozenset[str]) -> bool:

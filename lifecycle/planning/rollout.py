@@ -53,6 +53,8 @@ class Rollout:
     steps: list[Step] = field(default_factory=list)
     # a role's data-plane services, by (role, leading): asked once per node, known per role
     role_data: dict[tuple[str, bool], list[ServiceSpec]] = field(default_factory=dict)
+    # a role's agents that carry routers or networks (network.carried): asked once per node
+    role_carried: dict[str, list[ServiceSpec]] = field(default_factory=dict)
     # a service's members sorted by name (network.peer_names): asked once per batch
     sorted_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # from the observed state (planning/observed.py); empty: the inventory is the truth
