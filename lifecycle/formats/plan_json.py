@@ -160,6 +160,12 @@ def _indented(value: Any, pad: str, step: str) -> str:
                 text = _encode(item)
             elif kind is list and item and type(item[0]) is str:
                 text = _string_list(item, inner + step, pad=inner)
+            elif kind is float:  # a step's start and duration
+                text = _float(item)
+            elif kind is bool:
+                text = "true" if item else "false"
+            elif kind is list and not item:
+                text = "[]"
             else:
                 text = _indented(item, inner, step)
             parts.append(f"{_encode(key)}: {text}")
