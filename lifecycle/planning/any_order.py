@@ -102,24 +102,34 @@ class AnyOrder:
         return sorted({t.partition("@")[0] for t in step.upgrades})
 
     @cached_property
-    def disrupting(self) -> dict[str, list[Step]]:
-        """Instance -> the steps that disrupt it, in topological order."""
-        out: dict[str, list[Step]] = defaultdict(list)
+    def disrupting(self) -> dict[str, tuple[Step, ...]]:
+        """Instance -> the steps that disrupt it, in topological order. Instances disrupted by
+        the same steps (the hosts of a batch) share one tuple, as in `upgrades`."""
+        out: dict[str, tuple[Step, ...]] = {}
+        # (id of a tuple, one more step) -> the longer tuple; holds every tuple alive
+        longer: dict[tuple[int, str], tuple[Step, ...]] = {}
         for sid in self.order.order:
             step = self.plan.by_id[sid]
             for text in step.disrupts:
-                out[text].append(step)
+                old = out.get(text, ())
+                key = (id(old), sid)
+                new = longer.get(key)
+                if new is None:
+                    new = longer[key] = (*old, step)
+                out[text] = new
         return out
 
     @cached_property
     def disrupting_ids(self) -> dict[str, tuple[str, ...]]:
-        """Instance -> the ids of the steps that disrupt it, in topological order; instances
-        disrupted by the same steps (the hosts of a batch) share one tuple."""
-        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        """Instance -> the ids of the steps that disrupt it, in topological order; shared as
+        `disrupting` is (worked out once per distinct tuple of steps)."""
+        ids: dict[int, tuple[str, ...]] = {}
         out = {}
         for text, steps in self.disrupting.items():
-            ids = tuple(s.id for s in steps)
-            out[text] = shared.setdefault(ids, ids)
+            found = ids.get(id(steps))
+            if found is None:
+                found = ids[id(steps)] = tuple(s.id for s in steps)
+            out[text] = found
         return out
 
     @cached_property
@@ -197,14 +207,19 @@ class AnyOrder:
     def check_instances(self) -> None:
         """Two steps that disrupt one instance never overlap (consecutive ones suffice: a chain
         of ordered pairs orders them all)."""
+        unordered: dict[int, list[tuple[Step, Step]]] = {}  # per distinct (shared) tuple
         for text, steps in self.disrupting.items():
-            for a, b in pairwise(steps):
-                if not self.order.before(a.id, b.id):
-                    self.fail(
-                        "plan",
-                        f"{text} disrupted twice at once: {a.id} and {b.id} are not ordered",
-                        b.id,
-                    )
+            pairs = unordered.get(id(steps))
+            if pairs is None:
+                pairs = unordered[id(steps)] = [
+                    (a, b) for a, b in pairwise(steps) if not self.order.before(a.id, b.id)
+                ]
+            for a, b in pairs:
+                self.fail(
+                    "plan",
+                    f"{text} disrupted twice at once: {a.id} and {b.id} are not ordered",
+                    b.id,
+                )
 
     def check_quorum(self) -> None:
         for service, nodes in self.cluster.members.items():

@@ -139,8 +139,13 @@ class Replay:
     def _init_groups(self) -> None:
         sizes: dict[str, int] = defaultdict(int)
         policies = self.cluster.policies
+        has_data: dict[str, bool] = {}  # by role: asked for every node
         for node in self.cluster.nodes:
-            if not any(self.is_data(s) for s in self.cluster.services_of(node)):
+            found = has_data.get(node.role)
+            if found is None:
+                services = self.cluster.services_of(node)
+                found = has_data[node.role] = any(self.is_data(s) for s in services)
+            if not found:
                 continue
             aggregate = self.cluster.aggregate_of(node)
             group = f"aggregate:{aggregate}" if aggregate else f"role:{node.role}"
