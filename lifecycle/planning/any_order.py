@@ -193,10 +193,30 @@ class AnyOrder:
     def _reaching(self) -> dict[tuple[str, int], list[tuple[int, str, str]]]:
         return {}
 
+    def _lowest_bits(self, service: str, index: int) -> int:
+        """The lowest bit of each of `reaching`'s masks, or-ed: when a step's ancestors hold all
+        of them, `missing` is None at one AND instead of one per mask (a planner's plan: each
+        mask's first step is the ancestor; ~60,000 calls for a 10,000-step plan)."""
+        key = (service, index)
+        found = self._lowest.get(key)
+        if found is None:
+            found = 0
+            for mask, _, _ in self.reaching(service, index):
+                found |= mask & -mask
+            self._lowest[key] = found
+        return found
+
+    @cached_property
+    def _lowest(self) -> dict[tuple[str, int], int]:
+        return {}
+
     def missing(self, step: str, service: str, index: int) -> tuple[str, str] | None:
         """An instance of `service` not surely at `index` when `step` starts, and the step that
         would bring it there; None when every instance is."""
         ancestors = self.order.ancestors_of(step)
+        lowest = self._lowest_bits(service, index)
+        if ancestors & lowest == lowest:
+            return None  # one step of every mask is an ancestor: each mask meets the ancestors
         for mask, text, other in self.reaching(service, index):
             if not ancestors & mask:
                 return text, other
