@@ -25,7 +25,15 @@ def data_services(rollout: Rollout, node: NodeSpec, leading: bool = False) -> li
 
 
 def data_groups(rollout: Rollout, leading: bool = False) -> list[tuple[str, list[NodeSpec]]]:
-    """Nodes with data-plane services, grouped by aggregate (or by role when none)."""
+    """Nodes with data-plane services, grouped by aggregate (or by role when none); worked out
+    once per rollout and pass (each hop, the lower bound and the preflight ask again)."""
+    known = rollout.data_groups.get(leading)
+    if known is None:
+        known = rollout.data_groups[leading] = _data_groups(rollout, leading)
+    return known
+
+
+def _data_groups(rollout: Rollout, leading: bool) -> list[tuple[str, list[NodeSpec]]]:
     groups: dict[str, list[NodeSpec]] = {}
     for node in rollout.cluster.nodes:
         if data_services(rollout, node, leading):
@@ -71,7 +79,7 @@ def plan_data_plane(
         final = _group(rollout, hop, key, nodes, entry, leading)
         hop.group_last[slot] = final
         out.append(final)
-        for specs in _role_lists(rollout, nodes, leading):
+        for specs in role_lists(rollout, nodes, leading):
             for spec in specs:
                 finals = hop.data_last.setdefault(spec.name, [])
                 if final not in finals:
@@ -79,7 +87,9 @@ def plan_data_plane(
     return out
 
 
-def _role_lists(rollout: Rollout, nodes: list[NodeSpec], leading: bool) -> list[list[ServiceSpec]]:
+def role_lists(
+    rollout: Rollout, nodes: list[NodeSpec], leading: bool = False
+) -> list[list[ServiceSpec]]:
     """The distinct `data_services` lists of the nodes, in their first order: they depend on the
     role only, so a group of thousands of hosts has one or a few (asked once per list, not once
     per host)."""
@@ -92,7 +102,7 @@ def _group(
     """Roll one group batch by batch; returns the group's final health gate."""
     name = key.split(":", 1)[1]
     aggregate = name if key.startswith("aggregate:") else None
-    specs = [s for found in _role_lists(rollout, nodes, leading) for s in found]
+    specs = [s for found in role_lists(rollout, nodes, leading) for s in found]
     if leading:  # its own step ids: upgrade/ovn-controller/<group>/batch-N
         name = "+".join(sorted({s.name for s in specs})) + "/" + name
     workloads = any(s.workloads for s in specs)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifecycle.catalog import Catalog
-from lifecycle.model.cluster import Cluster
+from lifecycle.model.cluster import Cluster, NodeSpec
 from lifecycle.model.release import Release
 from lifecycle.model.service import ServiceSpec, Tier
 from lifecycle.planning import actions as act
@@ -53,6 +53,8 @@ class Rollout:
     steps: list[Step] = field(default_factory=list)
     # a role's data-plane services, by (role, leading): asked once per node, known per role
     role_data: dict[tuple[str, bool], list[ServiceSpec]] = field(default_factory=dict)
+    # data_plane.data_groups by `leading`: asked once per hop, by the lower bound and preflight
+    data_groups: dict[bool, list[tuple[str, list[NodeSpec]]]] = field(default_factory=dict)
     # a role's agents that carry routers or networks (network.carried): asked once per node
     role_carried: dict[str, list[ServiceSpec]] = field(default_factory=dict)
     # a service's members sorted by name (network.peer_names): asked once per batch
