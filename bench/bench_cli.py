@@ -188,7 +188,7 @@ def failed_run(tree: Path, inventory: Path, work: Path) -> tuple[Path, str]:
     environ = dict(os.environ, PYTHONPATH=str(tree), LIFECYCLE_SIM_FAULTS=f"fail:{step}:1000")
     proc = subprocess.run(
         [sys.executable, "-m", "lifecycle", "run", "upgrade", "-i", str(inventory), *TARGET,
-         "--yes", "--sim-scale", "0", "--no-progress", "--concurrency", "16",
+         "--driver", "sim", "--yes", "--sim-scale", "0", "--no-progress", "--concurrency", "16",
          "--state-dir", str(state)],
         env=environ, capture_output=True, text=True, cwd=tree,
     )  # fmt: skip

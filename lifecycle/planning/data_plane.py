@@ -25,7 +25,15 @@ def data_services(rollout: Rollout, node: NodeSpec, leading: bool = False) -> li
 
 
 def data_groups(rollout: Rollout, leading: bool = False) -> list[tuple[str, list[NodeSpec]]]:
-    """Nodes with data-plane services, grouped by aggregate (or by role when none)."""
+    """Nodes with data-plane services, grouped by aggregate (or by role when none); worked out
+    once per rollout and pass (each hop, the lower bound and the preflight ask again)."""
+    known = rollout.data_groups.get(leading)
+    if known is None:
+        known = rollout.data_groups[leading] = _data_groups(rollout, leading)
+    return known
+
+
+def _data_groups(rollout: Rollout, leading: bool) -> list[tuple[str, list[NodeSpec]]]:
     groups: dict[str, list[NodeSpec]] = {}
     for node in rollout.cluster.nodes:
         if data_services(rollout, node, leading):
@@ -71,12 +79,21 @@ def plan_data_plane(
         final = _group(rollout, hop, key, nodes, entry, leading)
         hop.group_last[slot] = final
         out.append(final)
-        for node in nodes:
-            for spec in data_services(rollout, node, leading):
+        for specs in role_lists(rollout, nodes, leading):
+            for spec in specs:
                 finals = hop.data_last.setdefault(spec.name, [])
                 if final not in finals:
                     finals.append(final)
     return out
+
+
+def role_lists(
+    rollout: Rollout, nodes: list[NodeSpec], leading: bool = False
+) -> list[list[ServiceSpec]]:
+    """The distinct `data_services` lists of the nodes, in their first order: they depend on the
+    role only, so a group of thousands of hosts has one or a few (asked once per list, not once
+    per host)."""
+    return list({id(s): s for s in (data_services(rollout, n, leading) for n in nodes)}.values())
 
 
 def _group(
@@ -85,14 +102,14 @@ def _group(
     """Roll one group batch by batch; returns the group's final health gate."""
     name = key.split(":", 1)[1]
     aggregate = name if key.startswith("aggregate:") else None
-    specs = [s for n in nodes for s in data_services(rollout, n, leading)]
+    specs = [s for found in role_lists(rollout, nodes, leading) for s in found]
     if leading:  # its own step ids: upgrade/ovn-controller/<group>/batch-N
         name = "+".join(sorted({s.name for s in specs})) + "/" + name
     workloads = any(s.workloads for s in specs)
     evacuate = workloads and rollout.cluster.policies.evacuate is not Evacuate.NONE
-    done = [
+    done = [  # none when nothing was observed: no instance name made for each host then
         f"{s.name}@{n.name}"
-        for n in nodes
+        for n in (nodes if rollout.releases else ())
         for s in data_services(rollout, n, leading)
         if rollout.done(hop, f"{s.name}@{n.name}")
     ]
@@ -175,6 +192,8 @@ def _batch(
 
 def _todo(rollout: Rollout, hop: Hop, node: NodeSpec, leading: bool = False) -> list[ServiceSpec]:
     """The node's data-plane services (of the pass) not observed at the hop's target yet."""
+    if not rollout.releases:  # nothing observed: all of them (the role's own list, not a copy)
+        return data_services(rollout, node, leading)
     return [
         s
         for s in data_services(rollout, node, leading)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifecycle.catalog import Catalog
-from lifecycle.model.cluster import Cluster
+from lifecycle.model.cluster import Cluster, NodeSpec
 from lifecycle.model.release import Release
 from lifecycle.model.service import ServiceSpec, Tier
 from lifecycle.planning import actions as act
@@ -53,6 +53,12 @@ class Rollout:
     steps: list[Step] = field(default_factory=list)
     # a role's data-plane services, by (role, leading): asked once per node, known per role
     role_data: dict[tuple[str, bool], list[ServiceSpec]] = field(default_factory=dict)
+    # data_plane.data_groups by `leading`: asked once per hop, by the lower bound and preflight
+    data_groups: dict[bool, list[tuple[str, list[NodeSpec]]]] = field(default_factory=dict)
+    # a role's agents that carry routers or networks (network.carried): asked once per node
+    role_carried: dict[str, list[ServiceSpec]] = field(default_factory=dict)
+    # a service's members sorted by name (network.peer_names): asked once per batch
+    sorted_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # from the observed state (planning/observed.py); empty: the inventory is the truth
     releases: Mapping[str, int] = field(default_factory=dict)  # instance -> observed index
     down: Mapping[str, int] = field(default_factory=dict)  # service -> members on down nodes

@@ -77,7 +77,13 @@ class Replay:
         self.osd_domains: dict[str, int] = defaultdict(int)
         self.version: dict[str, int] = {}  # instance -> release index
         self.at_least: dict[tuple[str, int], int] = defaultdict(int)  # (service, idx) -> count
-        self.history: dict[str, list[int]] = defaultdict(list)
+        # instance -> the release indexes it was upgraded to, in order; instances upgraded by
+        # the same steps share one tuple (a batch's hosts): ~12 MB less at 50,000 nodes than a
+        # list each, as measured by the scale work
+        self.history: dict[str, tuple[int, ...]] = {}
+        # (id of a history, one more release) -> the longer history; holds every history alive
+        # (so that no id is reused while it is a key)
+        self._longer: dict[tuple[int, int], tuple[int, ...]] = {}
         self.expanded: dict[str, set[int]] = defaultdict(set)
         self.contracted: dict[str, set[int]] = defaultdict(set)
         self.group_of: dict[str, str] = {}
@@ -133,8 +139,13 @@ class Replay:
     def _init_groups(self) -> None:
         sizes: dict[str, int] = defaultdict(int)
         policies = self.cluster.policies
+        has_data: dict[str, bool] = {}  # by role: asked for every node
         for node in self.cluster.nodes:
-            if not any(self.is_data(s) for s in self.cluster.services_of(node)):
+            found = has_data.get(node.role)
+            if found is None:
+                services = self.cluster.services_of(node)
+                found = has_data[node.role] = any(self.is_data(s) for s in services)
+            if not found:
                 continue
             aggregate = self.cluster.aggregate_of(node)
             group = f"aggregate:{aggregate}" if aggregate else f"role:{node.role}"
@@ -356,8 +367,9 @@ class Replay:
         release = step.param("release")
         if not isinstance(release, str) or not step.upgrades:
             return
-        version, history, at_least = self.version, self.history, self.at_least
+        version, history, longer = self.version, self.history, self._longer
         targets: dict[str, int] = {}
+        moved: dict[tuple[str, int, int], int] = defaultdict(int)  # (service, old, new) -> count
         for text in step.upgrades:
             old = version.get(text)
             if old is None:
@@ -366,10 +378,18 @@ class Replay:
             new = targets.get(service)
             if new is None:
                 new = targets[service] = self.train(service).get(release).index
+            moved[(service, old, new)] += 1
+            if new > old:
+                version[text] = new
+            got = history.get(text, ())
+            key = (id(got), new)
+            grown = longer.get(key)
+            if grown is None:
+                grown = longer[key] = (*got, new)
+            history[text] = grown
+        for (service, old, new), count in moved.items():
             for i in range(old + 1, new + 1):
-                at_least[(service, i)] += 1
-            version[text] = max(old, new)
-            history[text].append(new)
+                self.at_least[(service, i)] += count
 
     def check_contract(self, step: Step, time: float, project: str) -> None:
         release = step.param("release")

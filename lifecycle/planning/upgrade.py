@@ -30,7 +30,12 @@ from lifecycle.model.release import Release
 from lifecycle.planning import actions as act
 from lifecycle.planning.ceph import plan_ceph_hop
 from lifecycle.planning.control_plane import db_contracts, plan_control_plane
-from lifecycle.planning.data_plane import batches, data_groups, data_services, plan_data_plane
+from lifecycle.planning.data_plane import (
+    batches,
+    data_groups,
+    plan_data_plane,
+    role_lists,
+)
 from lifecycle.planning.observed import OBSERVED_DOWN, Basis, planning_basis
 from lifecycle.planning.plan import Plan
 from lifecycle.planning.remaining import InPlace, start_view
@@ -233,6 +238,6 @@ def capacity_bound(rollout: Rollout, hops: int) -> float:
     best = 0.0
     for key, nodes in data_groups(rollout):
         size = max(batches(rollout, key, len(nodes)))
-        per_host = min(sum(s.duration for s in data_services(rollout, n)) for n in nodes)
+        per_host = min(sum(s.duration for s in found) for found in role_lists(rollout, nodes))
         best = max(best, math.ceil(len(nodes) / size) * per_host * hops)
     return best

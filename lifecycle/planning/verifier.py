@@ -34,7 +34,7 @@ what each step upgrades and disrupts), the cluster and the catalog. Rules:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
 from lifecycle.catalog import Catalog, load_catalog
@@ -179,15 +179,15 @@ def _check_once(plan: Plan, replay: Replay) -> list[Violation]:
         hops = cat.ceph.hops(str(extra["ceph_from"]), str(extra["ceph_to"]))
         targets[True] = [b.index for _, b in hops]
     # the hops wanted depend only on the service's train and the starting release
-    wanted: dict[tuple[bool, int], list[int]] = {}
+    wanted: dict[tuple[bool, int], tuple[int, ...]] = {}
     for text in replay.version:
         service = text.partition("@")[0]
         start = replay.start_version.get(text, -1)
         key = (cat.services[service].ceph, start)
         want = wanted.get(key)
         if want is None:
-            want = wanted[key] = [i for i in targets[key[0]] if i > start]
-        got = replay.history.get(text, [])
+            want = wanted[key] = tuple(i for i in targets[key[0]] if i > start)
+        got = replay.history.get(text, ())
         if got != want:
             out.append(
                 Violation(
@@ -201,7 +201,7 @@ def _check_once(plan: Plan, replay: Replay) -> list[Violation]:
     return out
 
 
-def _names(train: ReleaseTrain, indexes: list[int]) -> str:
+def _names(train: ReleaseTrain, indexes: Sequence[int]) -> str:
     return "[" + ", ".join(train.releases[i].name for i in indexes) + "]"
 
 

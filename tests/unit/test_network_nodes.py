@@ -103,6 +103,31 @@ def test_the_peer_is_back_before_a_node_is_drained_onto_it() -> None:
     assert nx.has_path(graph, "health/Networker/batch-1", second.id)
 
 
+def test_targets_are_every_other_node_of_any_moved_agent_sorted() -> None:
+    """L3 and DHCP agents on different sets of nodes: a node's targets are the nodes outside its
+    batch that run either agent, each once, sorted (not the L3 agent's peers alone)."""
+    roles = (
+        RoleSpec("Controller", ("haproxy", "galera", "rabbitmq", "keystone", "neutron-server")),
+        RoleSpec("Both", ("neutron-l3-agent", "neutron-dhcp-agent", "neutron-ovs-agent")),
+        RoleSpec("Routers", ("neutron-l3-agent", "neutron-ovs-agent")),
+        RoleSpec("Dhcp", ("neutron-dhcp-agent", "neutron-ovs-agent")),
+    )
+    nodes = (
+        *(NodeSpec(f"ctl-{i}", "Controller") for i in range(3)),
+        NodeSpec("net-b", "Both"),
+        NodeSpec("net-r", "Routers"),
+        NodeSpec("net-d", "Dhcp"),
+        NodeSpec("net-a", "Both"),
+    )
+    cluster = Cluster("n", "train", roles, nodes, Policies())
+    plan = plan_upgrade(cluster, UpgradeIntent("ussuri"))
+    assert verify(plan, cluster) == []
+    targets = {s.nodes: s.param("targets") for s in drains(plan)}
+    assert targets[("net-b",)] == ("net-a", "net-d", "net-r")
+    assert targets[("net-r",)] == ("net-a", "net-b")  # its L3 agent's peers only
+    assert targets[("net-d",)] == ("net-a", "net-b")
+
+
 def test_no_peer_means_no_step_and_a_warning(tmp_path: Path, capsys) -> None:
     case = case_dir("network-node", tmp_path)
     cluster = load_inventory(case)
