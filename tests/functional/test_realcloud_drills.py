@@ -19,6 +19,18 @@ moved to a free 10.7x.y.0/24 so it runs beside other testbeds. The drills, in or
    destroyed: `run recover` restores the backup of drill 1; every row of the backup is there and
    the token issued before the backup validates.
 
+Measured here (2 cores shared with another real-cloud lane, so every figure is slow): deploy
+10m46s to 20 min; backup 1m40s, 441 files, 87.6 MiB; replace with the probe on 13 to 15 min,
+the probe 2345-2735 requests, 0 failures, longest gap 3.7-3.9 s, 0 lost of 469-547 acknowledged
+writes; 13a recovery 9m22s, 20/20 rows (the stale ctl-0 at seqno 2385 not chosen, ctl-9 at 2397
+bootstrapped); 13c recovery killed in `recover/galera/bootstrap/ctl-0`, recovery and resume
+5m49s, 10/10 rows; 13b restore 9m17s, every row of the backup. The module needs ~70 min of this
+machine in that state: too long for CI's default lane.
+
+Galera's quorum is asserted as Galera defines it: a report of the monitor where one survivor is
+the SST donor of the joining replacement (`Donor/Desynced`, still in the Primary component) is
+not a quorum loss; any other is.
+
 What the testbed cannot do: it has no Ironic in this lane, so ctl-1 is a server without a BMC in
 this module's copy of the inventory (its unprovisioning through Ironic is the Ironic lane's); the
 old host is left running its stopped services, as a server waiting to be wiped would.
@@ -285,6 +297,17 @@ def _validates(cloud: Cloud, token: str) -> bool:
     return answer.status_code == 200
 
 
+def _primary_majority(violation: str) -> bool:
+    """A Galera report of the monitor where a majority of the 3 members is still in the Primary
+    component, one of them Synced and the other the SST donor (`Donor/Desynced`) of the joining
+    replacement: the monitor counts only Synced members, Galera's quorum counts the donor in
+    (it stays in the Primary component; the joiner's SST needs one of the two survivors)."""
+    if " galera quorum lost: " not in violation:
+        return False
+    states = re.findall(r"(\S+) Primary/(Synced|Donor/Desynced)", violation)
+    return len(states) >= 2 and any(state == "Synced" for _, state in states)
+
+
 def _journal(cloud: Cloud) -> Path:
     return cloud.state / f"{cloud.cluster().name}.db"
 
@@ -391,7 +414,11 @@ def test_replace_a_controller_with_the_probe_on(cloud: Cloud) -> None:
     assert summary.lost_writes == (), summary.lost_writes
     assert not summary.missing_users and not summary.missing_projects
     assert len(summary.failures) <= 3, summary.failures  # as test_realcloud: counted, shown
-    assert monitor.observation.violations == [], monitor.observation.violations
+    violations = monitor.observation.violations
+    FIGURES["replace_monitor"] = {"checks": dict(monitor.observation.checks),
+                                  "violations": violations[:10]}  # fmt: skip
+    lost = [v for v in violations if not _primary_majority(v)]
+    assert lost == [], lost
     assert monitor.observation.checks.get("galera", 0) > 0
 
     # the operator's edit: the inventory names the new node (docs/replace.md)
