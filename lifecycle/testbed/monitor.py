@@ -7,10 +7,11 @@ that no compute holds any more. Stand-in services are asked over HTTP (GET /ping
 run for real (testbed.yaml `real_services`) are asked what issue 10 item 4 names
 (lifecycle.testbed.store_status): Galera's wsrep_cluster_status / wsrep_local_state_comment /
 wsrep_cluster_size on each member, every poll (a quorum violation: fewer than a majority of the
-members Synced in a Primary component); RabbitMQ's cluster_status through rabbitmqctl, every
-`rabbit_interval` seconds in its own thread (each call starts an Erlang VM: ~0.5 s of CPU). The
-passwords come from the first controller's `secrets/`; while a secret does not exist yet (before
-the deploy made it) that store is counted as unchecked, not as broken.
+members in a Primary component, Galera's own quorum; how many are Synced is in the report);
+RabbitMQ's cluster_status through rabbitmqctl, every `rabbit_interval` seconds in its own thread
+(each call starts an Erlang VM: ~0.5 s of CPU). The passwords come from the first controller's
+`secrets/`; while a secret does not exist yet (before the deploy made it) that store is counted as
+unchecked, not as broken.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lifecycle.testbed.store_status import (
     RabbitStatus,
     galera_quorum,
     rabbit_running,
+    synced_primary,
 )
 
 
@@ -40,7 +42,7 @@ class Observation:
     instances_at_start: frozenset[str] = frozenset()
     instances_at_end: frozenset[str] = frozenset()
     max_down: dict[str, int] = field(default_factory=dict)  # aggregate -> most hosts down at once
-    # real stores: fewest members in service at once (Galera: Synced in a Primary component)
+    # real stores: fewest members in service at once (Galera: in a Primary component)
     min_members: dict[str, int] = field(default_factory=dict)
     checks: dict[str, int] = field(default_factory=dict)  # real store -> times asked
     unchecked: dict[str, int] = field(default_factory=dict)  # real store -> polls without a secret
@@ -150,14 +152,16 @@ class Monitor:
                 return self._unchecked("galera")
             self._galera = GaleraStatus(password, timeout=min(1.0, max(self.interval, 0.2)))
         statuses = {n: self._galera.status(self._address(n)) for n in members}
-        synced, ok = galera_quorum(statuses)
+        voting, ok = galera_quorum(statuses)
+        synced = [n for n, s in statuses.items() if synced_primary(s)]
         states = ", ".join(
             f"{n} {(s or {}).get('wsrep_cluster_status', 'no answer')}"
             + (f"/{s.get('wsrep_local_state_comment')}" if s else "")
             for n, s in statuses.items()
         )
-        detail = f"{len(synced)} of {len(members)} Synced in a Primary component ({states})"
-        self._count("galera", synced, ok, detail)
+        primary = f"{len(voting)} of {len(members)} in a Primary component"
+        detail = f"{primary}, {len(synced)} Synced ({states})"
+        self._count("galera", voting, ok, detail)
         return None
 
     def poll_rabbitmq(self) -> None:

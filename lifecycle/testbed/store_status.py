@@ -1,9 +1,11 @@
 """Ask the testbed's real clustered stores how they are, from the root namespace (the monitor).
 
 - Galera: `SHOW STATUS LIKE 'wsrep_%'` on each member's ADDR:3306 as user `monitor` (USAGE only,
-  password `secrets/db-monitor`). A member counts when `wsrep_cluster_status=Primary` and
-  `wsrep_local_state_comment=Synced` (Galera's documented "node is part of the Primary Component
-  and ready"); quorum holds while a majority of the inventory's members count.
+  password `secrets/db-monitor`). Quorum holds while a majority of the inventory's members are
+  in a Primary component (`wsrep_cluster_status=Primary`), whatever their local state: Galera's
+  quorum is the Primary component's membership, and an SST donor (`Donor/Desynced`) or a member
+  catching up by IST stays in it. Synced members (`wsrep_local_state_comment=Synced`, "part of
+  the Primary Component and ready") are reported beside it.
 - RabbitMQ: `rabbitmqctl cluster_status --formatter json` against `rabbit@ADDR` with the cluster's
   Erlang cookie (`secrets/rabbitmq-cookie`) in a private HOME; quorum holds while a majority of
   the members are in `running_nodes` and no partition is reported. One call costs ~0.5 s of CPU
@@ -37,10 +39,17 @@ def synced_primary(status: Mapping[str, str] | None) -> bool:
     )
 
 
+def in_primary(status: Mapping[str, str] | None) -> bool:
+    """Whether one member's wsrep status says it is in a Primary component (any local state)."""
+    return bool(status and status.get("wsrep_cluster_status") == "Primary")
+
+
 def galera_quorum(statuses: Mapping[str, Mapping[str, str] | None]) -> tuple[tuple[str, ...], bool]:
-    """(the members Synced in a Primary component, whether they are a majority of all)."""
-    synced = tuple(n for n, s in statuses.items() if synced_primary(s))
-    return synced, len(synced) * 2 > len(statuses)
+    """(the members in a Primary component, whether they are a majority of all `statuses`).
+    Upstream: Galera's quorum is the Primary component (galeracluster.com, "Quorum Components");
+    a donor or joiner in it still votes."""
+    members = tuple(n for n, s in statuses.items() if in_primary(s))
+    return members, len(members) * 2 > len(statuses)
 
 
 class GaleraStatus:

@@ -80,12 +80,15 @@ def testbed(tmp_path) -> Path:
     return tmp_path
 
 
-def test_galera_quorum_is_a_majority_synced_in_a_primary_component() -> None:
+def test_galera_quorum_is_a_majority_in_a_primary_component() -> None:
     three = {"a": member(), "b": member(), "c": member()}
     assert galera_quorum(three) == (("a", "b", "c"), True)
     assert galera_quorum({**three, "c": None}) == (("a", "b"), True)
+    # the SST donor of a joining member is still in the Primary component: it votes
     donor = {**three, "b": member(state="Donor/Desynced"), "c": None}
-    assert galera_quorum(donor) == (("a",), False)
+    assert galera_quorum(donor) == (("a", "b"), True)
+    alone = {**three, "b": None, "c": None}
+    assert galera_quorum(alone) == (("a",), False)
     split = {"a": member("non-Primary", "Initialized"), "b": None, "c": member()}
     assert galera_quorum(split) == (("c",), False)
 
@@ -108,16 +111,19 @@ def test_the_monitor_asks_each_galera_member_and_records_a_quorum_violation(
     watch.poll_galera()
     statuses["ctl-2"] = None  # its upgrade: stopped
     watch.poll_galera()
-    statuses["ctl-1"] = member(state="Joined")  # and another not Synced: quorum lost
+    statuses["ctl-1"] = member(state="Joined")  # catching up, still in the Primary component
+    watch.poll_galera()
+    statuses["ctl-1"] = member("non-Primary", "Initialized")  # partitioned away: quorum lost
     watch.poll_galera()
     obs = watch.observation
-    assert obs.checks == {"galera": 3}
+    assert obs.checks == {"galera": 4}
     assert obs.min_members == {"galera": 1}
     assert len(obs.violations) == 1
-    assert "galera quorum lost: 1 of 3 Synced in a Primary component" in obs.violations[0]
-    assert "ctl-1 Primary/Joined" in obs.violations[0] and "ctl-2 no answer" in obs.violations[0]
+    assert "galera quorum lost: 1 of 3 in a Primary component, 1 Synced" in obs.violations[0]
+    assert "ctl-1 non-Primary/Initialized" in obs.violations[0]
+    assert "ctl-2 no answer" in obs.violations[0]
     assert {kw["user"] for kw in opened} == {"monitor"} and opened[0]["port"] == 3306
-    assert len(opened) == 4  # persistent connections; ctl-2 reconnected (and refused) once
+    assert len(opened) == 5  # persistent connections; ctl-2 reconnected (and refused) twice
 
 
 def test_before_the_secrets_exist_galera_is_unchecked_not_broken(tmp_path) -> None:
