@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.functional.netns_processes import pids_of
+
 pytestmark = [pytest.mark.realcloud, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -225,25 +227,12 @@ class MemberKiller(threading.Thread):
             return False
         return bool(rows)
 
-    def _mariadbd_pids(self) -> list[int]:
-        done = subprocess.run(
-            ["ip", "netns", "pids", self.netns], capture_output=True, text=True, check=False
-        )
-        pids = []
-        for pid in done.stdout.split():
-            try:
-                if os.readlink(f"/proc/{pid}/exe").endswith("mariadbd"):
-                    pids.append(int(pid))
-            except OSError:
-                continue
-        return pids
-
     def run(self) -> None:
         while not self._halt.is_set() and not self._step_started():
             time.sleep(0.1)
         self.started_at = time.monotonic()
         while not self._halt.is_set():
-            for pid in self._mariadbd_pids():
+            for pid in pids_of(self.netns, "mariadbd"):
                 try:
                     os.kill(pid, 9)
                     self.kills += 1

@@ -55,6 +55,8 @@ from typing import Any
 
 import pytest
 
+from tests.functional.netns_processes import pids_of
+
 pytestmark = [pytest.mark.realcloud, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -242,26 +244,14 @@ def _kept(cloud: Cloud, name: str, acknowledged: list[int]) -> int:
     return value
 
 
-def _mariadbd_pids(netns: str) -> list[int]:
-    done = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
-    pids = []
-    for pid in done.stdout.split():
-        try:
-            if os.readlink(f"/proc/{pid}/exe").endswith("mariadbd"):
-                pids.append(int(pid))
-        except OSError:
-            continue
-    return pids
-
-
 def _sigkill_galera(cloud: Cloud, nodes: tuple[str, ...]) -> None:
     """SIGKILL every mariadbd of `nodes` at once (no clean leave, grastate.dat keeps seqno -1)."""
-    pids = [p for n in nodes for p in _mariadbd_pids(cloud.host(n).netns)]
+    pids = [p for n in nodes for p in pids_of(cloud.host(n).netns, "mariadbd")]
     assert pids, nodes
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while any(_mariadbd_pids(cloud.host(n).netns) for n in nodes):
+    while any(pids_of(cloud.host(n).netns, "mariadbd") for n in nodes):
         assert time.monotonic() < deadline, "mariadbd survived SIGKILL"
         time.sleep(0.2)
 
