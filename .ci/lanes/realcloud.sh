@@ -20,4 +20,5 @@ chmod 600 inventories/demo/secrets.yaml
 if [ $# -eq 0 ]; then
   set -- tests/functional/test_backup_services.py tests/functional/test_realcloud.py
 fi
-exec .venv/bin/pytest -q -m realcloud --timeout 2400 "$@"
+# -rP: the figures the scenarios print (probe, monitor, drills) stay in the lane's log
+exec .venv/bin/pytest -q -rP -m realcloud --timeout 2400 "$@"
