@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.netns_processes import pids_of
+from tests.functional.testbed_host import free_prefix, pids_of
 
 pytestmark = [pytest.mark.realcloud, pytest.mark.slow]
 
@@ -94,18 +94,6 @@ class Cloud:
         return Path(tb.host(node).root)
 
 
-def _free_prefix() -> str:
-    """A 10.x.y. prefix no interface of this machine has an address in."""
-    import random
-
-    shown = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
-    for _ in range(100):
-        prefix = f"10.{random.randint(80, 99)}.{random.randint(0, 255)}."
-        if f" {prefix}" not in shown.stdout:
-            return prefix
-    raise AssertionError("no free 10.x.y.0/24 for the testbed")
-
-
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     reason = _skip_reason()
@@ -117,7 +105,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     (inventory / "secrets.yaml").chmod(0o600)
     # a /24 of its own (the demo's 198.18.0.x moved): this lane can run beside another testbed
     cluster_yaml = inventory / "cluster.yaml"
-    cluster_yaml.write_text(cluster_yaml.read_text().replace("198.18.0.", _free_prefix()))
+    cluster_yaml.write_text(
+        cluster_yaml.read_text().replace("198.18.0.", free_prefix(range(80, 100)))
+    )
     made = Cloud(state=base / "state", inventory=inventory)
     up = made.cli("testbed", "up", "-i", str(inventory))
     assert up.returncode == 0, up.stderr

@@ -55,7 +55,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.netns_processes import pids_of
+from tests.functional.testbed_host import free_prefix, pids_of
 
 pytestmark = [pytest.mark.realcloud, pytest.mark.slow]
 
@@ -119,19 +119,6 @@ class Cloud:
         return tb.host(node)
 
 
-def _free_prefix() -> str:
-    """A 10.7x.y. prefix no interface of this machine has an address in (10.70-79: this
-    module's block, away from test_realcloud.py's 10.80-99)."""
-    import random
-
-    shown = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
-    for _ in range(100):
-        prefix = f"10.{random.randint(70, 79)}.{random.randint(0, 255)}."
-        if f" {prefix}" not in shown.stdout:
-            return prefix
-    raise AssertionError("no free 10.x.y.0/24 for the testbed")
-
-
 def _without_bmc(text: str, node: str) -> str:
     """cluster.yaml with `node`'s bmc line dropped: no Ironic in this lane to unprovision it."""
     out, inside = [], False
@@ -154,7 +141,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     inventory = base / "demo"
     shutil.copytree(REPO / "inventories" / "demo", inventory)
     (inventory / "secrets.yaml").chmod(0o600)
-    prefix = _free_prefix()
+    prefix = free_prefix(range(70, 80))
     cluster_yaml = inventory / "cluster.yaml"
     text = cluster_yaml.read_text().replace("198.18.0.", prefix)
     cluster_yaml.write_text(_without_bmc(text, OLD))
