@@ -155,12 +155,14 @@ def _edit_entry(
 ) -> None:
     assert change.new is not None
     keys = sorted(entry, key=lambda k: entry.lc.key(k))
+    given = {
+        "address": change.address,
+        "bmc": _bmc_map(change.bmc, entry.get("bmc")) if change.bmc is not None else None,
+    }
     wanted: dict[str, Any] = {"name": change.new}
-    for key, value in (("address", change.address), ("bmc", change.bmc)):
-        if value is not None:
-            wanted[key] = _bmc_map(value, entry.get(key)) if key == "bmc" else value
-        elif not change.keep_unset:
-            wanted[key] = None  # the old server's, not the replacement's: dropped
+    for key, value in given.items():
+        if value is not None or not change.keep_unset:
+            wanted[key] = value  # None: the old server's, not the replacement's: dropped
     edits: list[tuple[int, int, list[str]]] = []
     added: list[str] = []
     column = entry.lc.key(keys[0])[1]
