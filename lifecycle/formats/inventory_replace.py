@@ -273,7 +273,7 @@ def _token_end(text: str, start: int) -> int:
 
 
 def _plain(text: str) -> Any:
-    return YAML(typ="safe", pure=True).load(text)
+    return YAML(typ="safe").load(text)
 
 
 def _bmc_plain(bmc: BmcSpec) -> dict[str, str]:
