@@ -321,7 +321,7 @@ def inventory_after(intent: dict[str, Any], run_id: str) -> None:
 
 
 def _update(path: Path, change: Any, recorded: str | None, run_id: str) -> Path:
-    from lifecycle.errors import InventoryError
+    from lifecycle.errors import InputError, InventoryError
     from lifecycle.formats.inventory import load_inventory
     from lifecycle.formats.inventory_replace import changed_text, fingerprint
     from lifecycle.formats.inventory_update import write_inventory
@@ -335,7 +335,17 @@ def _update(path: Path, change: Any, recorded: str | None, run_id: str) -> Path:
             f" ({now}): lifecycle does not edit over someone else's edit",
         )
     text = changed_text(path.read_text(), change, str(path))
-    return write_inventory(path, text, run_id, check=load_inventory)
+
+    def loads(tmp: Path) -> None:  # the edited file, before it replaces the operator's
+        try:
+            load_inventory(tmp)
+        except InputError as exc:
+            problems = "; ".join(f"{p.field}: {p.expected}" for p in exc.problems)
+            raise InventoryError.at(
+                str(path), "nodes", f"an edit that loads (with it, the file would not: {problems})"
+            ) from None
+
+    return write_inventory(path, text, run_id, check=loads)
 
 
 def _what(change: Any, done: bool = False) -> str:

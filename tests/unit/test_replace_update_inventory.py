@@ -176,3 +176,22 @@ def test_a_node_listed_elsewhere_is_refused_with_exit_2(lab, capsys) -> None:
     err = capsys.readouterr().err
     assert f"{path}: nodes[4]: a block mapping, one key a line, that lifecycle can edit" in err
     assert path.read_text() == text
+
+
+def test_an_edit_that_would_not_load_is_refused_naming_the_inventory(lab, capsys) -> None:
+    from lifecycle.cli.replace_cmds import _update
+    from lifecycle.errors import InventoryError
+    from lifecycle.formats.inventory_replace import NodeChange, fingerprint
+
+    path = lab / "cluster.yaml"
+    before = path.read_bytes()
+    with pytest.raises(InventoryError) as caught:  # ctl-2 is listed already
+        _update(path, NodeChange("ctl-1", "ctl-2", "198.18.2.99"), fingerprint(path), "run-1")
+    assert str(caught.value).startswith(f"{path}: nodes: an edit that loads (with it, the file")
+    assert "ctl-2" in str(caught.value)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in lab.iterdir()) == [
+        "cluster.yaml",
+        "new-servers.json",
+        "secrets.yaml",
+    ]
