@@ -400,14 +400,16 @@ def run_commands() -> list[click.Command]:
     @with_options(RUN_OPTIONS + OBSERVE_OPTIONS)
     def run_replace_cmd(inventory: str, node: str, force: bool, yes: bool, **kw: Any) -> None:
         """Replace a node, journaled and resumable (see `lifecycle plan replace`). If the node
-        dies halfway, `lifecycle resume RUN --node-dead NODE` goes on without it."""
+        dies halfway, `lifecycle resume RUN --node-dead NODE` goes on without it. Once it
+        succeeded, --update-inventory renames the node's `nodes:` entry to the replacement."""
         _run("replace", inventory, node, force, yes, **kw)
 
     @click.command("remove")
     @with_options([*run_common, _dead_option])
     @with_options(RUN_OPTIONS + OBSERVE_OPTIONS)
     def run_remove_cmd(inventory: str, node: str, force: bool, yes: bool, **kw: Any) -> None:
-        """Remove a node (scale-in), journaled and resumable (see `lifecycle plan remove`)."""
+        """Remove a node (scale-in), journaled and resumable (see `lifecycle plan remove`).
+        Once it succeeded, --update-inventory drops the node's `nodes:` entry."""
         _run("remove", inventory, node, force, yes, **kw)
 
     return [run_replace_cmd, run_remove_cmd]
