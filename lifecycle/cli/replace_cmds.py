@@ -69,34 +69,43 @@ def make_intent(operation: str, node: str, **given: Any) -> dict[str, Any]:
 def _inputs(cluster: Cluster, intent: dict[str, Any]) -> tuple[Any, Any]:
     """(ReplaceIntent, hardware profiles) from a run intent; UsageError (exit 2) for a --with
     that names no server of --nodes, or that has neither --nodes nor --address."""
-    from lifecycle.errors import UsageError
-    from lifecycle.planning.replace import ReplaceIntent, Replacement
+    from lifecycle.planning.replace import ReplaceIntent
 
     profiles: Any = ()
-    replacement = None
-    if intent["operation"] == "replace":
-        name = intent.get("with") or intent["node"]
-        server = None
-        if intent.get("nodes_file"):
-            from lifecycle.formats.nodes_file import load_nodes_file
-            from lifecycle.formats.profiles import load_profiles
+    replacement = _replacement(intent)
+    if replacement is not None and replacement.server is not None:
+        from lifecycle.formats.profiles import load_profiles
 
-            servers, _ = load_nodes_file(intent["nodes_file"])
-            server = next((s for s in servers if s.name == name), None)
-            if server is None:
-                raise UsageError.at(intent["nodes_file"], "nodes", f"a server named {name!r}")
-            profiles = load_profiles(intent.get("profiles"))
-        address = intent.get("address") or (server.address if server else None)
-        if intent.get("with") and server is None and address is None:
-            raise UsageError.at(
-                "command line",
-                "--with",
-                f"{name} as a server of --nodes FILE (provisioned through Ironic) or an existing"
-                " host at --address ADDR: neither was given, so nothing says where it is",
-            )
-        replacement = Replacement(name=name, address=address, server=server)
+        profiles = load_profiles(intent.get("profiles"))
     dead = tuple(intent.get("node_dead") or ())
     return ReplaceIntent(intent["node"], replacement, dead, intent.get("image")), profiles
+
+
+def _replacement(intent: dict[str, Any]) -> Any:
+    """The intent's Replacement (None for a remove); UsageError as _inputs says."""
+    from lifecycle.errors import UsageError
+    from lifecycle.planning.replace import Replacement
+
+    if intent["operation"] != "replace":
+        return None
+    name = intent.get("with") or intent["node"]
+    server = None
+    if intent.get("nodes_file"):
+        from lifecycle.formats.nodes_file import load_nodes_file
+
+        servers, _ = load_nodes_file(intent["nodes_file"])
+        server = next((s for s in servers if s.name == name), None)
+        if server is None:
+            raise UsageError.at(intent["nodes_file"], "nodes", f"a server named {name!r}")
+    address = intent.get("address") or (server.address if server else None)
+    if intent.get("with") and server is None and address is None:
+        raise UsageError.at(
+            "command line",
+            "--with",
+            f"{name} as a server of --nodes FILE (provisioned through Ironic) or an existing"
+            " host at --address ADDR: neither was given, so nothing says where it is",
+        )
+    return Replacement(name=name, address=address, server=server)
 
 
 def replace_planner(cluster: Cluster, intent: dict[str, Any]) -> Plan:
@@ -229,11 +238,18 @@ def plan_commands() -> list[click.Command]:
 def _run(operation: str, inventory: str, node: str, force: bool, yes: bool, **kw: Any) -> None:
     from lifecycle.cli.run_cmds import execute_operation
     from lifecycle.cli.status_cmds import observed_input
-    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.formats.inventory import inventory_file, load_inventory
+    from lifecycle.formats.inventory_replace import fingerprint
 
     observe_now, observed_file = kw.pop("observe_now"), kw.pop("observed_file")
+    update = bool(kw.pop("update_inventory", False))
     given = {k: kw.pop(k) for k in list(kw) if k in _INTENT_KEYS}
     intent = make_intent(operation, node, **given)
+    # the file's bytes before it is read: --update-inventory edits it only if still the same
+    path = inventory_file(inventory).resolve()
+    if path.is_file():  # else load_inventory says what is wrong
+        intent |= {INVENTORY_FILE: str(path), "inventory_sha256": fingerprint(path)}
+    intent["update_inventory"] = update
     cluster = load_inventory(inventory)
     observed = observed_input(
         cluster, observe_now, observed_file, kw.get("driver"), kw.get("state_dir")
@@ -247,18 +263,112 @@ def _run(operation: str, inventory: str, node: str, force: bool, yes: bool, **kw
         f"{name} confirmed dead by the operator (--node-dead)" for name in intent["node_dead"]
     ]
     _dead_note(intent)
-    execute_operation(intent, inventory, force, yes, kw)
-    _inventory_change(intent)
+    run_id = execute_operation(intent, inventory, force, yes, kw)
+    if run_id is not None:  # it returns only when the run succeeded
+        inventory_after(intent, run_id)
 
 
-def _inventory_change(intent: dict[str, Any]) -> None:
-    """Say what cluster.yaml's `nodes:` must now say (the inventory is the operator's)."""
-    node, new = intent["node"], intent.get("with")
+INVENTORY_FILE = "inventory_file"
+
+
+def node_change(intent: dict[str, Any]) -> Any:
+    """The NodeChange a replace or remove intent makes to the inventory's `nodes:`; None for a
+    rebuild under the same name with nothing new given. The replacement's BMC is the nodes
+    file's, without `credentials` (its login is in the nodes file, not in secrets.yaml)."""
+    from dataclasses import replace
+
+    from lifecycle.formats.inventory_replace import NodeChange
+
+    node = intent["node"]
     if intent["operation"] == "remove":
-        click.echo(f"inventory: remove node {node} from `nodes:`")
-    elif new and new != node:
-        where = f" (address {intent['address']})" if intent.get("address") else ""
-        click.echo(f"inventory: node {node} is now {new}{where}: rename its `nodes:` entry")
+        return NodeChange(node)
+    new = _replacement(intent)
+    bmc = replace(new.server.bmc, credentials=None) if new.server is not None else None
+    change = NodeChange(node, new.name, new.address, bmc, keep_unset=new.name == node)
+    return change if change.changes_anything else None
+
+
+def inventory_after(intent: dict[str, Any], run_id: str) -> None:
+    """After a replace or remove run that succeeded (also on a resume): with the run's
+    --update-inventory, its node's `nodes:` entry renamed to the replacement or dropped in the
+    inventory file the run started from (inventory_replace.changed_text); else the one line of
+    what to edit. InventoryError (exit 2) when the file changed since the run started, or the
+    entry cannot be edited: the run itself succeeded, and the message says so."""
+    if intent.get("operation") not in OPERATIONS:
+        return
+    change = node_change(intent)
+    if change is None:
+        return
+    path = Path(intent.get(INVENTORY_FILE) or intent.get("inventory") or "cluster.yaml")
+    if not intent.get("update_inventory"):
+        click.echo(f"inventory: {_what(change)} in {path} (--update-inventory does it)")
+        return
+    from lifecycle.errors import InventoryError
+
+    try:
+        backup = _update(path, change, intent.get("inventory_sha256"), run_id)
+    except InventoryError:
+        click.echo(
+            f"run {run_id} succeeded; the inventory was not updated: {_what(change)}", err=True
+        )
+        raise
+    click.echo(f"inventory updated: {_what(change, done=True)} in {path}; the old file is {backup}")
+    if change.bmc is not None:
+        click.echo(
+            f"note: {change.new}'s BMC login is in the nodes file, not in secrets.yaml: to let"
+            " lifecycle reach it later, add it to secrets.yaml and `credentials: NAME` to its `bmc`"
+        )
+
+
+def _update(path: Path, change: Any, recorded: str | None, run_id: str) -> Path:
+    from lifecycle.errors import InputError, InventoryError
+    from lifecycle.formats.inventory import load_inventory
+    from lifecycle.formats.inventory_replace import changed_text, fingerprint
+    from lifecycle.formats.inventory_update import write_inventory
+
+    now = fingerprint(path)
+    if recorded != now:
+        raise InventoryError.at(
+            str(path),
+            "nodes",
+            f"the file as run {run_id} found it when it started ({recorded}); it changed since"
+            f" ({now}): lifecycle does not edit over someone else's edit",
+        )
+    text = changed_text(path.read_text(), change, str(path))
+
+    def loads(tmp: Path) -> None:  # the edited file, before it replaces the operator's
+        try:
+            load_inventory(tmp)
+        except InputError as exc:
+            problems = "; ".join(f"{p.field}: {p.expected}" for p in exc.problems)
+            raise InventoryError.at(
+                str(path), "nodes", f"an edit that loads (with it, the file would not: {problems})"
+            ) from None
+
+    return write_inventory(path, text, run_id, check=loads)
+
+
+def _what(change: Any, done: bool = False) -> str:
+    """`node ctl-1 is now ctl-9 (address A, its bmc dropped): rename its `nodes:` entry`."""
+    if change.new is None:
+        return (
+            f"node {change.old} removed from `nodes:`"
+            if done
+            else (f"remove node {change.old} from `nodes:`")
+        )
+    said = []
+    if change.address is not None:
+        said.append(f"address {change.address}")
+    if change.bmc is not None:
+        said.append(f"bmc {change.bmc.driver} {change.bmc.address}")
+    if not change.keep_unset:
+        said += [f"no {key}" for key in ("address", "bmc") if getattr(change, key) is None]
+    where = f" ({', '.join(said)})" if said else ""
+    if change.new == change.old:
+        head = f"node {change.old} rebuilt{where}"
+        return head if done else f"{head}: edit its `nodes:` entry"
+    head = f"node {change.old} is now {change.new}{where}"
+    return head if done else f"{head}: rename its `nodes:` entry"
 
 
 _INTENT_KEYS = ("with_", "nodes_file", "profiles_dir", "address", "image", "node_dead")
@@ -274,6 +384,15 @@ def run_commands() -> list[click.Command]:
         click.option("--node", required=True, help="the node to take out"),
         click.option("--force", is_flag=True, help="run a plan the safety verifier refuses"),
         click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation"),
+        click.option(
+            "--update-inventory",
+            is_flag=True,
+            help="once the run succeeded (or a resume of it did): in cluster.yaml, the node's"
+            " `nodes:` entry renamed to the replacement, its address and bmc set as given"
+            " (replace), or dropped (remove); every other line and comment kept, the old file"
+            " kept as cluster.yaml.bak-RUN; refused (exit 2) if the file changed since the run"
+            " started. Without it, the line to edit is printed",
+        ),
     ]
 
     @click.command("replace")
@@ -281,14 +400,16 @@ def run_commands() -> list[click.Command]:
     @with_options(RUN_OPTIONS + OBSERVE_OPTIONS)
     def run_replace_cmd(inventory: str, node: str, force: bool, yes: bool, **kw: Any) -> None:
         """Replace a node, journaled and resumable (see `lifecycle plan replace`). If the node
-        dies halfway, `lifecycle resume RUN --node-dead NODE` goes on without it."""
+        dies halfway, `lifecycle resume RUN --node-dead NODE` goes on without it. Once it
+        succeeded, --update-inventory renames the node's `nodes:` entry to the replacement."""
         _run("replace", inventory, node, force, yes, **kw)
 
     @click.command("remove")
     @with_options([*run_common, _dead_option])
     @with_options(RUN_OPTIONS + OBSERVE_OPTIONS)
     def run_remove_cmd(inventory: str, node: str, force: bool, yes: bool, **kw: Any) -> None:
-        """Remove a node (scale-in), journaled and resumable (see `lifecycle plan remove`)."""
+        """Remove a node (scale-in), journaled and resumable (see `lifecycle plan remove`).
+        Once it succeeded, --update-inventory drops the node's `nodes:` entry."""
         _run("remove", inventory, node, force, yes, **kw)
 
     return [run_replace_cmd, run_remove_cmd]

@@ -289,9 +289,10 @@ def execute_operation(
     yes: bool,
     opts: dict[str, Any],
     update_inventory: bool = False,
-) -> None:
-    """Plan `intent["operation"]` with its PLANNERS entry, prove it safe, run it and report.
-    Other command families (scale-out) call this with their own intent and RUN_OPTIONS."""
+) -> str | None:
+    """Plan `intent["operation"]` with its PLANNERS entry, prove it safe, run it and report;
+    returns the run's id once it succeeded (None: nothing to do). Other command families
+    (scale-out, replace) call this with their own intent and RUN_OPTIONS."""
     from lifecycle.cli import recorded_out
     from lifecycle.execution.runner import launch
     from lifecycle.model.observed import observed_from_dict
@@ -310,7 +311,7 @@ def execute_operation(
         plan = PLANNERS[intent["operation"]](inventory_cluster, intent)
     except recorded_out.NothingToDo as done:
         click.echo(str(done))
-        return
+        return None
     initial = recorded_out.initial(intent.get(recorded_out.IN_PLACE))
     recorded_out.announce_left(None, plan, intent.get(recorded_out.IN_PLACE))
     cluster = _with_replacement(_run_cluster(inventory_cluster, intent), plan)
@@ -374,7 +375,8 @@ def execute_operation(
         recorded_out.inventory_change(
             inventory_cluster, cluster, view.run.id, setup.state_dir, update_inventory
         )
-    _finish(view, state_dir=setup.state_dir)
+    _finish(view, state_dir=setup.state_dir)  # raises unless the run succeeded
+    return str(view.run.id)
 
 
 def _log_path(setup: Any, run_id: str) -> Path:
@@ -650,6 +652,7 @@ def resume_cmd(
             with _run_log(log):
                 view = resume_from_cli(setup, run_id, mistral_url)
             _finish(view, journal)
+            _after_success(intent, run_id)
             return
         path = inventory or intent.get("inventory")
         if not path:
@@ -678,9 +681,18 @@ def resume_cmd(
                 )
         with _run_log(log):
             view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun, skip)
-        _finish(view, journal, root)
+        _finish(view, journal, root)  # raises unless the run succeeded
+        _after_success(intent, run_id)
     finally:
         journal.close()
+
+
+def _after_success(intent: dict[str, Any], run_id: str) -> None:
+    """What a run's operation does once it succeeded: a replace or remove updates the
+    inventory (with the run's --update-inventory) or says what to edit."""
+    from lifecycle.cli.replace_cmds import inventory_after
+
+    inventory_after(intent, run_id)
 
 
 def _refuse_superseded(root: Path, record: Any) -> None:

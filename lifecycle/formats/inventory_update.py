@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ def _entry(node: NodeSpec) -> CommentedMap:
     return entry
 
 
-def _yaml() -> YAML:
+def yaml_rt() -> YAML:
+    """ruamel.yaml in round-trip mode, writing as the inventories are written."""
     yaml = YAML()  # round-trip: comments and layout survive
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -56,7 +57,7 @@ def _yaml() -> YAML:
 def entries_text(nodes: Sequence[NodeSpec]) -> str:
     """The YAML list items to add under `nodes:`."""
     out = io.StringIO()
-    _yaml().dump(CommentedSeq(_entry(n) for n in nodes), out)
+    yaml_rt().dump(CommentedSeq(_entry(n) for n in nodes), out)
     return out.getvalue()
 
 
@@ -67,7 +68,7 @@ def add_nodes(path: Path, nodes: Sequence[NodeSpec], run_id: str) -> Path:
     parse says where that is). Raises InventoryError when the file cannot be read or written."""
     try:
         text = path.read_text()
-        data: Any = _yaml().load(text)
+        data: Any = yaml_rt().load(text)
     except Exception as exc:  # OSError, and ruamel's several parser errors
         raise InventoryError.at(
             str(path), "", f"a YAML file lifecycle can update ({exc})"
@@ -87,15 +88,30 @@ def add_nodes(path: Path, nodes: Sequence[NodeSpec], run_id: str) -> Path:
         lines[at:at] = _indent(entries_text(new), column) if new else []
     elif new:
         lines += ["nodes:\n", *_indent(entries_text(new), 2)]
+    return write_inventory(path, "".join(lines), run_id)
+
+
+def write_inventory(
+    path: Path, text: str, run_id: str, check: Callable[[Path], object] | None = None
+) -> Path:
+    """Replace `path` by `text` atomically (a temp file beside it, the old file's mode, then a
+    rename), the old file kept as `<name>.bak-<run_id>`; returns the backup's path. `check`
+    (e.g. load_inventory) is called on the temp file first: whatever it raises leaves `path`
+    untouched. Raises InventoryError when the file cannot be written."""
     backup = path.with_name(f"{path.name}.bak-{run_id}")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        shutil.copy2(path, backup)
-        tmp.write_text("".join(lines))
-        shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InventoryError.at(str(path), "", f"a writable file ({exc.strerror})") from None
+        try:
+            tmp.write_text(text)
+            shutil.copymode(path, tmp)
+            if check is not None:
+                check(tmp)
+            shutil.copy2(path, backup)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise InventoryError.at(str(path), "", f"a writable file ({exc.strerror})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return backup
 
 

@@ -34,7 +34,7 @@ def test_replace_on_the_sim_shows_the_new_member_not_the_old(tmp_path, capsys) -
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "(replace of lab, SIMULATED): succeeded" in out
-    assert "inventory: node ctl-1 is now ctl-9 (address 198.18.2.99)" in out
+    assert "inventory: node ctl-1 is now ctl-9 (address 198.18.2.99, no bmc)" in out
     observed = _status(state, capsys)
     for store in ("galera", "rabbitmq", "ceph-mon"):
         assert _members(observed, store) == ["ctl-0", "ctl-2", "ctl-9"], store
