@@ -144,6 +144,7 @@ def test_replace_a_compute_holding_instances(bed: Bed) -> None:
         "run", "replace", "-i", str(bed.inventory), "--node", "cmp-ssd-0", "--with",
         "cmp-ssd-9", "--address", address, "--driver", "testbed", "--yes",
     )  # fmt: skip
+    bed.rename("cmp-ssd-0", "cmp-ssd-9", address)  # first: the next tests plan from it
 
     after = bed.where(("cmp-hdd-0", "cmp-hdd-1", "cmp-ssd-1", "cmp-ssd-9"))
     assert set(after) == set(before)  # none lost, none made up (the new compute starts empty)
@@ -160,7 +161,6 @@ def test_replace_a_compute_holding_instances(bed: Bed) -> None:
     aggregate = bed.root("cmp-ssd-9") / "services" / "nova-compute" / "aggregate"
     assert aggregate.read_text() == "ssd\n"
     assert bed.compute("cmp-ssd-1")["enabled"]  # the peer that took the instances is in service
-    bed.rename("cmp-ssd-0", "cmp-ssd-9", address)
 
 
 def test_replace_a_ceph_osd_host(bed: Bed) -> None:
@@ -175,6 +175,7 @@ def test_replace_a_ceph_osd_host(bed: Bed) -> None:
         "run", "replace", "-i", str(bed.inventory), "--node", "ceph-1", "--with", "ceph-9",
         "--address", address, "--driver", "testbed", "--yes",
     )  # fmt: skip
+    bed.rename("ceph-1", "ceph-9", address)
 
     maps = [bed.osdmap(mon) for mon in MONS]
     assert maps[1:] == maps[:1] * 2  # every monitor has the same map
@@ -188,7 +189,6 @@ def test_replace_a_ceph_osd_host(bed: Bed) -> None:
     for mon in MONS:
         assert not (bed.root(mon) / "ceph-flag-noout").exists(), mon
     assert not (bed.root("ceph-1") / "services" / "ceph-osd").exists()
-    bed.rename("ceph-1", "ceph-9", address)
 
 
 def test_remove_a_compute(bed: Bed) -> None:
