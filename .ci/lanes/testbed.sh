@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Testbed lane: real SSH hosts in network namespaces (one sshd each, Debian's openssh-server),
 # real ansible-runner from the project's .venv, real service daemons; the tests marked `testbed`.
-# Installs what is missing on a fresh Debian machine (needs root). About 7-8 minutes on 2 cores (test_testbed_replace.py about 3).
+# Installs what is missing on a fresh Debian machine (needs root). About 7-8 minutes on 2 cores
+# (test_testbed_replace.py about 3 of them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh
