@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Testbed lane: real SSH hosts in network namespaces (one sshd each, Debian's openssh-server),
 # real ansible-runner from the project's .venv, real service daemons; the tests marked `testbed`.
-# Installs what is missing on a fresh Debian machine (needs root). About 4-5 minutes on 2 cores.
+# Installs what is missing on a fresh Debian machine (needs root). About 7-8 minutes on 2 cores
+# (test_testbed_replace.py about 3 of them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh
@@ -13,4 +14,4 @@ chmod 600 tests/data/demo-train/secrets.yaml
 mkdir -p "${LIFECYCLE_CACHE:-/tmp}"
 export LIFECYCLE_STATE_DIR="$(mktemp -d "${LIFECYCLE_CACHE:-/tmp}/testbed-lane.XXXXXX")"
 exec .venv/bin/pytest -q -m testbed --timeout 900 tests/functional/test_testbed.py \
-  tests/functional/test_testbed_status.py
+  tests/functional/test_testbed_status.py tests/functional/test_testbed_replace.py

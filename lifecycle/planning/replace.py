@@ -770,11 +770,15 @@ def _deploy_one(
         ]  # fmt: skip
     joins = service in sit.stores()
     params = sit.release_params([service])
-    extra = {"reuse_ids_of": sit.node.name} if service == "ceph-osd" else {}
+    # the OSDs reuse the destroyed ids (cephadm's `osd rm --replace`); a compute starts empty
+    extra = {
+        "ceph-osd": {"reuse_ids_of": sit.node.name},
+        "nova-compute": {"replaces": sit.node.name},
+    }
     deployed = build.playbook(
         f"deploy/{service}/{name}", DEPLOY_SERVICE, after, "health", [name],
         duration=sit.catalog.services[service].duration, service=service,
-        phase="join" if joins else "start", **params, **extra,
+        phase="join" if joins else "start", **params, **extra.get(service, {}),
     )  # fmt: skip
     if service == "ceph-osd":
         deployed = build.playbook(

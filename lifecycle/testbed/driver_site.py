@@ -26,6 +26,7 @@ from lifecycle.testbed.images import images_dir
 from lifecycle.testbed.ports import service_ports
 
 DAEMON_SOURCE = Path(__file__).resolve().parent / "daemon.py"
+CEPH_OSDMAP_SOURCE = Path(__file__).resolve().parent / "ceph_osdmap.py"  # stand-in OSD map
 PYTHON = "/usr/bin/python3"  # the test hosts' interpreter (the machine's own)
 SEED_INSTANCES = 3  # instances each stand-in nova-compute starts with
 
@@ -54,6 +55,7 @@ def testbed_site(state_dir: str | Path | None = None) -> Site:
                 "service_ports": service_ports(),
                 "testbed_python": PYTHON,
                 "daemon_source": str(DAEMON_SOURCE),
+                "ceph_osdmap_source": str(CEPH_OSDMAP_SOURCE),
                 "seed_instances": SEED_INSTANCES,
             },
             status=client.service_status,

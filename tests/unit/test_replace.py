@@ -126,6 +126,8 @@ def test_compute_replacement_empties_deletes_and_rejoins_its_aggregate() -> None
     assert all(_before(plan, a, b) for a, b in pairwise(chain))
     assert plan.by_id["evacuate/cmp-ssd-1"].param("mode") == "live-migrate"
     assert plan.by_id["aggregate/cmp-ssd-1"].param("aggregate") == "ssd"
+    # the replacement starts empty: the testbed's deploy-service seeds no instance on it
+    assert plan.by_id["deploy/nova-compute/cmp-ssd-1"].param("replaces") == "cmp-ssd-1"
 
 
 def test_a_dead_compute_is_evacuated_through_nova_not_live_migrated() -> None:
