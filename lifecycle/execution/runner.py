@@ -161,24 +161,27 @@ def _drive(setup: Setup, journal: Journal, view: RunView, cluster: Cluster, plan
     try:
         with interrupts.installed():
             view = engine.execute(view)
-        record_state(setup.state_dir, journal, view.run.id)
+        record_state(setup.state_dir, journal, view.run.id, view)
         return view
     finally:
         sink.close()
         router.close()
 
 
-def record_state(state_dir: Path, journal: Journal, run_id: str) -> None:
+def record_state(
+    state_dir: Path, journal: Journal, run_id: str, view: RunView | None = None
+) -> None:
     """Fold the stopped run into the cluster's recorded state (lifecycle.execution.
-    recorded_state); the lock is held. A state file that cannot be written is said, not fatal:
-    the journal still has everything and the next run or abort records it."""
+    recorded_state); the lock is held. `view`: the run as the engine left it (spares a replay
+    of the journal and a parse of its plan). A state file that cannot be written is said, not
+    fatal: the journal still has everything and the next run or abort records it."""
     import logging
 
     from lifecycle.errors import LifecycleError
     from lifecycle.execution.recorded_state import record_run
 
     try:
-        record_run(state_dir, journal, run_id)
+        record_run(state_dir, journal, run_id, view)
     except (OSError, LifecycleError) as exc:
         logging.getLogger(__name__).warning("recorded state not written: %s", exc)
 

@@ -12,10 +12,19 @@ from pathlib import Path
 import pytest
 
 from lifecycle.cli.main import main
+from lifecycle.execution.engine import Engine, EngineOptions
+from lifecycle.execution.journal import MemoryJournal
 from lifecycle.execution.replay import replay
 from lifecycle.execution.routing import Router
-from lifecycle.execution.runs import reopen, settle
-from tests.unit.test_engine_resume import Prober, crashed_mid_flight
+from lifecycle.execution.runs import reopen, settle, start_run
+from lifecycle.execution.states import RunState
+from tests.unit.test_engine_resume import Prober, crashed_mid_flight, finish
+from tests.unit.test_engine_support import (
+    RecordingDriver,
+    fast_policies,
+    small_cluster,
+    upgrade_plan,
+)
 
 DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "demo-train"
 LAST = "postcheck/cluster"
@@ -98,3 +107,21 @@ def test_settle_and_reopen_give_what_a_replay_of_the_journal_gives(idempotent):
     if idempotent:
         view = reopen(journal, view, "resumed")
         assert view == replay(journal, view.run.id)
+
+
+def test_the_engine_ends_with_what_a_replay_of_the_journal_gives():
+    """The engine's last view is its first advanced by what it journaled (no replay at the end):
+    the same view, retries, failures and a resume included."""
+    cluster, journal = small_cluster(), MemoryJournal()
+    plan = upgrade_plan(cluster)
+    driver = RecordingDriver(fail={"upgrade/keystone/ctl-2": 2})
+    view = start_run(journal, plan, cluster)
+    engine = Engine(
+        journal, plan, cluster, Router.single(driver), policies=fast_policies(),
+        options=EngineOptions(poll_interval=0.01),
+    )  # fmt: skip
+    failed = engine.execute(view)
+    assert failed.state is RunState.FAILED and failed == replay(journal, view.run.id)
+    view = settle(journal, failed, Router.single(driver), cluster)
+    final = finish(journal, plan, cluster, view, driver)
+    assert final.state is RunState.SUCCEEDED and final == replay(journal, view.run.id)
