@@ -106,13 +106,17 @@ def resume(
     accept: Collection[str] = (),
     rerun: Collection[str] = (),
     skip: Collection[str] = (),
+    journal_plan: Plan | None = None,
 ) -> RunView:
-    """Resume a run from its journal (after a crash, a pause or a failure). `skip`: steps not
-    done that the operator's confirmation of a dead node makes moot (its stop, its drain): they
-    are recorded as skipped, and the rest goes on without them."""
+    """Resume a run from its journal (after a crash, a pause or a failure). `plan_now`: the
+    run's plan made again, compared with the journal's; `journal_plan`: the journal's copy,
+    already parsed, when the caller knows planning again would give it (runs.replans_the_same).
+    `skip`: steps not done that the operator's confirmation of a dead node makes moot (its stop,
+    its drain): they are recorded as skipped, and the rest goes on without them."""
     with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
         # one parse of the stored plan at most, one replay: settle and reopen advance the view
-        view = replay(journal, run_id, stored_plan(journal.run(run_id), plan_now))
+        plan = journal_plan or stored_plan(journal.run(run_id), plan_now)
+        view = replay(journal, run_id, plan)
         if view.run.cluster != cluster.name:
             raise ResumeRefused(f"run {run_id} belongs to cluster {view.run.cluster}")
         plan = check_resumable(view, cluster, plan_now)

@@ -4,6 +4,7 @@ no longer matches its digest; and an unchanged one resumes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sqlite3
@@ -11,13 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.cli import run_cmds
 from lifecycle.cli.main import main
+from lifecycle.execution import runs
 from lifecycle.execution.engine import Engine, EngineOptions
 from lifecycle.execution.journal import MemoryJournal
 from lifecycle.execution.replay import replay
 from lifecycle.execution.routing import Router
 from lifecycle.execution.runs import reopen, settle, start_run
 from lifecycle.execution.states import RunState
+from lifecycle.formats.plan_json import plan_from_json, plan_from_own_json
 from tests.unit.test_engine_resume import Prober, crashed_mid_flight, finish
 from tests.unit.test_engine_support import (
     RecordingDriver,
@@ -125,3 +129,59 @@ def test_the_engine_ends_with_what_a_replay_of_the_journal_gives():
     view = settle(journal, failed, Router.single(driver), cluster)
     final = finish(journal, plan, cluster, view, driver)
     assert final.state is RunState.SUCCEEDED and final == replay(journal, view.run.id)
+
+
+def test_an_unchanged_inventory_and_planner_resume_without_planning_again(
+    inventory, capsys, monkeypatch
+):
+    run_id = failed_run(capsys, monkeypatch, "upgrade", "-i", str(inventory), "--to", "ussuri")
+
+    def never(cluster, intent):
+        raise AssertionError("planned again although nothing it plans from changed")
+
+    monkeypatch.setitem(run_cmds.PLANNERS, "upgrade", never)
+    code, out, _ = cli(capsys, "resume", run_id)
+    assert code == 0 and "succeeded" in out
+
+
+def test_a_changed_planner_plans_again_and_refuses_a_changed_plan(inventory, capsys, monkeypatch):
+    run_id = failed_run(capsys, monkeypatch, "upgrade", "-i", str(inventory), "--to", "ussuri")
+    monkeypatch.setattr(runs, "planner_fingerprint", lambda: "sha256:another-lifecycle")
+    planned = run_cmds.PLANNERS["upgrade"]
+
+    def longer(cluster, intent):  # the new planner makes another plan of the same inventory
+        plan = planned(cluster, intent)
+        return dataclasses.replace(plan, lower_bound=plan.lower_bound + 60.0)
+
+    monkeypatch.setitem(run_cmds.PLANNERS, "upgrade", longer)
+    code, _, err = cli(capsys, "resume", run_id)
+    assert code != 0 and "the plan changed" in err
+    monkeypatch.setitem(run_cmds.PLANNERS, "upgrade", planned)  # the same plan: it resumes
+    code, out, _ = cli(capsys, "resume", run_id)
+    assert code == 0 and "succeeded" in out
+
+
+def test_a_run_recorded_without_a_fingerprint_plans_again(inventory, capsys, monkeypatch, tmp_path):
+    run_id = failed_run(capsys, monkeypatch, "upgrade", "-i", str(inventory), "--to", "ussuri")
+    with sqlite3.connect(tmp_path / "state" / "demo.db") as db:
+        (text,) = db.execute("SELECT intent FROM runs WHERE id=?", (run_id,)).fetchone()
+        intent = json.loads(text)
+        assert intent.pop("planner").startswith("sha256:")
+        db.execute("UPDATE runs SET intent=? WHERE id=?", (json.dumps(intent), run_id))
+    calls = []
+    planned = run_cmds.PLANNERS["upgrade"]
+    monkeypatch.setitem(run_cmds.PLANNERS, "upgrade", lambda c, i: calls.append(1) or planned(c, i))
+    code, out, _ = cli(capsys, "resume", run_id)
+    assert code == 0 and "succeeded" in out and calls == [1]
+
+
+def test_the_journal_plan_is_read_as_plan_from_json_reads_it():
+    """plan_from_own_json (the journal's copy, its digest matching) builds the plan the checked
+    parser builds, with the same digest; an edited copy is parsed and digested as any other."""
+    for path in sorted((Path(__file__).parents[1] / "golden" / "data").glob("*.json")):
+        text = path.read_text()
+        checked = plan_from_json(text)
+        own = plan_from_own_json(text, checked.digest)
+        assert own == checked and own.digest == checked.digest, path.name
+        edited = text.replace('"duration": ', '"duration": 1', 1)
+        assert plan_from_own_json(edited, checked.digest).digest != checked.digest, path.name
