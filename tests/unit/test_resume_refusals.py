@@ -18,6 +18,7 @@ from lifecycle.execution import runs
 from lifecycle.execution.engine import Engine, EngineOptions
 from lifecycle.execution.journal import MemoryJournal
 from lifecycle.execution.replay import replay
+from lifecycle.execution.report import _iso_by_second, iso
 from lifecycle.execution.routing import Router
 from lifecycle.execution.runs import reopen, settle, start_run
 from lifecycle.execution.states import RunState
@@ -185,3 +186,9 @@ def test_the_journal_plan_is_read_as_plan_from_json_reads_it():
         assert own == checked and own.digest == checked.digest, path.name
         edited = text.replace('"duration": ', '"duration": 1', 1)
         assert plan_from_own_json(edited, checked.digest).digest != checked.digest, path.name
+
+
+def test_the_report_writes_each_time_as_iso_writes_it():
+    stamp = _iso_by_second()
+    for ts in (None, 0.0, 0.999, 1.0, 1796029137.58447, 1796029137.0, 1796029138.2, -0.5, -1.0):
+        assert stamp(ts) == iso(ts), ts
