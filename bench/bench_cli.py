@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -166,16 +167,28 @@ def compile_tree(tree: Path) -> None:
     )  # fmt: skip
 
 
-def measure(tree: Path, argv: list[str], prepare: object = None) -> Figures:
-    samples = []
+def measure(
+    trees: list[Path],
+    argv: Callable[[int], list[str]],
+    prepare: Callable[[int], None] | None = None,
+) -> list[Figures]:
+    """RUNS runs of `argv(i)` in each tree i, the trees taking turns (run 1 of each, then run 2
+    ...): the machine's load drifts, and blocks of one tree's runs would carry the drift into
+    the ratios. `prepare(i)` runs before each run of tree i (the resume case's fresh state)."""
+    samples: list[list[tuple[float, float]]] = [[] for _ in trees]
     for _ in range(RUNS):
-        if callable(prepare):
-            prepare()
-        samples.append(run_once(tree, argv))
-    if callable(prepare):
-        prepare()
-    rss = peak_rss(tree, argv)
-    return Figures(spread([s[0] for s in samples]), spread([s[1] for s in samples]), rss)
+        for i, tree in enumerate(trees):
+            if prepare is not None:
+                prepare(i)
+            samples[i].append(run_once(tree, argv(i)))
+    out = []
+    for i, tree in enumerate(trees):
+        if prepare is not None:
+            prepare(i)
+        rss = peak_rss(tree, argv(i))
+        cpu, wall = [s[0] for s in samples[i]], [s[1] for s in samples[i]]
+        out.append(Figures(spread(cpu), spread(wall), rss))
+    return out
 
 
 # --- the resume case ----------------------------------------------------------------------------
@@ -356,7 +369,7 @@ def main() -> None:
             return
         results: dict[str, list[Figures]] = {}
         for name, argv, _ in todo:
-            results[name] = [measure(tree, argv) for tree in trees]
+            results[name] = measure(trees, _same(argv))
             _report(name, trees, results[name])
         if not args.no_resume:
             # one failed run for every tree: their plans must be the same (resume refuses another)
@@ -366,25 +379,30 @@ def main() -> None:
                     run_id = str(db.execute("SELECT id FROM runs").fetchone()[0])
             else:
                 state, run_id = failed_run(trees[-1], work / "steps10k", work / "failed")
-            for tree_index, tree in enumerate(trees):
-                scratch = work / f"t{tree_index}" / "state"
 
-                def fresh(dst: Path = scratch) -> None:
-                    shutil.rmtree(dst, ignore_errors=True)
-                    shutil.copytree(state, dst)
+            def fresh(i: int) -> None:
+                shutil.rmtree(work / f"t{i}", ignore_errors=True)
+                shutil.copytree(state, work / f"t{i}" / "state")
 
-                argv = ["resume", run_id, "--state-dir", str(scratch), "--no-progress"]
-                results.setdefault("resume ~10k-step run", []).append(measure(tree, argv, fresh))
+            def resume(i: int) -> list[str]:
+                scratch = work / f"t{i}" / "state"
+                return ["resume", run_id, "--state-dir", str(scratch), "--no-progress"]
+
+            results["resume ~10k-step run"] = measure(trees, resume, fresh)
             _report("resume ~10k-step run", trees, results["resume ~10k-step run"])
         if not args.no_profile:  # where the time goes, in the last tree given
             for name in ("plan 10k nodes", "plan ~10k steps"):
-                argv = next((a for label, a, _ in todo if label == name), None)
-                if argv is not None:
-                    print(f"{trees[-1]}: {name}\n{profile(trees[-1], argv)}")
+                found = [a for label, a, _ in todo if label == name]
+                if found:
+                    print(f"{trees[-1]}: {name}\n{profile(trees[-1], found[0])}")
         for i, tree in enumerate(trees):
             if "plan 10k nodes" in results and "plan 50k nodes" in results:
                 growth = results["plan 50k nodes"][i].cpu[1] / results["plan 10k nodes"][i].cpu[1]
                 print(f"{tree}: growth 50k/10k (cpu median) {growth:.2f}x (linear 5x)")
+
+
+def _same(argv: list[str]) -> Callable[[int], list[str]]:
+    return lambda _: argv
 
 
 def _report(name: str, trees: list[Path], figures: list[Figures]) -> None:
