@@ -22,16 +22,19 @@ REPLANNED_FROM_INTENT = frozenset({"upgrade", "deploy"})
 @cache
 def planner_fingerprint() -> str:
     """`sha256:<hex>` of every .py and .yaml file of the lifecycle package (path and bytes, in
-    path order), the Python version and networkx's `__init__.py` (which holds its version; read,
-    not imported: a resume that does not plan need not import networkx). ~1 MB read, ~10 ms."""
+    path order), its version, the Python version and networkx's `__init__.py` (which holds its
+    version; read, not imported: a resume that does not plan need not import networkx). ~1 MB
+    read, ~10 ms. "" when the sources are not files on disk: then every resume plans again."""
     import lifecycle
 
     root = Path(lifecycle.__file__).resolve().parent
-    digest = hashlib.sha256(f"{sys.version}\0".encode())
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file())
+    if not files:  # sources not on disk (a zipped install): unknown, resume always plans again
+        return ""
+    digest = hashlib.sha256(f"{sys.version}\0{lifecycle.__version__}\0".encode())
     networkx = importlib.util.find_spec("networkx")
     if networkx is not None and networkx.origin:
         digest.update(Path(networkx.origin).read_bytes())
-    files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file())
     for path in files:
         digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
         digest.update(path.read_bytes())

@@ -95,10 +95,12 @@ def replans_the_same(record: RunRecord, cluster: Cluster) -> bool:
     planning it: its operation plans from the inventory and the recorded intent alone, the
     inventory's digest is the one recorded and so is the planner's fingerprint. False for a run
     recorded without a fingerprint (made before it was recorded): that one is planned again."""
+    fingerprint = planner_fingerprint()
     return (
-        record.intent.get("operation") in REPLANNED_FROM_INTENT
+        bool(fingerprint)
+        and record.intent.get("operation") in REPLANNED_FROM_INTENT
         and cluster.digest == record.inventory_digest
-        and record.intent.get("planner") == planner_fingerprint()
+        and record.intent.get("planner") == fingerprint
     )
 
 

@@ -17,6 +17,7 @@ from lifecycle.cli.main import main
 from lifecycle.execution import runs
 from lifecycle.execution.engine import Engine, EngineOptions
 from lifecycle.execution.journal import MemoryJournal
+from lifecycle.execution.records import RunRecord
 from lifecycle.execution.replay import replay
 from lifecycle.execution.report import _iso_by_second, iso
 from lifecycle.execution.routing import Router
@@ -192,3 +193,20 @@ def test_the_report_writes_each_time_as_iso_writes_it():
     stamp = _iso_by_second()
     for ts in (None, 0.0, 0.999, 1.0, 1796029137.58447, 1796029137.0, 1796029138.2, -0.5, -1.0):
         assert stamp(ts) == iso(ts), ts
+
+
+def test_an_unknown_planner_never_counts_as_the_same(monkeypatch):
+    """Sources not on disk give no fingerprint: a run recorded so is planned again on resume."""
+    cluster = small_cluster()
+    record = RunRecord(
+        id="r", cluster=cluster.name, operation="upgrade", created=0.0, plan_json="{}",
+        plan_digest="", inventory_digest=cluster.digest,
+        intent={"operation": "upgrade", "planner": ""},
+    )  # fmt: skip
+    monkeypatch.setattr(runs, "planner_fingerprint", lambda: "")
+    assert not runs.replans_the_same(record, cluster)
+    monkeypatch.setattr(runs, "planner_fingerprint", lambda: "sha256:x")
+    same = dataclasses.replace(record, intent={"operation": "upgrade", "planner": "sha256:x"})
+    assert runs.replans_the_same(same, cluster)
+    moved = dataclasses.replace(same, intent={"operation": "scale-out", "planner": "sha256:x"})
+    assert not runs.replans_the_same(moved, cluster)
