@@ -8,8 +8,10 @@
 Cases: `lifecycle plan upgrade -f json -o FILE` for synthetic clouds of 1k, 10k and 50k nodes
 (bench_planning.py's generator, written as cluster.yaml), a ~10k-step plan (2,750 nodes, one host
 of each aggregate at a time), `lifecycle --help`, and `lifecycle resume` of a ~10k-step run whose
-last step failed. Each case runs 3 times; CPU (user+sys, from getrusage(RUSAGE_CHILDREN) deltas),
-wall as min/median/max, and peak RSS; then where the time goes (cProfile of one in-process run of
+last step failed (the run made by the last tree given; resumed until only that step is left).
+Each tree is byte-compiled first (an installed lifecycle has its bytecode). Each case runs 3
+times; CPU (user+sys, from getrusage(RUSAGE_CHILDREN) deltas), wall as min/median/max, and peak
+RSS; then where the time goes (cProfile of one in-process run of
 the 10k-node and 10k-step cases: phases, imports, self time by package). Figures are for this
 machine: compare trees as ratios measured in one run, never assert on them. The machine's load
 average is printed too.
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -155,16 +158,37 @@ def spread(values: list[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
 
 
-def measure(tree: Path, argv: list[str], prepare: object = None) -> Figures:
-    samples = []
+def compile_tree(tree: Path) -> None:
+    """The tree's bytecode, as an installed lifecycle has it: this machine's environment may set
+    PYTHONDONTWRITEBYTECODE, and every command would then compile ~170 modules (~0.1-0.3 s)."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(tree / "lifecycle")],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def measure(
+    trees: list[Path],
+    argv: Callable[[int], list[str]],
+    prepare: Callable[[int], None] | None = None,
+) -> list[Figures]:
+    """RUNS runs of `argv(i)` in each tree i, the trees taking turns (run 1 of each, then run 2
+    ...): the machine's load drifts, and blocks of one tree's runs would carry the drift into
+    the ratios. `prepare(i)` runs before each run of tree i (the resume case's fresh state)."""
+    samples: list[list[tuple[float, float]]] = [[] for _ in trees]
     for _ in range(RUNS):
-        if callable(prepare):
-            prepare()
-        samples.append(run_once(tree, argv))
-    if callable(prepare):
-        prepare()
-    rss = peak_rss(tree, argv)
-    return Figures(spread([s[0] for s in samples]), spread([s[1] for s in samples]), rss)
+        for i, tree in enumerate(trees):
+            if prepare is not None:
+                prepare(i)
+            samples[i].append(run_once(tree, argv(i)))
+    out = []
+    for i, tree in enumerate(trees):
+        if prepare is not None:
+            prepare(i)
+        rss = peak_rss(tree, argv(i))
+        cpu, wall = [s[0] for s in samples[i]], [s[1] for s in samples[i]]
+        out.append(Figures(spread(cpu), spread(wall), rss))
+    return out
 
 
 # --- the resume case ----------------------------------------------------------------------------
@@ -196,7 +220,30 @@ def failed_run(tree: Path, inventory: Path, work: Path) -> tuple[Path, str]:
         raise SystemExit(f"the run should fail on {step} (exit 4):\n{proc.stderr[-2000:]}")
     with sqlite3.connect(state / "synthetic.db") as db:
         (run_id,) = db.execute("SELECT id FROM runs").fetchone()
-    return state, str(run_id)
+    # on a loaded machine a sim step can time out (5 s) and stop the run early: resume it, the
+    # fault still set, until the last step is the only one not done
+    for _ in range(3):
+        left = not_done(state / "synthetic.db")
+        if left == [step]:
+            return state, str(run_id)
+        print(f"  the failed run stopped with {len(left)} steps not done; resuming it", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "lifecycle", "resume", str(run_id), "--no-progress",
+             "--concurrency", "16", "--state-dir", str(state)],
+            env=environ, capture_output=True, text=True, cwd=tree,
+        )  # fmt: skip
+    left = not_done(state / "synthetic.db")
+    raise SystemExit(f"the run did not fail on its last step only: {left[:5]}")
+
+
+def not_done(db_path: Path) -> list[str]:
+    """Steps of the journal's run whose last transition is not `succeeded` (plan order)."""
+    import json
+
+    with sqlite3.connect(db_path) as db:
+        (plan,) = db.execute("SELECT plan FROM runs").fetchone()
+        last = dict(db.execute("SELECT step_id, state FROM step_events ORDER BY seq").fetchall())
+    return [s["id"] for s in json.loads(plan)["steps"] if last.get(s["id"]) != "succeeded"]
 
 
 # --- where the time goes ------------------------------------------------------------------------
@@ -304,6 +351,8 @@ def main() -> None:
     parser.add_argument("--profile", choices=["1k", "10k", "50k", "steps"], help="profile one case")
     args = parser.parse_args()
     trees = [t.resolve() for t in args.tree or [Path(__file__).resolve().parents[1]]]
+    for tree in trees:
+        compile_tree(tree)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {RUNS} runs each; "
           "cpu and wall: min median max")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
@@ -320,7 +369,7 @@ def main() -> None:
             return
         results: dict[str, list[Figures]] = {}
         for name, argv, _ in todo:
-            results[name] = [measure(tree, argv) for tree in trees]
+            results[name] = measure(trees, _same(argv))
             _report(name, trees, results[name])
         if not args.no_resume:
             # one failed run for every tree: their plans must be the same (resume refuses another)
@@ -330,25 +379,30 @@ def main() -> None:
                     run_id = str(db.execute("SELECT id FROM runs").fetchone()[0])
             else:
                 state, run_id = failed_run(trees[-1], work / "steps10k", work / "failed")
-            for tree_index, tree in enumerate(trees):
-                scratch = work / f"t{tree_index}" / "state"
 
-                def fresh(dst: Path = scratch) -> None:
-                    shutil.rmtree(dst, ignore_errors=True)
-                    shutil.copytree(state, dst)
+            def fresh(i: int) -> None:
+                shutil.rmtree(work / f"t{i}", ignore_errors=True)
+                shutil.copytree(state, work / f"t{i}" / "state")
 
-                argv = ["resume", run_id, "--state-dir", str(scratch), "--no-progress"]
-                results.setdefault("resume ~10k-step run", []).append(measure(tree, argv, fresh))
+            def resume(i: int) -> list[str]:
+                scratch = work / f"t{i}" / "state"
+                return ["resume", run_id, "--state-dir", str(scratch), "--no-progress"]
+
+            results["resume ~10k-step run"] = measure(trees, resume, fresh)
             _report("resume ~10k-step run", trees, results["resume ~10k-step run"])
         if not args.no_profile:  # where the time goes, in the last tree given
             for name in ("plan 10k nodes", "plan ~10k steps"):
-                argv = next((a for label, a, _ in todo if label == name), None)
-                if argv is not None:
-                    print(f"{trees[-1]}: {name}\n{profile(trees[-1], argv)}")
+                found = [a for label, a, _ in todo if label == name]
+                if found:
+                    print(f"{trees[-1]}: {name}\n{profile(trees[-1], found[0])}")
         for i, tree in enumerate(trees):
             if "plan 10k nodes" in results and "plan 50k nodes" in results:
                 growth = results["plan 50k nodes"][i].cpu[1] / results["plan 10k nodes"][i].cpu[1]
                 print(f"{tree}: growth 50k/10k (cpu median) {growth:.2f}x (linear 5x)")
+
+
+def _same(argv: list[str]) -> Callable[[int], list[str]]:
+    return lambda _: argv
 
 
 def _report(name: str, trees: list[Path], figures: list[Figures]) -> None:

@@ -348,8 +348,10 @@ def execute_operation(
     setup = _setup(opts.pop("state_dir"), opts.pop("driver"), secrets=secrets, **opts)
     run_id = new_run_id(cluster.name)
     log = _log_path(setup, run_id)
+    from lifecycle.execution.runs import planned_with
+
     intent = dict(
-        intent,
+        planned_with(intent),  # what tells resume that planning again gives this plan
         inventory=str(Path(inventory).resolve()),
         driver=setup.driver,
         simulated=setup.driver == "sim",  # what progress, `runs list` and `runs show` read
@@ -658,29 +660,37 @@ def resume_cmd(
         if not path:
             raise ResumeRefused(f"run {run_id} recorded no inventory; pass --inventory")
         inventory_cluster = _load_cluster(path)
+        # the same inventory and planner make the same plan: the journal's copy is that plan
+        # (a changed inventory or planner plans again, and check_resumable compares)
+        from lifecycle.execution.runs import journal_plan, replans_the_same
+
+        kept = journal_plan(record) if replans_the_same(record, inventory_cluster) else None
         planner = PLANNERS.get(str(intent.get("operation")))
-        plan_now = planner(inventory_cluster, intent) if planner else None
+        plan_now = planner(inventory_cluster, intent) if planner and kept is None else None
+        plan = plan_now or kept
         cluster = _run_cluster(inventory_cluster, intent)
-        if plan_now is not None:
-            cluster = _with_replacement(cluster, plan_now)
+        if plan is not None:
+            cluster = _with_replacement(cluster, plan)
         if opts.get("sim_scale") is None and intent.get("sim_scale") is not None:
             opts["sim_scale"] = intent["sim_scale"]
         secrets = _run_secrets(inventory_cluster, intent)
         setup = _setup(str(root), driver, secrets=secrets, **opts)
         skip: list[str] = []
-        if node_dead and plan_now is not None:
+        if node_dead and plan is not None:
             from lifecycle.cli.replace_cmds import dead_node_steps
 
-            skip = dead_node_steps(plan_now, node_dead)
+            skip = dead_node_steps(plan, node_dead)
             if not skip:
                 click.echo(
                     f"warning: --node-dead: nothing of {', '.join(node_dead)} left to skip"
-                    f" in this {plan_now.operation} run (only a replace or remove run's stop and"
+                    f" in this {plan.operation} run (only a replace or remove run's stop and"
                     " drain steps are)",
                     err=True,
                 )
         with _run_log(log):
-            view = resume(setup, journal, run_id, cluster, plan_now, accept, rerun, skip)
+            view = resume(
+                setup, journal, run_id, cluster, plan_now, accept, rerun, skip, journal_plan=kept
+            )
         _finish(view, journal, root)  # raises unless the run succeeded
         _after_success(intent, run_id)
     finally:

@@ -33,7 +33,7 @@ from lifecycle.execution.journal import Journal
 from lifecycle.execution.policies import PolicyTable
 from lifecycle.execution.records import RunTransition, StepTransition
 from lifecycle.execution.redact import Redactor
-from lifecycle.execution.replay import RunView, replay
+from lifecycle.execution.replay import RunView, advanced
 from lifecycle.execution.routing import Router
 from lifecycle.execution.states import RunState, StepState, run_transition, step_transition
 from lifecycle.model.cluster import Cluster
@@ -104,6 +104,9 @@ class Engine:
             cluster.policies.failure_threshold if threshold is None else max(0, threshold)
         )
         self._batch: list[StepTransition] = []
+        # every transition this process journaled, in order: the run's last view is the one it
+        # started from advanced by them (what a replay of the journal gives, without reading it)
+        self._journaled: list[StepTransition] = []
         self._flights: dict[Future[StepResult], _Flight] = {}
         self._abandoned: set[Future[StepResult]] = set()
         self.stop: Stop | None = None
@@ -372,9 +375,10 @@ class Engine:
         if final in (RunState.FAILED, RunState.ABORTED):
             self._cancel_retries(final)
         run_transition(self.run_id, view.state, final)
-        self.journal.record_run(RunTransition(self.run_id, final, self.clock(), reason))
+        ended = RunTransition(self.run_id, final, self.clock(), reason)
+        self.journal.record_run(ended)
         self._emit("run-finished", state=final.value, reason=reason)
-        return replay(self.journal, self.run_id, self.plan)
+        return advanced(view, self._journaled, ended)
 
     def _cancel_retries(self, final: RunState) -> None:
         """A run that ends leaves no step live: a step waiting between attempts (RETRYING) when
@@ -415,6 +419,7 @@ class Engine:
     def _flush(self) -> None:
         if self._batch:
             self.journal.record_steps(self._batch)
+            self._journaled.extend(self._batch)
             self._batch = []
 
     def _emit(self, kind: str, **data: Any) -> None:

@@ -99,7 +99,12 @@ class Snapshot:
 
 def _hops(plan: Plan) -> tuple[dict[str, str], list[str]]:
     """Each step's hop and the hops in schedule order (one hop of "" in single-hop plans)."""
-    of = {step.id: hop_of(step) for step in plan.steps}
+    of, by_head = {}, {}
+    for step in plan.steps:  # a step's hop is its id's head's: asked once a head, not a step
+        head = step.id.split("/", 1)[0]
+        if head not in by_head:
+            by_head[head] = hop_of(step)
+        of[step.id] = by_head[head]
     order: list[str] = []
     for step, _ in sorted(plan.scheduled(), key=lambda pair: pair[1]):
         if of[step.id] and of[step.id] not in order:

@@ -227,9 +227,14 @@ def preview(root: Path, view: RunView) -> RecordedState:
     return fold(view, base, version, time.time())
 
 
-def record_run(root: Path, journal: Journal, run_id: str) -> RecordedState:
-    """Fold the run into the cluster's state file (call with the cluster's lock held)."""
-    view = replay(journal, run_id)
+def record_run(
+    root: Path, journal: Journal, run_id: str, view: RunView | None = None
+) -> RecordedState:
+    """Fold the run into the cluster's state file (call with the cluster's lock held). `view`:
+    the run as its journal now tells it, when the caller has just replayed or advanced it (the
+    engine's last view); else the journal is replayed here."""
+    if view is None or view.run.id != run_id:
+        view = replay(journal, run_id)
     current, previous = load_versions(root, view.run.cluster)
     own = current is not None and current.run == run_id
     record = preview(root, view)

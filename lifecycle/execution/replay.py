@@ -16,7 +16,7 @@ from lifecycle.execution.states import (
     run_transition,
     step_transition,
 )
-from lifecycle.formats.plan_json import plan_from_json
+from lifecycle.formats.plan_json import plan_from_own_json
 from lifecycle.planning.plan import Plan
 
 
@@ -46,7 +46,7 @@ class RunView:
 
     @cached_property
     def plan(self) -> Plan:
-        return plan_from_json(self.run.plan_json)
+        return plan_from_own_json(self.run.plan_json, self.run.plan_digest)
 
     def in_state(self, *states: StepState) -> list[str]:
         return [sid for sid, view in self.steps.items() if view.state in states]
@@ -56,7 +56,7 @@ def replay(journal: Journal, run_id: str, plan: Plan | None = None) -> RunView:
     """The run's current state. Steps the journal never mentions are PENDING. `plan` (the run's
     plan, when the caller has it already) spares parsing the journal's copy again."""
     record = journal.run(run_id)
-    plan = plan or plan_from_json(record.plan_json)
+    plan = plan or plan_from_own_json(record.plan_json, record.plan_digest)
     view = _replay(journal, record, plan)
     view.__dict__["plan"] = plan  # RunView.plan's cache: the plan is parsed once per process
     return view

@@ -106,13 +106,17 @@ def resume(
     accept: Collection[str] = (),
     rerun: Collection[str] = (),
     skip: Collection[str] = (),
+    journal_plan: Plan | None = None,
 ) -> RunView:
-    """Resume a run from its journal (after a crash, a pause or a failure). `skip`: steps not
-    done that the operator's confirmation of a dead node makes moot (its stop, its drain): they
-    are recorded as skipped, and the rest goes on without them."""
+    """Resume a run from its journal (after a crash, a pause or a failure). `plan_now`: the
+    run's plan made again, compared with the journal's; `journal_plan`: the journal's copy,
+    already parsed, when the caller knows planning again would give it (runs.replans_the_same).
+    `skip`: steps not done that the operator's confirmation of a dead node makes moot (its stop,
+    its drain): they are recorded as skipped, and the rest goes on without them."""
     with ClusterLock(lock_path(setup.state_dir, cluster.name), cluster.name, run_id):
         # one parse of the stored plan at most, one replay: settle and reopen advance the view
-        view = replay(journal, run_id, stored_plan(journal.run(run_id), plan_now))
+        plan = journal_plan or stored_plan(journal.run(run_id), plan_now)
+        view = replay(journal, run_id, plan)
         if view.run.cluster != cluster.name:
             raise ResumeRefused(f"run {run_id} belongs to cluster {view.run.cluster}")
         plan = check_resumable(view, cluster, plan_now)
@@ -161,24 +165,27 @@ def _drive(setup: Setup, journal: Journal, view: RunView, cluster: Cluster, plan
     try:
         with interrupts.installed():
             view = engine.execute(view)
-        record_state(setup.state_dir, journal, view.run.id)
+        record_state(setup.state_dir, journal, view.run.id, view)
         return view
     finally:
         sink.close()
         router.close()
 
 
-def record_state(state_dir: Path, journal: Journal, run_id: str) -> None:
+def record_state(
+    state_dir: Path, journal: Journal, run_id: str, view: RunView | None = None
+) -> None:
     """Fold the stopped run into the cluster's recorded state (lifecycle.execution.
-    recorded_state); the lock is held. A state file that cannot be written is said, not fatal:
-    the journal still has everything and the next run or abort records it."""
+    recorded_state); the lock is held. `view`: the run as the engine left it (spares a replay
+    of the journal and a parse of its plan). A state file that cannot be written is said, not
+    fatal: the journal still has everything and the next run or abort records it."""
     import logging
 
     from lifecycle.errors import LifecycleError
     from lifecycle.execution.recorded_state import record_run
 
     try:
-        record_run(state_dir, journal, run_id)
+        record_run(state_dir, journal, run_id, view)
     except (OSError, LifecycleError) as exc:
         logging.getLogger(__name__).warning("recorded state not written: %s", exc)
 

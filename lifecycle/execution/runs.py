@@ -10,12 +10,13 @@ from typing import Any
 
 from lifecycle.drivers.base import StepContext
 from lifecycle.errors import ResumeRefused, RunStopped
+from lifecycle.execution.fingerprint import REPLANNED_FROM_INTENT, planner_fingerprint
 from lifecycle.execution.journal import Journal
 from lifecycle.execution.records import RunRecord, RunTransition, StepTransition
 from lifecycle.execution.replay import RunView, advanced, replay
 from lifecycle.execution.routing import Router
 from lifecycle.execution.states import RunState, StepState, run_transition
-from lifecycle.formats.plan_json import plan_from_json, plan_to_json
+from lifecycle.formats.plan_json import plan_from_own_json, plan_to_json
 from lifecycle.model.cluster import Cluster
 from lifecycle.planning.plan import Plan, Step
 
@@ -80,6 +81,34 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
+def planned_with(intent: dict[str, Any]) -> dict[str, Any]:
+    """`intent` with what resume needs to know that planning again would give the same plan:
+    the planner's fingerprint (lifecycle.execution.fingerprint), for operations planned from
+    the inventory and the intent alone."""
+    if intent.get("operation") not in REPLANNED_FROM_INTENT:
+        return intent
+    return {**intent, "planner": planner_fingerprint()}
+
+
+def replans_the_same(record: RunRecord, cluster: Cluster) -> bool:
+    """Whether planning `record`'s run again from `cluster` gives the journal's plan without
+    planning it: its operation plans from the inventory and the recorded intent alone, the
+    inventory's digest is the one recorded and so is the planner's fingerprint. False for a run
+    recorded without a fingerprint (made before it was recorded): that one is planned again."""
+    fingerprint = planner_fingerprint()
+    return (
+        bool(fingerprint)
+        and record.intent.get("operation") in REPLANNED_FROM_INTENT
+        and cluster.digest == record.inventory_digest
+        and record.intent.get("planner") == fingerprint
+    )
+
+
+def journal_plan(record: RunRecord) -> Plan:
+    """The run's plan from the journal's copy (its digest known when the copy is intact)."""
+    return plan_from_own_json(record.plan_json, record.plan_digest)
+
+
 def stored_plan(record: RunRecord, plan_now: Plan | None) -> Plan:
     """The run's plan: `plan_now` itself when it is the journal's copy byte for byte (the usual
     resume: the same inventory planned again), else the journal's copy, parsed. Either way
@@ -91,7 +120,7 @@ def stored_plan(record: RunRecord, plan_now: Plan | None) -> Plan:
         and plan_now.digest == record.plan_digest
     ):
         return plan_now
-    return plan_from_json(record.plan_json)
+    return journal_plan(record)
 
 
 def check_resumable(view: RunView, cluster: Cluster, plan_now: Plan | None = None) -> Plan:
