@@ -1,27 +1,42 @@
-"""A controller replaced by a server of a nodes file, through a real Ironic (issue 12).
+"""A compute replaced by a server of a nodes file through a real Ironic (issue 12), and that
+server, once lost, rebuilt by `recover` through the same Ironic (issue 13).
 
-`lifecycle run replace -i INV --node ctl-1 --with srv-9 --nodes FILE` through the CLI, on a
-real standalone Ironic with Redfish BMCs emulated by sushy-tools (the Ironic lane's), and the
-demo's three controllers on a testbed of their own (stand-in daemons, a free 10.9x.y.0/24 and
-its own LIFECYCLE_STATE_DIR, so it runs beside other testbeds). Only the controllers: the
-compute and Ceph nodes take no part in a controller's replacement, and leaving them out keeps
-the testbed small. A controller is the role replaced because its plan exercises the most: the
-precondition gates on the other members, HAProxy drain, the members removed (Galera,
-RabbitMQ, Ceph mon), then `baremetal.undeploy` of the old server and the nodes-file server's
-enroll, inspect, match (profile `control`), provide and deploy, then its services joined one at
-a time and put back into HAProxy.
+The real parts: a standalone Ironic with Redfish BMCs emulated by sushy-tools (the Ironic
+lane's), the CLI (`lifecycle run replace -i INV --node cmp-ssd-1 --with srv-9 --nodes FILE`, then
+`lifecycle run recover -i INV --image URL`, both `--driver testbed`, the baremetal steps going to
+Ironic through $LIFECYCLE_IRONIC_URL), and a testbed of its own (stand-in daemons, a free
+10.9x.y.0/24 and its own LIFECYCLE_STATE_DIR, so it runs beside other testbeds) holding ctl-0,
+cmp-ssd-0 and cmp-ssd-1 only.
 
-Before the run, ctl-1 is a server Ironic deployed (`active`, enrolled and deployed by the
-scale-out planner's own provisioning steps); srv-9 is a server Ironic has never seen, which
-becomes a testbed host once Ironic has deployed it (as in test_ironic_scale_out.py). Asserted
-through Ironic's API: ctl-1 ends `available` (this Ironic has `automated_clean = false`, so
-`deleted` goes `deleting` -> `available` without `cleaning`) and powered off; srv-9 is `active`
-with the `control` profile (capability and CUSTOM_PROFILE_CONTROL trait) and the nodes file's
-resource class. Over the network: srv-9's controller services answer at the release, ctl-1's
-no longer do (the research note of issue 12: a server whose cleaning failed came back with its
-old OS and rejoined; here the old server is checked gone, not assumed).
+Why a compute and not a controller: the controller's replacement was run here first (ctl-1 by a
+`control` server): every Ironic step passed, but on this lane's stand-in control plane the plan
+is 46 steps, more than 5 minutes on a loaded 2-core machine, and its `keystone-keys` step needs
+a real Keystone (on a stand-in it fails: `.../services/keystone/log already exists as a file`);
+the real control plane's replacement is test_realcloud_drills.py's (354 s). A compute is the
+cheapest role whose replacement exercises both halves through Ironic: `baremetal.undeploy` of
+the old server and enroll, inspect, match (profile compute-ssd), provide, deploy of the new one,
+plus evacuate, verify-empty, delete-service, cleanup-records, its services, aggregate, enable.
 
-Measured on a 2-core machine shared with other helpers (nice 10): see MEASURED below.
+Before the replace, cmp-ssd-1 is a server Ironic deployed (`active`, through the scale-out
+planner's own baremetal steps); srv-9 is a server Ironic has never seen, which becomes a testbed
+host (`testbed add-host`) as in test_ironic_scale_out.py. Asserted through Ironic's API:
+cmp-ssd-1 ends `available` (this Ironic has `automated_clean = false`: `deleted` goes `deleting`
+-> `available` without `cleaning`), powered off, its deployment's instance_info gone; srv-9 is
+`active` with the compute-ssd profile (capability and CUSTOM_PROFILE_COMPUTE_SSD trait) and the
+nodes file's resource class. Over the network: srv-9's nova-compute and neutron-ovs-agent answer
+at the release, cmp-ssd-1's no longer do (issue 12's research note: servers whose cleaning
+failed came back with their old OS and rejoined; here the old server is checked gone).
+
+Then srv-9 is lost (its sshd and sessions killed: observed unreachable) and `run recover`
+rebuilds it: Ironic takes it `active` -> `available` -> `active` again (watched through the API;
+when the new deployment starts, the test brings the host's sshd back: the new OS booting), its
+services are deployed again and answer.
+
+Measured (the lane with `-k test_ironic_replace`, on the shared 2-core machine at load average
+~8, nice 10): the module 3 min 50 s in all, of which the old server made `active` 25 s, testbed
+up and deploy 20 s, `run replace` 95 s (18 steps; Ironic's part of it ~25 s), `run recover`
+64 s (8 steps: unprovision 8 s, reprovision 12 s). Over the 3 min asked of this lane on a quiet
+machine when this loaded; each run prints its figures (`-rP`).
 """
 
 from __future__ import annotations
@@ -300,6 +315,7 @@ def recovered(bed: Bed, replaced) -> dict[str, Any]:
         watch.join()
         manager.restore_sshd(bed.state, NEW)
     FIGURES["recover_s"] = round(time.monotonic() - started, 1)
+    FIGURES["recover_ironic_states"] = watch.states
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return {"done": done, "states": watch.states, "before": before}
 
