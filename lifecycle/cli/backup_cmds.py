@@ -84,7 +84,7 @@ def _recover_inputs(cluster: Cluster, intent: dict[str, Any]) -> Any:
     if intent.get("backup_id") or list_backups(root):
         path, manifest = find_backup(root, intent.get("backup_id"))
         directory = str(path)
-    wanted = RecoverIntent(manifest, directory, intent.get("bootstrap"))
+    wanted = RecoverIntent(manifest, directory, intent.get("bootstrap"), intent.get("image"))
     releases = dict(intent.get("releases") or {})
     plan, choice = plan_recover(cluster, _observed_of(intent), wanted, releases)
     return plan, choice, manifest
@@ -304,6 +304,11 @@ _RECOVER = [
         metavar="NODE",
         help="bootstrap Galera from this member, whatever the positions say (recorded)",
     ),
+    click.option(
+        "--image",
+        help="what Ironic deploys on a lost server it rebuilds (one with a BMC) [default: the"
+        " baremetal driver's image]",
+    ),
     OBSERVED_FILE,
 ]
 
@@ -316,6 +321,7 @@ def _recover_intent(
     observed_file: str | None,
     driver: str | None,
     state_dir: str | None,
+    image: str | None = None,
 ) -> tuple[Cluster, dict[str, Any]]:
     """The recover intent: the observation (always: recovery plans from what survived), the
     backups' directory, the chosen backup and --bootstrap, and the recorded releases."""
@@ -337,6 +343,7 @@ def _recover_intent(
         "backups_dir": str(backups_root(cluster, backups_dir, state_dir)),
         "backup_id": backup_id,
         "bootstrap": bootstrap,
+        "image": image,
         "releases": dict(record.instances) if record is not None else {},
     }
     return cluster, intent
@@ -412,6 +419,7 @@ def plan_recover_cmd(
     backup_id: str | None,
     backups_dir: str | None,
     bootstrap: str | None,
+    image: str | None,
     observed_file: str | None,
     driver: str | None,
     state_dir: str | None,
@@ -426,7 +434,7 @@ def plan_recover_cmd(
     from lifecycle.cli.plan_cmds import emit_plan
 
     cluster, intent = _recover_intent(
-        inventory, backup_id, backups_dir, bootstrap, observed_file, driver, state_dir
+        inventory, backup_id, backups_dir, bootstrap, observed_file, driver, state_dir, image
     )
     plan, _ = _announce(cluster, intent)
     emit_plan(plan, cluster, fmt, None, output, force)
@@ -442,6 +450,7 @@ def run_recover_cmd(
     backup_id: str | None,
     backups_dir: str | None,
     bootstrap: str | None,
+    image: str | None,
     observed_file: str | None,
     force: bool,
     yes: bool,
@@ -449,7 +458,8 @@ def run_recover_cmd(
 ) -> None:
     """Recover the cluster after a disaster: fence the database, restart Galera from the most
     advanced member (or restore the backup), re-form RabbitMQ, put Keystone's keys back,
-    unfence, health gates, a data check. Says what data is lost and asks first (unless --yes)."""
+    unfence, health gates, a data check; then rebuild each lost server that has a BMC through
+    Ironic and deploy its services. Says what data is lost and asks first (unless --yes)."""
     cluster, intent = _recover_intent(
         inventory,
         backup_id,
@@ -458,6 +468,7 @@ def run_recover_cmd(
         observed_file,
         opts.get("driver"),
         opts.get("state_dir"),
+        image,
     )
     _, overridden = _announce(cluster, intent)
     intent["observed_overridden"] = overridden

@@ -25,10 +25,20 @@ so its steps disrupt nothing the verifier counts):
    validate and stored credentials still decrypt;
 5. `recover/unfence` (`haproxy-fence` state=ready), health gates of the API services, and
    `recover/data-check` (`recover-datacheck`): the bootstrapped cluster's `wsrep_last_committed`
-   is not behind the position recovered from.
+   is not behind the position recovered from;
+6. every node observed unreachable that has a BMC is rebuilt (`rebuild_lost`): the lost server
+   unprovisioned through Ironic (`recover/unprovision/<node>`, `baremetal.undeploy`: active ->
+   available, through `deleting` and `cleaning` when Ironic cleans; a failed cleaning fails the
+   step, so a server that kept its old OS never rejoins unnoticed), deployed again
+   (`recover/reprovision/<node>`, `baremetal.deploy` with `image`), the deployment's secrets and
+   Keystone's keys copied from live members (`deploy-secrets`, `keystone-keys`), then its services
+   deployed in the catalog's dependency order, each store member joined one at a time and gated,
+   then a health gate on all of them (`recover/health/<node>`), as replace does for a server
+   rebuilt under its own name (planning/replace.py). The recovered stores are already running
+   by then: a rebuilt member joins them (phase=join).
 
-Nodes observed unreachable are planned around (named in the plan's `extra`: reprovisioning them
-through Ironic is the deploy operation's work, run after this).
+Nodes observed unreachable without a BMC are planned around (named in the plan's `extra`
+`planned_around`); the rebuilt ones are named in `reprovisioned`.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from lifecycle.catalog import Catalog, load_catalog
 from lifecycle.errors import PlanningError, UnsafePlan, UsageError
 from lifecycle.model.backup import Manifest
 from lifecycle.model.cluster import Cluster
@@ -63,7 +74,15 @@ DURATIONS = {
     "definitions": 20.0,
     "keys": 10.0,
     "check": 20.0,
+    "unprovision": 300.0,
+    "reprovision": 600.0,
+    "secrets": 10.0,
+    "deploy": 60.0,
 }
+# the membership vocabulary replace uses (planning/replace.py; the verifier reads them)
+DEPLOY_SERVICE = "deploy-service"
+DEPLOY_SECRETS = "deploy-secrets"
+KEYSTONE_KEYS = "keystone-keys"
 
 # how the Galera member to start from was chosen
 SURVIVOR = "survivor"  # a member's own data, the highest position
@@ -75,11 +94,13 @@ FORCED = "forced"  # --bootstrap NODE
 @dataclass(frozen=True)
 class RecoverIntent:
     """`backup`: the chosen backup's manifest (the latest or `--backup ID`), None when there is
-    none; `backup_dir`: its directory; `bootstrap`: `--bootstrap NODE`, the operator's choice."""
+    none; `backup_dir`: its directory; `bootstrap`: `--bootstrap NODE`, the operator's choice;
+    `image`: what Ironic deploys on a lost server it rebuilds (None: the driver's own)."""
 
     backup: Manifest | None = None
     backup_dir: str = ""
     bootstrap: str | None = None
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -365,8 +386,12 @@ def plan_recover(
     if intent.backup is not None:
         extra += [("backup_id", intent.backup.id), ("backup_created", intent.backup.created)]
     lost = sorted(set(n.name for n in cluster.nodes) - set(_reachable(cluster, observed)))
-    if lost:
-        extra.append(("planned_around", tuple(lost)))
+    rebuilt = rebuild_lost(b, lost, intent.image)
+    if rebuilt:
+        extra.append(("reprovisioned", tuple(rebuilt)))
+    around = [n for n in lost if n not in rebuilt]
+    if around:
+        extra.append(("planned_around", tuple(around)))
     plan = build_plan(
         "recover",
         cluster.name,
@@ -454,3 +479,87 @@ def _rabbitmq(b: _Builder, intent: RecoverIntent) -> None:
             (members[0],),
             "definitions",
         )
+
+
+# --- lost servers rebuilt through Ironic -------------------------------------------------------
+
+
+def rebuild_lost(
+    b: _Builder, lost: Sequence[str], image: str | None, catalog: Catalog | None = None
+) -> list[str]:
+    """Append, for each of `lost` (inventory order) that has a BMC, its rebuild (module
+    docstring, step 6); the names rebuilt. One node after the other, after the stores are back:
+    each rebuilt member joins running stores, the nodes still lost planned around its gates."""
+    catalog = catalog or load_catalog()
+    rebuilt = [n.name for n in b.cluster.nodes if n.name in lost and n.bmc is not None]
+    for i, name in enumerate(rebuilt):
+        waiting = [n for n in lost if n not in rebuilt[: i + 1]]
+        b.add(f"recover/unprovision/{name}", "baremetal.undeploy", {"node_down": True},
+              (name,), "unprovision")  # fmt: skip
+        deploy: dict[str, object] = {"node_down": True, **({"image": image} if image else {})}
+        b.add(f"recover/reprovision/{name}", "baremetal.deploy", deploy, (name,), "reprovision")
+        services = [s for s in catalog.dependency_order() if s in b.cluster.services_of(
+            b.cluster.node(name))]  # fmt: skip
+        joining = [s for s in services if _joins(b, catalog, s)]
+        _rebuilt_secrets(b, name, services, joining, waiting)
+        for service in services:
+            _rebuilt_service(b, name, service, service in joining, waiting)
+        _rebuilt_health(b, name, services, waiting)
+    return rebuilt
+
+
+def _rebuilt_health(
+    b: _Builder, name: str, services: Sequence[str], waiting: Sequence[str]
+) -> None:
+    """The rebuilt node's gate over all its services (at their release when they share one)."""
+    params: dict[str, object] = {"services": list(services)}
+    releases = {b.release(s, name) for s in services}
+    if len(releases) == 1:
+        params["release"] = releases.pop()
+    if waiting:
+        params[act.PLANNED_AROUND] = sorted(waiting)
+    b.add(f"recover/health/{name}", act.HEALTH, params, (name,), "health")
+
+
+def _joins(b: _Builder, catalog: Catalog, service: str) -> bool:
+    """A member of a clustered store (quorum: majority, more than one member) joins it."""
+    spec = catalog.services.get(service)
+    members = b.cluster.members.get(service, ())
+    return spec is not None and spec.quorum.value == "majority" and len(members) > 1
+
+
+def _live_member(b: _Builder, service: str, name: str, waiting: Sequence[str]) -> str | None:
+    return next((m for m in b.up(service) if m != name and m not in waiting), None)
+
+
+def _rebuilt_secrets(
+    b: _Builder, name: str, services: Sequence[str], joining: Sequence[str], waiting: Sequence[str]
+) -> None:
+    """The deployment's secrets (CONTRACT: `deploy-secrets`) and Keystone's fernet and
+    credential keys from a live member: a rebuilt member with keys of its own would reject
+    every token the others issued."""
+    source = _live_member(b, "galera", name, waiting) or _live_member(b, "rabbitmq", name, waiting)
+    if set(joining) - {"ceph-mon"} and source:
+        b.playbook(f"recover/deploy-secrets/{name}", DEPLOY_SECRETS, {"bootstrap": source},
+                   (source, name), "secrets")  # fmt: skip
+    keys = _live_member(b, "keystone", name, waiting)
+    if "keystone" in services and keys:
+        b.playbook(f"recover/keystone-keys/{name}", KEYSTONE_KEYS,
+                   {"source": keys, "bootstrap": keys}, (keys, name), "keys")  # fmt: skip
+
+
+def _rebuilt_service(
+    b: _Builder, name: str, service: str, joins: bool, waiting: Sequence[str]
+) -> None:
+    """One service deployed on a rebuilt node: a store member joins (its gate leaves out the
+    members not rebuilt yet), any other service starts."""
+    phase = "join" if joins else "start"
+    params: dict[str, object] = {
+        "service": service,
+        "phase": phase,
+        "release": b.release(service, name),
+    }
+    b.playbook(f"recover/deploy/{service}/{name}", DEPLOY_SERVICE, params, (name,), "deploy")
+    if joins:
+        others = [m for m in b.cluster.members.get(service, ()) if m in waiting]
+        b.health(f"recover/{service}/health/{name}", service, name, others)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lifecycle.errors import PlanningError
 from lifecycle.model.backup import BackupFile, GaleraPosition, Manifest
+from lifecycle.model.cluster import BmcSpec
 from lifecycle.model.observed import (
     NOT_RUNNING,
     UNREACHABLE,
@@ -185,3 +188,85 @@ def test_a_cluster_with_a_primary_component_only_rejoins_its_missing_member() ->
     assert verify(plan, CLUSTER) == []
     playbook_ids = [i for i, p in playbooks(plan) if p]
     assert playbook_ids == ["recover/galera/join/ctl-2", "recover/data-check"]
+
+
+# --- recover: lost servers rebuilt through Ironic (issue 13) -----------------------------------
+
+
+def with_bmc(cluster, *names: str):  # type: ignore[no-untyped-def]
+    bmc = BmcSpec("redfish", "https://bmc.example", credentials="bmc")
+    nodes = tuple(replace(n, bmc=bmc) if n.name in names else n for n in cluster.nodes)
+    return replace(cluster, nodes=nodes)
+
+
+def test_a_lost_controller_with_a_bmc_is_rebuilt_through_ironic_and_rejoins_one_store_at_a_time():
+    cluster = with_bmc(CLUSTER, "ctl-2")
+    observed = crashed(
+        GaleraMember("ctl-0", UUID, -1, recovered=10),
+        GaleraMember("ctl-1", UUID, -1, recovered=30),
+        down=("ctl-2",),
+    )
+    intent = RecoverIntent(bootstrap="ctl-1", image="http://images/overcloud.qcow2")
+    plan, _ = plan_recover(cluster, observed, intent)
+    assert verify(plan, cluster) == []
+    ids = [s.id for s in plan.steps]
+    # the stores come back first, from the survivors; then ctl-2 is rebuilt and joins them
+    rebuilt = ids.index("recover/unprovision/ctl-2")
+    assert rebuilt > ids.index("recover/data-check")
+    assert all("ctl-2" not in s.nodes for s in plan.steps[:rebuilt])
+    undeploy, deploy = (
+        plan.step("recover/unprovision/ctl-2"),
+        plan.step("recover/reprovision/ctl-2"),
+    )
+    assert (undeploy.action, deploy.action) == ("baremetal.undeploy", "baremetal.deploy")
+    assert deploy.param("image") == "http://images/overcloud.qcow2"
+    assert undeploy.param("node_down") is True
+    assert ids.index("recover/reprovision/ctl-2") < ids.index("recover/deploy-secrets/ctl-2")
+    assert plan.step("recover/keystone-keys/ctl-2").param("source") in ("ctl-0", "ctl-1")
+    galera = plan.step("recover/deploy/galera/ctl-2")
+    assert (galera.param("phase"), act.playbook(galera)) == ("join", "deploy-service")
+    assert plan.step("recover/deploy/keystone/ctl-2").param("phase") == "start"
+    # each join gated before the next service: Galera Synced before RabbitMQ joins
+    assert (
+        ids.index("recover/deploy/galera/ctl-2")
+        < ids.index("recover/galera/health/ctl-2")
+        < ids.index("recover/deploy/rabbitmq/ctl-2")
+        < ids.index("recover/rabbitmq/health/ctl-2")
+    )
+    assert ids[-1] == "recover/health/ctl-2"
+    extra = dict(plan.extra)
+    assert extra["reprovisioned"] == ("ctl-2",)
+    assert "planned_around" not in extra
+
+
+def test_a_lost_node_without_a_bmc_stays_planned_around_beside_one_rebuilt():
+    cluster = with_bmc(CLUSTER, "cmp-ssd-0")
+    observed = ObservedState(
+        "lab",
+        "sim",
+        nodes=(
+            NodeObservation("cmp-ssd-0", UNREACHABLE),
+            NodeObservation("cmp-hdd-0", UNREACHABLE),
+        ),
+        stores=(
+            StoreObservation("galera", ("ctl-0", "ctl-1", "ctl-2"), 3, True, "healthy"),
+            StoreObservation("rabbitmq", ("ctl-0", "ctl-1", "ctl-2"), 3, True, "healthy"),
+        ),
+    )
+    plan, _ = plan_recover(cluster, observed, RecoverIntent())
+    assert verify(plan, cluster) == []
+    rebuilt = [s for s in plan.steps if "cmp-ssd-0" in s.nodes]
+    assert [s.id for s in rebuilt] == [
+        "recover/unprovision/cmp-ssd-0",
+        "recover/reprovision/cmp-ssd-0",
+        "recover/deploy/neutron-ovs-agent/cmp-ssd-0",  # the catalog's dependency order
+        "recover/deploy/nova-compute/cmp-ssd-0",
+        "recover/health/cmp-ssd-0",
+    ]
+    assert "image" not in plan.step("recover/reprovision/cmp-ssd-0").param_dict  # the driver's
+    assert {s.param("phase") for s in rebuilt if act.playbook(s)} == {"start"}
+    assert plan.step("recover/health/cmp-ssd-0").param(act.PLANNED_AROUND) == ("cmp-hdd-0",)
+    assert all("cmp-hdd-0" not in s.nodes for s in plan.steps)
+    extra = dict(plan.extra)
+    assert extra["reprovisioned"] == ("cmp-ssd-0",)
+    assert extra["planned_around"] == ("cmp-hdd-0",)
