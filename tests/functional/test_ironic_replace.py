@@ -13,7 +13,8 @@ Why a compute and not a controller: the controller's replacement was run here fi
 is 46 steps, more than 5 minutes on a loaded 2-core machine (its `keystone-keys` step, which
 failed on a stand-in Keystone, `.../services/keystone/log already exists as a file`, is now a
 no-op there: a stand-in holds no keys); the real control plane's replacement is
-test_realcloud_drills.py's (354 s). A compute is the cheapest role whose replacement exercises both halves through Ironic: `baremetal.undeploy` of
+test_realcloud_drills.py's (354 s). A compute is the cheapest role whose replacement exercises
+both halves through Ironic: `baremetal.undeploy` of
 the old server and enroll, inspect, match (profile compute-ssd), provide, deploy of the new one,
 plus evacuate, verify-empty, delete-service, cleanup-records, its services, aggregate, enable.
 
