@@ -10,12 +10,13 @@ cmp-ssd-0 and cmp-ssd-1 only.
 
 Why a compute and not a controller: the controller's replacement was run here first (ctl-1 by a
 `control` server): every Ironic step passed, but on this lane's stand-in control plane the plan
-is 46 steps, more than 5 minutes on a loaded 2-core machine, and its `keystone-keys` step needs
-a real Keystone (on a stand-in it fails: `.../services/keystone/log already exists as a file`);
-the real control plane's replacement is test_realcloud_drills.py's (354 s). A compute is the
-cheapest role whose replacement exercises both halves through Ironic: `baremetal.undeploy` of
-the old server and enroll, inspect, match (profile compute-ssd), provide, deploy of the new one,
-plus evacuate, verify-empty, delete-service, cleanup-records, its services, aggregate, enable.
+is 46 steps, more than 5 minutes on a loaded 2-core machine (its `keystone-keys` step, which
+failed on a stand-in Keystone, `.../services/keystone/log already exists as a file`, is now a
+no-op there: a stand-in holds no keys); the real control plane's replacement is
+test_realcloud_drills.py's (354 s). A compute is the cheapest role whose replacement exercises
+both halves through Ironic: `baremetal.undeploy` of the old server and enroll, inspect, match
+(profile compute-ssd), provide, deploy of the new one, plus evacuate, verify-empty,
+delete-service, cleanup-records, its services, aggregate, enable.
 
 Before the replace, cmp-ssd-1 is a server Ironic deployed (`active`, through the scale-out
 planner's own baremetal steps); srv-9 is a server Ironic has never seen, which becomes a testbed
