@@ -48,7 +48,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,9 @@ pytestmark = [pytest.mark.realcloud, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "2024.1"
 OLD, NEW = "ctl-1", "ctl-9"
-CONTROLLERS = ("ctl-0", "ctl-2", NEW)  # after the replacement
+CONTROLLERS = ("ctl-0", "ctl-2", NEW)  # after the replacement (drills 3 to 5)
+DEAD, SPARE = "ctl-2", "ctl-8"  # drill 6: ctl-2 dies while ctl-8 replaces it
+CREDENTIAL_BLOB = "drill-certificate-blob-1"  # a Keystone credential, encrypted with its keys
 FIGURES: dict[str, Any] = {}  # printed at the end of the module, for the lane's log
 
 
@@ -119,12 +121,12 @@ class Cloud:
         return tb.host(node)
 
 
-def _without_bmc(text: str, node: str) -> str:
-    """cluster.yaml with `node`'s bmc line dropped: no Ironic in this lane to unprovision it."""
+def _without_bmc(text: str, nodes: tuple[str, ...]) -> str:
+    """cluster.yaml with `nodes`' bmc lines dropped: no Ironic in this lane to unprovision them."""
     out, inside = [], False
     for line in text.splitlines(keepends=True):
         if line.strip().startswith("- name:"):
-            inside = line.split(":", 1)[1].strip() == node
+            inside = line.split(":", 1)[1].strip() in nodes
         if inside and line.strip().startswith("bmc:"):
             continue
         out.append(line)
@@ -144,7 +146,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     prefix = free_prefix(range(70, 80))
     cluster_yaml = inventory / "cluster.yaml"
     text = cluster_yaml.read_text().replace("198.18.0.", prefix)
-    cluster_yaml.write_text(_without_bmc(text, OLD))
+    cluster_yaml.write_text(_without_bmc(text, (OLD, DEAD)))
     made = Cloud(state=base / "state", inventory=inventory, prefix=prefix)
     up = made.cli("testbed", "up", *made.inv())
     assert up.returncode == 0, up.stderr
@@ -171,14 +173,14 @@ def _galera(cloud: Cloud) -> dict[str, Any]:
     return dict(stores["galera"])
 
 
-def _assert_three_synced(cloud: Cloud) -> None:
+def _assert_three_synced(cloud: Cloud, controllers: tuple[str, ...] = CONTROLLERS) -> None:
     from lifecycle.testbed.user_probe import DB_PORT
 
     galera = _galera(cloud)
     assert galera["health"] == "healthy", galera
-    assert sorted(galera["members"]) == sorted(CONTROLLERS), galera
+    assert sorted(galera["members"]) == sorted(controllers), galera
     assert str(galera["status"]["wsrep_cluster_size"]) == "3", galera
-    for node in CONTROLLERS:  # each member Synced, asked on its own port
+    for node in controllers:  # each member Synced, asked on its own port
         state = _sql(cloud, node, "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'")
         assert state.split()[-1] == "Synced", (node, state)
     assert DB_PORT
@@ -274,6 +276,18 @@ def _validates(cloud: Cloud, token: str) -> bool:
     return answer.status_code == 200
 
 
+def _credential_blob(cloud: Cloud, credential: str) -> str:
+    """The blob of Keystone credential `credential` as Keystone decrypts it (its credential key;
+    a key lost answers 500)."""
+    import requests
+
+    keystone = _keystone(cloud)
+    answer = requests.get(f"{keystone.url}/credentials/{credential}",
+                          headers={"X-Auth-Token": keystone.issue()}, timeout=10)  # fmt: skip
+    assert answer.status_code == 200, (answer.status_code, answer.text[:500])
+    return str(answer.json()["credential"]["blob"])
+
+
 def _journal(cloud: Cloud) -> Path:
     return cloud.state / f"{cloud.cluster().name}.db"
 
@@ -329,6 +343,14 @@ def test_deploy_then_backup_and_verify(cloud: Cloud) -> None:
                          timeout=10)  # fmt: skip
     assert made.status_code == 201, made.text
     cloud.facts["token"] = _user_token(cloud, "drill-user", "drill-pw-1")
+    # a credential of theirs: Keystone stores its blob encrypted with the credential key (13b)
+    credential = {"credential": {"type": "cert", "blob": CREDENTIAL_BLOB,
+                                 "user_id": made.json()["user"]["id"]}}  # fmt: skip
+    stored = requests.post(f"{keystone.url}/credentials", json=credential,
+                           headers={"X-Auth-Token": admin}, timeout=10)  # fmt: skip
+    assert stored.status_code == 201, stored.text
+    cloud.facts["credential"] = stored.json()["credential"]["id"]
+    assert _credential_blob(cloud, cloud.facts["credential"]) == CREDENTIAL_BLOB
     cloud.facts["before_backup"] = _write(cloud, "drill-before-backup", 20)
 
     started = time.monotonic()
@@ -483,3 +505,112 @@ def test_everything_destroyed_recover_restores_the_backup(cloud: Cloud) -> None:
     FIGURES["13b_rows_kept"] = f"{_kept(cloud, 'drill-before-backup', before)}/{len(before)}"
     assert _validates(cloud, cloud.facts["token"]), "a token issued before the backup"
     assert _user_token(cloud, "drill-user", "drill-pw-1")
+    # the credential keys came back with the backup: Keystone decrypts what it stored before
+    assert _credential_blob(cloud, cloud.facts["credential"]) == CREDENTIAL_BLOB
+    FIGURES["13b_credential_decrypts"] = True
+
+
+def _state_of(cloud: Cloud, step: str) -> str | None:
+    """The last state the journal recorded for step `step`, or None."""
+    try:
+        with closing(sqlite3.connect(f"file:{_journal(cloud)}?mode=ro", uri=True)) as con:
+            rows = con.execute(
+                "SELECT state FROM step_events WHERE step_id = ? ORDER BY rowid DESC LIMIT 1",
+                (step,),
+            ).fetchall()
+    except sqlite3.OperationalError:
+        return None
+    return str(rows[0][0]) if rows else None
+
+
+def _kill_host(cloud: Cloud, node: str) -> int:
+    """`node` dies hard: its sshd and SSH sessions, then every process of its namespace, SIGKILLed
+    (no service stops cleanly; its address stays, with nothing listening). Returns how many."""
+    from lifecycle.testbed import manager
+
+    manager.kill_sshd(cloud.state, node)
+    netns = cloud.host(node).netns
+    killed = 0
+    deadline = time.monotonic() + 30
+    while pids := pids_of(netns, ""):  # every live process (a zombie has no executable)
+        assert time.monotonic() < deadline, f"processes of {node} survived SIGKILL: {pids}"
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.2)
+    return killed
+
+
+def test_node_dies_halfway_through_its_replacement_then_resume_without_it(cloud: Cloud) -> None:
+    """Drill 6 (12): ctl-2 replaced by a new host ctl-8, and killed (sshd and every process) once
+    the run is at its stop: the run stops (exit 4) with Galera and RabbitMQ keeping quorum on the
+    two live members; `resume --node-dead ctl-2` finishes without it."""
+    assert "backup" in cloud.facts, "drill 1 did not run"
+    survivors = tuple(n for n in cloud.cluster().members["galera"] if n != DEAD)
+    old_address, address = f"{cloud.prefix}13", f"{cloud.prefix}18"
+    assert cloud.host(DEAD).address == old_address
+    cloud.ok("testbed", "add-host", SPARE, address)
+    acknowledged = _write(cloud, "drill-12-dead", 10)
+    started = time.monotonic()
+    out = cloud.state / "replace-dead.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            cloud.argv("run", "replace", *cloud.inv(), "--node", DEAD, "--with", SPARE,
+                       "--address", address, "--driver", "testbed", "--yes", "--no-progress"),
+            cwd=REPO, env=cloud.env(), stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        stop = f"stop/{DEAD}"
+        deadline = time.monotonic() + 900
+        while proc.poll() is None and _state_of(cloud, stop) != "running":
+            assert time.monotonic() < deadline, "the replace run never reached its stop step"
+            time.sleep(0.1)
+        assert proc.poll() is None, f"the run ended (rc {proc.returncode}) before {stop} ran"
+        FIGURES["12_dead_killed_after_s"] = round(time.monotonic() - started, 1)
+        FIGURES["12_dead_processes_killed"] = _kill_host(cloud, DEAD)
+        try:
+            proc.wait(timeout=600)  # the step fails, retried once; the run stops, no hang
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    said = out.read_text()
+    FIGURES["12_dead_stopped_after_s"] = round(time.monotonic() - started, 1)
+    assert proc.returncode == 4, said[-4000:]
+    assert _state_of(cloud, stop) == "failed", said[-4000:]
+    assert _state_of(cloud, f"remove/galera/{DEAD}") is None, "a member removed past the failure"
+
+    # the safe point: both stores keep their quorum on the two live members; writes go on
+    stores = {s["service"]: s for s in _status(cloud)["stores"]}
+    for store in ("galera", "rabbitmq"):
+        seen = stores[store]
+        assert seen["quorum"] is True and sorted(seen["members"]) == sorted(survivors), seen
+    FIGURES["12_dead_stores_at_stop"] = {s: (stores[s]["health"], stores[s]["members"])
+                                         for s in ("galera", "rabbitmq")}  # fmt: skip
+    for node in survivors:
+        state = _sql(cloud, node, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'")
+        assert state.split()[-1] == "Primary", (node, state)
+    acknowledged += _write(cloud, "drill-12-dead", 10)
+
+    run = _last_run(cloud)
+    resumed = cloud.cli("resume", run, "--node-dead", DEAD, "--no-progress", timeout=1800)
+    FIGURES["12_dead_replace_and_resume_s"] = round(time.monotonic() - started, 1)
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    assert _state_of(cloud, stop) == "succeeded", "the dead node's stop, settled by --node-dead"
+
+    # the operator's edit, as in drill 2
+    cluster_yaml = cloud.inventory / "cluster.yaml"
+    text = cluster_yaml.read_text()
+    text = text.replace(f"name: {DEAD}\n", f"name: {SPARE}\n")
+    text = text.replace(f"address: {old_address}\n", f"address: {address}\n")
+    cluster_yaml.write_text(text)
+    after = (*survivors, SPARE)
+    _assert_three_synced(cloud, after)
+    incoming = _sql(cloud, survivors[0], "SHOW GLOBAL STATUS LIKE 'wsrep_incoming_addresses'")
+    assert f"{old_address}:" not in incoming and f"{address}:" in incoming, incoming
+    stores = {s["service"]: s for s in _status(cloud)["stores"]}
+    assert sorted(stores["rabbitmq"]["members"]) == sorted(after), stores["rabbitmq"]
+    assert stores["rabbitmq"]["health"] == "healthy", stores["rabbitmq"]
+    kept = _kept(cloud, "drill-12-dead", acknowledged)
+    FIGURES["12_dead_rows_kept"] = f"{kept}/{len(acknowledged)}"
+    _kept(cloud, "drill-before-backup", cloud.facts["before_backup"])
+    assert _credential_blob(cloud, cloud.facts["credential"]) == CREDENTIAL_BLOB
