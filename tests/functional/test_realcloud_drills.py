@@ -4,8 +4,9 @@ One cloud for the module (deployed from nothing on the testbed, as in test_realc
 Galera, RabbitMQ, HAProxy, memcached, Keystone and Placement; Nova, Neutron and Ceph stand-ins),
 moved to a free 10.7x.y.0/24 so it runs beside other testbeds. The drills, in order:
 
-1. `lifecycle backup` of the running cloud (rows written, a user made, a token issued for it
-   first); `backups verify` passes;
+1. `lifecycle backup` of the running cloud (rows written, a user made, a token issued for it and
+   a Keystone credential of theirs stored first, its blob encrypted with the credential key);
+   `backups verify` passes;
 2. ctl-1 replaced by a new testbed host ctl-9 (`testbed add-host`, `run replace --with ctl-9
    --address`) with the user probe and the quorum monitor on: ctl-1 leaves Galera, RabbitMQ and
    HAProxy, ctl-9 joins; no quorum lost, no acknowledged write lost, 3 Synced members after.
@@ -16,24 +17,38 @@ moved to a free 10.7x.y.0/24 so it runs beside other testbeds. The drills, in or
 4. (13c) the members SIGKILLed again, `lifecycle run recover` SIGKILLed itself while it restarts
    Galera, then `resume` finishes the recovery;
 5. (13b) every controller's Galera data directory and Keystone fernet and credential keys
-   destroyed: `run recover` restores the backup of drill 1; every row of the backup is there and
-   the token issued before the backup validates.
+   destroyed: `run recover` restores the backup of drill 1; every row of the backup is there,
+   the token issued before the backup validates and the credential decrypts (GET
+   /v3/credentials/ID gives its blob back: the credential key came back with the backup);
+6. (12) ctl-2 replaced by a new testbed host ctl-8 and killed hard once the run is at its stop
+   step (its sshd and every process of its namespace SIGKILLed): the run stops (exit 4, the step
+   failed on its second attempt) before any member is removed, Galera and RabbitMQ keeping their
+   quorum on the two live members (status: `degraded`, quorum held; both Galera members
+   Primary; writes go on); `lifecycle resume RUN --node-dead ctl-2` skips the dead node's stop
+   and finishes: 3 Synced members with ctl-8, ctl-2 out of Galera's and RabbitMQ's views, no
+   acknowledged write lost, the credential still decrypts (ctl-8's keys came from a live member).
+   The inventory is then edited as in drill 2. Last, so drills 3 to 5 keep their controllers.
 
 Measured on a quiet 2-core machine (the realcloud lane with this module named, 21 min in all):
 deploy 317 s; backup 56 s, 441 files; replace of ctl-1 by ctl-9 354 s with the probe on, 2,655
 requests, 0 failed, longest gap 1.9 s, 531 acknowledged writes, 0 lost, no quorum violation;
 13a recovery 116 s, 20/20 rows (the stale ctl-0 at seqno 2,349 not chosen, ctl-9 at 2,361
 bootstrapped); 13c recovery killed in `recover/galera/bootstrap/ctl-0`, recovery and resume
-111 s, 10/10 rows; 13b restore 119 s, 20/20 rows of the backup, the token validates. Too long for
-CI's default lane beside the other realcloud scenario; it runs when named.
+111 s, 10/10 rows; 13b restore 119 s, 20/20 rows of the backup, the token validates (drills 1 to 5,
+before the credential and drill 6 were added). Drill 6, measured with drills 1 and 6 alone on a
+loaded machine (load ~10 on 2 cores, the deploy took 1,047 s there): ctl-2 killed 54 s into the
+run (22 processes), the run stopped 37 s later; run, stop, status and resume 696 s in all;
+20/20 rows kept. Too long for CI's default lane beside the other realcloud scenario; it runs
+when named.
 
 Galera's quorum is asserted as Galera defines it (lifecycle.testbed.store_status): a majority of
 the members in the Primary component, the SST donor of the joining replacement (`Donor/Desynced`)
 included.
 
-What the testbed cannot do: it has no Ironic in this lane, so ctl-1 is a server without a BMC in
-this module's copy of the inventory (its unprovisioning through Ironic is the Ironic lane's); the
-old host is left running its stopped services, as a server waiting to be wiped would.
+What the testbed cannot do: it has no Ironic in this lane, so ctl-1 and ctl-2 are servers without
+a BMC in this module's copy of the inventory (their unprovisioning through Ironic is the Ironic
+lane's); ctl-1 is left running its stopped services, as a server waiting to be wiped would, and
+ctl-2 keeps its address with nothing listening (a dead server whose switch port is still up).
 """
 
 from __future__ import annotations
