@@ -8,7 +8,8 @@
 # test_real_keystone.py; ~10 min each) repeat what the whole-cloud scenario covers and run alone:
 # `bash .ci/lanes/realcloud.sh tests/functional/test_real_infra.py`. The drills of replacement and
 # disaster recovery on their own cloud (test_realcloud_drills.py: backup, ctl-1 replaced with the
-# probe on, recoveries 13a/13b/13c; ~21 min) run alone the same way. Needs root.
+# probe on, recoveries 13a/13b/13c, ctl-2 killed halfway through its replacement; ~39 min on a loaded
+# machine) run alone the same way. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh

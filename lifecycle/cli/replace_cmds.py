@@ -436,3 +436,23 @@ def dead_node_steps(plan: Plan, dead: tuple[str, ...]) -> list[str]:
         and not s.param("node_down")
         and (act.playbook(s) == STOP_SERVICE or s.action == act.DRAIN_NETWORK)
     ]
+
+
+def dead_node_hint(view: Any) -> str:
+    """What to run when a replace/remove run stopped on a step only its node can do (its stop,
+    its drain): if that node is dead, `resume --node-dead` goes on without it; "" otherwise.
+    `view`: the stopped run's RunView."""
+    from lifecycle.execution.states import StepState
+    from lifecycle.planning.replace import NODE
+
+    node = dict(view.plan.extra).get(NODE)
+    if not isinstance(node, str):
+        return ""
+    stuck = set(view.in_state(StepState.FAILED)) & set(dead_node_steps(view.plan, (node,)))
+    if not stuck:
+        return ""
+    return (
+        f"if {node} is dead (check it first: this run did not stop its services),"
+        f" `lifecycle resume {view.run.id} --node-dead {node}` goes on without it"
+        f" (skips {', '.join(sorted(stuck))}; docs/replace.md)"
+    )

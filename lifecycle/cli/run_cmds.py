@@ -410,9 +410,11 @@ def _finish(view: Any, journal: Any = None, state_dir: Path | None = None) -> No
         sys.stderr.flush()
         os._exit(exc.exit_code)
     except RunStopped as exc:
-        left = _recorded_after(view, state_dir)
-        if left:
-            raise RunStopped(f"{exc}\n{left}") from None
+        from lifecycle.cli.replace_cmds import dead_node_hint
+
+        said = "\n".join(x for x in (dead_node_hint(view), _recorded_after(view, state_dir)) if x)
+        if said:
+            raise RunStopped(f"{exc}\n{said}") from None
         raise
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from lifecycle.cli.main import main
@@ -100,7 +101,8 @@ def test_resume_goes_on_without_a_node_confirmed_dead_halfway(
     args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--with", "ctl-9"]
     assert main([*args, "--address", "198.18.2.99", "--state-dir", str(state), *SIM]) == 4
     monkeypatch.delenv("LIFECYCLE_SIM_FAULTS")
-    capsys.readouterr()
+    stopped = capsys.readouterr().err  # the failure says how to go on without the node
+    assert re.search(r"if ctl-1 is dead .*`lifecycle resume \S+ --node-dead ctl-1`", stopped)
     resume = ["resume", "last", "--state-dir", str(state), "--sim-scale", "0", "--no-progress"]
     assert main([*resume, "--node-dead", "ctl-1"]) == 0
     assert "succeeded" in capsys.readouterr().out
