@@ -20,13 +20,19 @@ moved to a free 10.7x.y.0/24 so it runs beside other testbeds. The drills, in or
    destroyed: `run recover` restores the backup of drill 1; every row of the backup is there,
    the token issued before the backup validates and the credential decrypts (GET
    /v3/credentials/ID gives its blob back: the credential key came back with the backup);
-6. (12) ctl-2 replaced by a new testbed host ctl-8 and killed hard once the run is at its stop
-   step (its sshd and every process of its namespace SIGKILLed): the run stops (exit 4, the step
-   failed on its second attempt) before any member is removed, Galera and RabbitMQ keeping their
-   quorum on the two live members (status: `degraded`, quorum held; both Galera members
-   Primary; writes go on); `lifecycle resume RUN --node-dead ctl-2` skips the dead node's stop
-   and finishes: 3 Synced members with ctl-8, ctl-2 out of Galera's and RabbitMQ's views, no
-   acknowledged write lost, the credential still decrypts (ctl-8's keys came from a live member).
+6. (12) ctl-9 (drill 2's replacement) replaced by a new testbed host ctl-8 and killed hard once
+   the run is at its stop step (its sshd and every process of its namespace SIGKILLed): the run
+   stops (exit 4, the step failed on its second attempt) before any member is removed, Galera and
+   RabbitMQ keeping their quorum on the two live members (status: `degraded`, quorum held; both
+   Galera members Primary; writes go on); `lifecycle resume RUN --node-dead ctl-9` skips the dead
+   node's stop and finishes: 3 Synced members with ctl-8, ctl-9 out of Galera's and RabbitMQ's
+   views, no acknowledged write lost, the credential still decrypts (ctl-8's keys came from a
+   live member). The inventory is then edited as in drill 2. Why ctl-9 and not ctl-2: the
+   ceph-mon STAND-IN's peer list is written once, at each monitor's deploy, and its
+   `ceph-mon-remove` does not shrink the survivors' lists (a real monmap does), so ctl-0 and ctl-2
+   still count the stopped ctl-1; a dead ctl-2 would leave ctl-0 seeing 1 monitor of 3 and the
+   health gates would fail on the stand-in, not on anything real. With ctl-9 dead, ctl-0 and ctl-2
+   see each other (2 of 3).
    The inventory is then edited as in drill 2. Last, so drills 3 to 5 keep their controllers.
 
 Measured in the realcloud lane with this module named, on the shared 2-core machine under load
@@ -49,10 +55,11 @@ Galera's quorum is asserted as Galera defines it (lifecycle.testbed.store_status
 the members in the Primary component, the SST donor of the joining replacement (`Donor/Desynced`)
 included.
 
-What the testbed cannot do: it has no Ironic in this lane, so ctl-1 and ctl-2 are servers without
-a BMC in this module's copy of the inventory (their unprovisioning through Ironic is the Ironic
-lane's); ctl-1 is left running its stopped services, as a server waiting to be wiped would, and
-ctl-2 keeps its address with nothing listening (a dead server whose switch port is still up).
+What the testbed cannot do: it has no Ironic in this lane, so ctl-1 is a server without a BMC in
+this module's copy of the inventory (its unprovisioning through Ironic is the Ironic lane's), and
+ctl-9 a testbed host; ctl-1 is left running its stopped services, as a server waiting to be wiped
+would, and ctl-9 keeps its address with nothing listening (a dead server whose switch port is
+still up).
 """
 
 from __future__ import annotations
@@ -82,7 +89,7 @@ REPO = Path(__file__).resolve().parents[2]
 RELEASE = "2024.1"
 OLD, NEW = "ctl-1", "ctl-9"
 CONTROLLERS = ("ctl-0", "ctl-2", NEW)  # after the replacement (drills 3 to 5)
-DEAD, SPARE = "ctl-2", "ctl-8"  # drill 6: ctl-2 dies while ctl-8 replaces it
+DEAD, SPARE = NEW, "ctl-8"  # drill 6: ctl-9 dies while ctl-8 replaces it (docstring: why)
 CREDENTIAL_BLOB = "drill-certificate-blob-1"  # a Keystone credential, encrypted with its keys
 FIGURES: dict[str, Any] = {}  # printed at the end of the module, for the lane's log
 
@@ -165,7 +172,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     prefix = free_prefix(range(70, 80))
     cluster_yaml = inventory / "cluster.yaml"
     text = cluster_yaml.read_text().replace("198.18.0.", prefix)
-    cluster_yaml.write_text(_without_bmc(text, (OLD, DEAD)))
+    cluster_yaml.write_text(_without_bmc(text, (OLD,)))  # ctl-9 (DEAD) is a host: no BMC
     made = Cloud(state=base / "state", inventory=inventory, prefix=prefix)
     up = made.cli("testbed", "up", *made.inv())
     assert up.returncode == 0, up.stderr
@@ -562,12 +569,12 @@ def _kill_host(cloud: Cloud, node: str) -> int:
 
 
 def test_node_dies_halfway_through_its_replacement_then_resume_without_it(cloud: Cloud) -> None:
-    """Drill 6 (12): ctl-2 replaced by a new host ctl-8, and killed (sshd and every process) once
+    """Drill 6 (12): ctl-9 replaced by a new host ctl-8, and killed (sshd and every process) once
     the run is at its stop: the run stops (exit 4) with Galera and RabbitMQ keeping quorum on the
-    two live members; `resume --node-dead ctl-2` finishes without it."""
+    two live members; `resume --node-dead ctl-9` finishes without it."""
     assert "backup" in cloud.facts, "drill 1 did not run"
     survivors = tuple(n for n in cloud.cluster().members["galera"] if n != DEAD)
-    old_address, address = f"{cloud.prefix}13", f"{cloud.prefix}18"
+    old_address, address = f"{cloud.prefix}19", f"{cloud.prefix}18"  # ctl-9: drill 2
     assert cloud.host(DEAD).address == old_address
     cloud.ok("testbed", "add-host", SPARE, address)
     acknowledged = _write(cloud, "drill-12-dead", 10)
