@@ -192,12 +192,20 @@ class Monitor:
             self._stop.wait(self.rabbit_interval)
 
     def instances(self) -> frozenset[str]:
+        """The instance ids the stand-in computes that answer hold now."""
+        return self._look()[0]
+
+    def _look(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """(instance ids held by the computes that answered, the computes that did not)."""
         held: set[str] = set()
+        silent: list[str] = []
         for nodes in self._aggregates.values():
             for node in nodes:
                 status = client.service_status(self.cluster, node, "nova-compute")
+                if status is None:
+                    silent.append(node)
                 held |= {i["id"] for i in (status or {}).get("instances", [])}
-        return frozenset(held)
+        return frozenset(held), tuple(silent)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -230,6 +238,10 @@ class Monitor:
                 obs.violations.append(f"{now} aggregate {aggregate}: {down} down > {allowed}")
         missing = obs.instances_at_start - held
         if missing:  # a migration may have moved it between two reads: look again, all at once
-            missing = obs.instances_at_start - self.instances()
+            held_now, silent = self._look()
+            # a compute that does not answer (busy past the timeout, its agent restarting) may
+            # hold it: missing is what no compute holds when every one answered (the end's
+            # count, every agent up, says whether any was lost in between)
+            missing = frozenset() if silent else obs.instances_at_start - held_now
         if missing:
             obs.violations.append(f"{now} instances missing: {sorted(missing)}")

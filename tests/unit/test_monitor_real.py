@@ -188,3 +188,38 @@ def test_a_majority_of_rabbitmq_running_is_no_violation(testbed, monkeypatch) ->
     watch = Monitor(CLUSTER, state_dir=testbed)
     watch.poll_rabbitmq()
     assert watch.observation.violations == [] and watch.observation.min_members == {"rabbitmq": 2}
+
+
+def _computes(held: dict[str, list[str] | None]):  # type: ignore[no-untyped-def]
+    """A stand-in service_status: each compute's instances, None where its agent is down."""
+
+    def status(cluster, node, service, timeout=1.0, path="/"):  # type: ignore[no-untyped-def]
+        if service != "nova-compute" or node not in held:
+            return {"service": service} if service != "nova-compute" else None
+        ids = held[node]
+        return None if ids is None else {"enabled": True, "instances": [{"id": i} for i in ids]}
+
+    return status
+
+
+def test_a_compute_that_does_not_answer_hides_its_instances_without_losing_them(
+    monkeypatch,
+) -> None:
+    """An instance moving back to a compute that is too busy to answer (or its agent
+    restarting) is unseen, not missing; one gone while every compute answers is missing."""
+    computes = [n.name for n in CLUSTER.nodes if "nova-compute" in CLUSTER.services_of(n)]
+    first, second = computes[0], computes[1]
+    held: dict[str, list[str] | None] = {n: [] for n in computes}
+    held[second] = ["vm-a", "vm-c"]
+    monkeypatch.setattr(monitor_mod.client, "service_status", _computes(held))
+    watch = Monitor(CLUSTER, real_services=())
+    watch.observation.instances_at_start = watch.instances()
+    assert watch.observation.instances_at_start == {"vm-a", "vm-c"}
+
+    held[first], held[second] = None, ["vm-c"]  # vm-a moved to `first`, which does not answer
+    watch.poll()
+    assert not any("instances missing" in v for v in watch.observation.violations)
+
+    held[first], held[second] = ["vm-a"], []  # every compute answers: vm-c is nowhere
+    watch.poll()
+    assert any("instances missing: ['vm-c']" in v for v in watch.observation.violations)
