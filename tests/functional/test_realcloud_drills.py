@@ -41,15 +41,13 @@ with the probe on, 2,515 requests, 0 failed, longest gap 2.3 s, 503 acknowledged
 no quorum violation; 13a recovery 161 s, 20/20 rows (the stale ctl-0 at seqno 2,238 not chosen,
 ctl-9 at 2,250 bootstrapped); 13c recovery killed in `recover/galera/bootstrap/ctl-0`, recovery
 and resume 151 s, 10/10 rows; 13b restore 214 s, 20/20 rows of the backup, the token validates,
-the credential decrypts. Drill 6 there: ctl-2 killed 28 s into the run (23 processes), the run
-stopped at 61 s with both stores `degraded` on ctl-0 and ctl-9, quorum held; but its resume
-FAILED at `health/galera/ctl-8`: "ceph-mon on ctl-0 sees no majority" (and on ctl-9). The
-ceph-mon stand-in's peers still count ctl-1 (stopped in drill 2) beside the dead ctl-2: its
-`ceph-mon-remove` stand-in does not shrink the survivors' view, which only a second replacement
-shows (not fixed yet). Drill 6 passed with drills 1 and 6 alone (controllers ctl-0, ctl-1,
-ctl-2; load ~10, deploy 1,047 s): killed 54 s in (22 processes), stopped 37 s later, run, stop,
-status and resume 696 s in all, 20/20 rows kept. Too long for CI's default lane beside the other
-realcloud scenario; it runs when named.
+the credential decrypts. Drill 6 there, then with ctl-2 as the dead node: ctl-2 killed 28 s into
+the run (23 processes), the run stopped at 61 s with both stores `degraded` on ctl-0 and ctl-9,
+quorum held; its resume failed at `health/galera/ctl-8` on the ceph-mon stand-in (above: why
+drill 6 now kills ctl-9; this order not yet run whole). Drill 6 passed with drills 1 and 6 alone
+(controllers ctl-0, ctl-1, ctl-2; load ~10, deploy 1,047 s): killed 54 s in (22 processes),
+stopped 37 s later, run, stop, status and resume 696 s in all, 20/20 rows kept. Too long for
+CI's default lane beside the other realcloud scenario; it runs when named.
 
 Galera's quorum is asserted as Galera defines it (lifecycle.testbed.store_status): a majority of
 the members in the Primary component, the SST donor of the joining replacement (`Donor/Desynced`)
