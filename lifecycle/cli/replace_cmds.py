@@ -97,7 +97,7 @@ def _replacement(intent: dict[str, Any]) -> Any:
         server = next((s for s in servers if s.name == name), None)
         if server is None:
             raise UsageError.at(intent["nodes_file"], "nodes", f"a server named {name!r}")
-    address = intent.get("address") or (server.address if server else None)
+    address = _given_address(intent.get("address")) or (server.address if server else None)
     if intent.get("with") and server is None and address is None:
         raise UsageError.at(
             "command line",
@@ -106,6 +106,23 @@ def _replacement(intent: dict[str, Any]) -> Any:
             " host at --address ADDR: neither was given, so nothing says where it is",
         )
     return Replacement(name=name, address=address, server=server)
+
+
+def _given_address(text: str | None) -> str | None:
+    """--address in ipaddress's canonical form; UsageError (exit 2) when it is not an IPv4 or
+    IPv6 address (it becomes the node's address in the plan and in the inventory)."""
+    if text is None:
+        return None
+    import ipaddress
+
+    from lifecycle.errors import UsageError
+
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise UsageError.at(
+            "command line", "--address", f"an IPv4 or IPv6 address, got {text!r}"
+        ) from None
 
 
 def replace_planner(cluster: Cluster, intent: dict[str, Any]) -> Plan:

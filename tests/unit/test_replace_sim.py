@@ -159,3 +159,15 @@ def test_a_replacement_from_a_nodes_file_needs_no_address(tmp_path, capsys) -> N
     args += ["--nodes", str(LAB / "new-servers.json"), "--state-dir", str(tmp_path)]
     assert main(args) == 0
     assert "deploy/cmp-ssd-8" in capsys.readouterr().out
+
+
+def test_an_address_that_is_not_one_is_refused_before_anything_runs(tmp_path, capsys) -> None:
+    (LAB / "secrets.yaml").chmod(0o600)
+    state = tmp_path / "state"
+    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--with", "ctl-9"]
+    args += ["--address", "not-an-ip", "--state-dir", str(state), *SIM]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--address" in err and "an IPv4 or IPv6 address, got 'not-an-ip'" in err
+    assert "Traceback" not in err
+    assert not list(state.glob("*.db")), "no run was recorded"
