@@ -14,6 +14,13 @@ LAB = ROOT / "inventories" / "lab"
 SIM = ["--driver", "sim", "--sim-scale", "0", "-y", "--no-progress"]
 
 
+def _run_replace(state: Path, address: str) -> list[str]:
+    """`run replace` of the lab's ctl-1 by a host ctl-9 at `address`, on the sim."""
+    (LAB / "secrets.yaml").chmod(0o600)
+    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--with", "ctl-9"]
+    return [*args, "--address", address, "--state-dir", str(state), *SIM]
+
+
 def _status(state: Path, capsys) -> dict:
     capsys.readouterr()
     assert (
@@ -28,11 +35,8 @@ def _members(observed: dict, store: str) -> list[str]:
 
 
 def test_replace_on_the_sim_shows_the_new_member_not_the_old(tmp_path, capsys) -> None:
-    (LAB / "secrets.yaml").chmod(0o600)
     state = tmp_path / "state"
-    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--with", "ctl-9"]
-    args += ["--address", "198.18.2.99", "--state-dir", str(state), *SIM]
-    assert main(args) == 0
+    assert main(_run_replace(state, "198.18.2.99")) == 0
     out = capsys.readouterr().out
     assert "(replace of lab, SIMULATED): succeeded" in out
     assert "inventory: node ctl-1 is now ctl-9 (address 198.18.2.99, no bmc)" in out
@@ -95,11 +99,9 @@ def test_a_saved_replace_plan_verifies_against_the_inventory(tmp_path, capsys) -
 def test_resume_goes_on_without_a_node_confirmed_dead_halfway(
     tmp_path, capsys, monkeypatch
 ) -> None:
-    (LAB / "secrets.yaml").chmod(0o600)
     state = tmp_path / "state"
     monkeypatch.setenv("LIFECYCLE_SIM_FAULTS", "die:ctl-1@stop/ctl-1")
-    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--with", "ctl-9"]
-    assert main([*args, "--address", "198.18.2.99", "--state-dir", str(state), *SIM]) == 4
+    assert main(_run_replace(state, "198.18.2.99")) == 4
     monkeypatch.delenv("LIFECYCLE_SIM_FAULTS")
     stopped = capsys.readouterr().err  # the failure says how to go on without the node
     assert re.search(r"if ctl-1 is dead .*`lifecycle resume \S+ --node-dead ctl-1`", stopped)
@@ -162,11 +164,8 @@ def test_a_replacement_from_a_nodes_file_needs_no_address(tmp_path, capsys) -> N
 
 
 def test_an_address_that_is_not_one_is_refused_before_anything_runs(tmp_path, capsys) -> None:
-    (LAB / "secrets.yaml").chmod(0o600)
     state = tmp_path / "state"
-    args = ["run", "replace", "-i", str(LAB), "--node", "ctl-1", "--with", "ctl-9"]
-    args += ["--address", "not-an-ip", "--state-dir", str(state), *SIM]
-    assert main(args) == 2
+    assert main(_run_replace(state, "not-an-ip")) == 2
     err = capsys.readouterr().err
     assert "--address" in err and "an IPv4 or IPv6 address, got 'not-an-ip'" in err
     assert "Traceback" not in err
